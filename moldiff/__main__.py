@@ -1,0 +1,5 @@
+import sys
+
+from moldiff.cli.main import main
+
+sys.exit(main())

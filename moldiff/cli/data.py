@@ -1,0 +1,107 @@
+"""``moldiff data ingest FILE -o OUT.npz`` and ``moldiff data info FILE.npz|qm9``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from moldiff.cli.main import app
+from moldiff.errors import MoldiffError
+
+data_app = typer.Typer(help="Import your own molecules and inspect molecule sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+QM9_SPLITS = ("train", "valid", "test")
+
+
+@data_app.command("ingest")
+def ingest_command(
+    file: Annotated[Path, typer.Argument(help="An .sdf with 3D coordinates, or SMILES as .csv or .smi.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the molecule set (.npz).")],
+    max_atoms: Annotated[Optional[int], typer.Option(help="Reject molecules with more atoms (H included).")] = None,
+    elements: Annotated[str, typer.Option(help="Elements the model knows, comma-separated, or 'any'.")] = "H,C,N,O,F",
+    workers: Annotated[Optional[int], typer.Option(help="Conformer processes [default: all CPUs].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="ETKDG seed for SMILES input.")] = None,
+) -> None:
+    """Read FILE, keep what the model can represent, write OUT and OUT.rejects.csv beside it."""
+    from moldiff.data.ingest import ingest, write_rejects
+
+    if out.suffix != ".npz":
+        raise MoldiffError(f"the output must be an .npz file, got {out}")
+    if workers is not None and workers < 1:
+        raise MoldiffError(f"--workers must be at least 1, got {workers}")
+    result = ingest(file, _vocabulary(elements), max_atoms=max_atoms, workers=workers, seed=seed)
+    rejects_path = out.with_suffix(".rejects.csv")
+    result.molset.save(out)
+    write_rejects(rejects_path, result.rejects)
+    typer.echo(result.summary(rejects_path))
+    fallback = Counter(f for f in result.forcefields if f != "MMFF94")
+    if fallback:
+        counts = ", ".join(f"{n} with {'no force field' if f == 'none' else f}" for f, n in sorted(fallback.items()))
+        typer.echo(f"note: MMFF94 had no parameters for some molecules, relaxed {counts}")
+
+
+@data_app.command("info")
+def info_command(
+    source: Annotated[str, typer.Argument(help="A molecule set (.npz), or qm9 / qm9:train|valid|test.")],
+) -> None:
+    """Print counts, the atom-count histogram and element frequencies of a molecule set."""
+    from moldiff.data.molset import MolSet
+
+    if source.lower().split(":")[0] == "qm9":
+        from moldiff.data.qm9 import load_qm9
+
+        split = source.split(":", 1)[1] if ":" in source else None
+        if split is not None and split not in QM9_SPLITS:
+            raise MoldiffError(f"unknown QM9 split {split!r} (expected one of {', '.join(QM9_SPLITS)})")
+        data = load_qm9(split)
+    else:
+        if not Path(source).is_file():
+            raise MoldiffError(f"no such file: {source}")
+        data = MolSet.load(source)
+    typer.echo(describe(data, source))
+
+
+def describe(data, name: str) -> str:
+    """A plain-text report of a MolSet: counts, atom-count histogram, element frequencies."""
+    n = data.n_atoms
+    lines = [f"{name}: {len(data)} molecules, {int(n.sum())} atoms"]
+    if len(data):
+        lines.append(f"atoms per molecule: min {n.min()}, mean {n.mean():.1f}, max {n.max()}")
+    hist = data.atom_count_histogram()
+    if hist:
+        lines.append("atom-count histogram:")
+        top = max(hist.values())
+        lines += [f"  {k:4d} {v:8d} {'#' * max(1, round(40 * v / top))}" for k, v in hist.items()]
+    lines.append("element frequencies:")
+    freqs = sorted(data.element_frequencies().items(), key=lambda kv: -kv[1])
+    lines += [f"  {_element_name(z):>3s} {f * 100:6.2f} %" for z, f in freqs]
+    if data.properties:
+        lines.append(f"properties: {', '.join(sorted(data.properties))}")
+    return "\n".join(lines)
+
+
+def _element_name(z: int) -> str:
+    from moldiff.data.elements import symbol
+
+    try:
+        return symbol(z)
+    except MoldiffError:
+        return f"Z{z}"
+
+
+def _vocabulary(elements: str):
+    from moldiff.data.elements import AtomVocabulary, atomic_number, symbol
+
+    if elements.strip().lower() == "any":
+        return None
+    try:
+        symbols = tuple(symbol(atomic_number(s)) for s in elements.split(",") if s.strip())
+    except MoldiffError as exc:
+        raise MoldiffError(f"--elements: {exc}") from None
+    if not symbols:
+        raise MoldiffError("--elements is empty (give e.g. H,C,N,O,F or 'any')")
+    return AtomVocabulary(symbols)

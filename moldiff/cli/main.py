@@ -1,0 +1,58 @@
+"""The ``moldiff`` command: a thin layer that parses, resolves names into objects, calls the
+library and writes outputs. Heavy imports happen inside the commands so ``--help`` stays instant.
+
+Every user-facing failure becomes one line on stderr and exit status 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from moldiff.errors import MoldiffError
+
+app = typer.Typer(
+    name="moldiff",
+    help="3D molecule generation with E(3)-equivariant diffusion models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Each command lives in its own module; importing it adds the command to ``app``.
+    from moldiff.cli import data, evaluate  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning user-facing errors into a one-line message."""
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except MoldiffError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort,):
+        return 1
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

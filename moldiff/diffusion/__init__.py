@@ -1,0 +1,1 @@
+"""Pure diffusion maths: schedules, conversions between predictions, the denoiser wrapper, losses."""

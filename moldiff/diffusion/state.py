@@ -1,0 +1,66 @@
+"""The diffused state of a batch of molecules: one tensor ``z`` (N, 3 + F) whose first three
+columns are coordinates (kept in the zero-CoM subspace) and whose other F columns are atom-type
+features (a scaled one-hot, as in EDM), plus the fixed graph structure it lives on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from moldiff.data.com import remove_mean
+
+N_COORDS = 3
+
+
+@dataclass(frozen=True)
+class MolGraph:
+    """What stays fixed while molecules are noised or denoised.
+
+    Shapes: batch (N,), ptr (B + 1,), cond (B, C) or None.
+    """
+
+    batch: torch.Tensor
+    ptr: torch.Tensor
+    cond: torch.Tensor | None = None
+
+    @property
+    def num_graphs(self) -> int:
+        return self.ptr.shape[0] - 1
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        return self.ptr[1:] - self.ptr[:-1]
+
+    @staticmethod
+    def from_counts(counts: torch.Tensor, cond: torch.Tensor | None = None) -> MolGraph:
+        counts = counts.long()
+        ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        batch = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
+        return MolGraph(batch=batch, ptr=ptr, cond=cond)
+
+
+def project(z: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    """Remove each molecule's mean from the coordinate columns of ``z``; features unchanged."""
+    x = remove_mean(z[:, :N_COORDS], graph.batch, graph.num_graphs)
+    return torch.cat([x, z[:, N_COORDS:]], dim=1)
+
+
+class MoleculeNoise:
+    """Gaussian noise drawn molecule by molecule, each from its own seeded generator, so any one
+    molecule of a run can be regenerated alone from its seed. Coordinates come out CoM-free."""
+
+    def __init__(self, seeds: list[int], graph: MolGraph, device: torch.device | str = "cpu") -> None:
+        if len(seeds) != graph.num_graphs:
+            raise ValueError(f"need one seed per molecule: {len(seeds)} seeds, {graph.num_graphs} molecules")
+        self.graph = graph
+        self.counts = graph.num_atoms.tolist()
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.device = device
+
+    def randn(self, dim: int) -> torch.Tensor:
+        """Noise (N, dim) with zero-CoM coordinate columns."""
+        parts = [torch.randn(n, dim, generator=g) for n, g in zip(self.counts, self.generators)]
+        z = torch.cat(parts).to(self.device)
+        return project(z, self.graph) if dim >= N_COORDS else z

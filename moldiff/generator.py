@@ -1,0 +1,86 @@
+"""MoleculeGenerator: a trained denoiser together with what turns its tensors into molecules
+(the atom vocabulary, the one-hot scale, the atom-count histogram it samples sizes from).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from moldiff.config import RunConfig
+from moldiff.data.batch import MolBatch
+from moldiff.data.elements import AtomVocabulary
+from moldiff.data.molset import MolSet
+from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.errors import MoldiffError
+from moldiff.nets import BACKBONES
+
+
+def build_network(config: RunConfig) -> torch.nn.Module:
+    m = config.model
+    return BACKBONES[m.backbone](
+        in_features=len(config.data.elements),
+        hidden=m.hidden,
+        layers=m.layers,
+        cond_features=len(config.data.properties),
+        attention=m.attention,
+        norm_factor=m.norm_factor,
+    )
+
+
+@dataclass
+class MoleculeGenerator:
+    denoiser: Denoiser
+    vocab: AtomVocabulary
+    type_scale: float
+    atom_count_hist: dict[int, int]
+
+    @classmethod
+    def from_config(cls, config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]):
+        d = config.diffusion
+        schedule = make_schedule(d.schedule, power=d.schedule_power, s=d.schedule_s)
+        return cls(Denoiser(net, schedule, d.prediction), AtomVocabulary(tuple(config.data.elements)),
+                   d.type_scale, atom_count_hist)  # fmt: skip
+
+    # ------------------------------------------------------------ tensors <-> molecules
+    def encode(self, batch: MolBatch) -> tuple[torch.Tensor, MolGraph]:
+        """Clean state z_0 (N, 3 + F): centred coordinates and the scaled one-hot types."""
+        graph = MolGraph(batch=batch.batch, ptr=batch.ptr, cond=batch.props if batch.props.shape[1] else None)
+        h = F.one_hot(batch.atom_type, len(self.vocab)).float() * self.type_scale
+        return project(torch.cat([batch.pos.float(), h], dim=1), graph), graph
+
+    def decode(self, z: torch.Tensor, graph: MolGraph) -> MolSet:
+        """Coordinates and argmax atom types of a final state, as a MolSet."""
+        types = z[:, N_COORDS:].argmax(dim=1).cpu().numpy()
+        return MolSet(
+            atomic_numbers=self.vocab.decode(types),
+            positions=z[:, :N_COORDS].detach().cpu().numpy(),
+            ptr=graph.ptr.cpu().numpy(),
+        )
+
+    # --------------------------------------------------------------------- sampling
+    def sample_atom_counts(self, n: int, generator: np.random.Generator) -> np.ndarray:
+        sizes = np.array(sorted(self.atom_count_hist), dtype=np.int64)
+        p = np.array([self.atom_count_hist[k] for k in sizes], dtype=np.float64)
+        return generator.choice(sizes, size=n, p=p / p.sum())
+
+    @torch.no_grad()
+    def sample(self, seeds: list[int], n_atoms: list[int], *, solver, times: torch.Tensor,
+               cond: torch.Tensor | None = None, device: str | torch.device = "cpu") -> MolSet:  # fmt: skip
+        """One molecule per seed, with the given atom counts; the same seed and size give the same
+        molecule whatever else is in the batch (up to floating-point summation order)."""
+        if len(seeds) != len(n_atoms):
+            raise MoldiffError("need one atom count per seed")
+        if min(n_atoms) < 1:
+            raise MoldiffError("every molecule needs at least one atom")
+        counts = torch.tensor(n_atoms, dtype=torch.long, device=device)
+        graph = MolGraph.from_counts(counts, cond)
+        noise = MoleculeNoise(seeds, graph, device)
+        z = noise.randn(N_COORDS + len(self.vocab))
+        z = solver(self.denoiser, z, times.to(device), graph, noise)
+        return self.decode(z, graph)

@@ -1,0 +1,12 @@
+"""Equivariant backbones. They know nothing of schedules, solvers or RDKit.
+
+A backbone maps ``(x (N,3), h (N,F), t (B,), batch (N,), ptr (B+1,), cond (B,C) | None)`` to
+``(x_out (N,3), h_out (N,F))``: coordinate outputs are E(3)-equivariant and zero-CoM, feature
+outputs invariant. New backbones (e.g. e3nn tensor products) register in ``BACKBONES``.
+"""
+
+from moldiff.nets.egnn import EGNN
+
+BACKBONES = {"egnn": EGNN}
+
+__all__ = ["BACKBONES", "EGNN"]

@@ -1,0 +1,65 @@
+"""Training data: the configured dataset split into train/valid, and reproducible batch order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from moldiff.config import DataConfig
+from moldiff.data.elements import AtomVocabulary
+from moldiff.data.molset import MolSet
+from moldiff.errors import MoldiffError
+
+
+def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
+    """(train, valid) MolSets for a data config; checks every element is in the vocabulary."""
+    if cfg.dataset == "qm9":
+        from moldiff.data.qm9 import load_qm9
+
+        train = load_qm9("train", hydrogens=cfg.hydrogens)
+        valid = load_qm9("valid", hydrogens=cfg.hydrogens)
+    else:
+        path = Path(cfg.dataset)
+        if path.suffix != ".npz":
+            raise MoldiffError(f"data.dataset must be 'qm9' or a .npz from `moldiff data ingest`, got {path}")
+        data = MolSet.load(path)
+        if not cfg.hydrogens:
+            data = data.without_hydrogens()
+        # a fixed 90/10 split of the user's set
+        perm = np.random.default_rng(0).permutation(len(data))
+        n_valid = max(1, len(data) // 10) if len(data) > 1 else 0
+        train, valid = data.subset(perm[n_valid:]), data.subset(perm[:n_valid] if n_valid else perm)
+    if cfg.max_train is not None:
+        train = train.subset(slice(0, cfg.max_train))
+    vocab = AtomVocabulary(tuple(cfg.elements))
+    vocab.encode(train.atomic_numbers)  # raises with the offending elements
+    for name in cfg.properties:
+        if name not in train.properties:
+            raise MoldiffError(f"property {name!r} is not in the dataset (has {sorted(train.properties)})")
+    if len(train) == 0:
+        raise MoldiffError("the training set is empty")
+    return train, valid
+
+
+class BatchOrder:
+    """Epoch-wise shuffles that depend only on (seed, epoch), sharded over ranks, so a resumed or
+    distributed run sees exactly the batches an uninterrupted one would."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def batches_per_epoch(self) -> int:
+        per_rank = self.n // self.world
+        return max(1, per_rank // self.batch_size)
+
+    def batch(self, epoch: int, index: int) -> np.ndarray:
+        if self._cached is None or self._cached[0] != epoch:
+            perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            shard = perm[self.rank :: self.world][: max(1, self.n // self.world)]
+            if len(shard) < self.batch_size:  # tiny sets: repeat to fill one batch
+                shard = np.resize(shard, self.batch_size)
+            self._cached = (epoch, shard)
+        shard = self._cached[1]
+        return shard[index * self.batch_size : (index + 1) * self.batch_size]

@@ -1,0 +1,224 @@
+"""The training loop: one function, ``train(config)``, for a single process or one rank of a
+``torchrun`` job. Rank 0 alone writes checkpoints, metrics and tracking.
+
+Resuming (``resume=True``) restores model, EMA, optimiser, step, epoch position and the noise
+generator, so a killed run continues exactly where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moldiff.config import RunConfig
+from moldiff.data.batch import collate
+from moldiff.diffusion.losses import simple_loss
+from moldiff.generator import MoleculeGenerator, build_network
+from moldiff.train import distributed as dist_utils
+from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
+from moldiff.train.data import BatchOrder, load_training_data
+from moldiff.train.ema import EMA
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, cfg) -> float:
+    return cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+
+
+class Trainer:
+    def __init__(self, config: RunConfig, *, resume: bool = False, tracker=None, init: str | None = None,
+                 log=print) -> None:  # fmt: skip
+        self.config, self.log, self.tracker = config, log, tracker
+        self.rank, self.world = dist_utils.rank(), dist_utils.world_size()
+        tc = config.train
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        self.device = dist_utils.device_for_rank(pick_device(tc.device))
+        self.out_dir = Path(config.out_dir)
+        self.state_path = self.out_dir / "last.pt"
+        self.model_path = self.out_dir / "model.pt"
+
+        torch.manual_seed(tc.seed)
+        self.train_set, self.valid_set = load_training_data(config.data)
+        self.hist = self.train_set.atom_count_histogram()
+        self.net = build_network(config).to(self.device)
+        self.ema = EMA(self.net, tc.ema_decay)
+        self.ddp = dist_utils.wrap(self.net, self.device)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)
+        self.gen = MoleculeGenerator.from_config(config, self.ddp, self.hist)
+        self.ema_gen = MoleculeGenerator.from_config(config, self.ema.model, self.hist)
+        self.order = BatchOrder(len(self.train_set), tc.batch_size, tc.seed, self.rank, self.world)
+        self.noise_gen = torch.Generator(device="cpu").manual_seed(tc.seed * 1000 + self.rank)
+        self.step, self.epoch, self.cursor, self.history = 0, 0, 0, []
+        if resume and self.state_path.exists():
+            self._restore(load_checkpoint(self.state_path, (TRAINING_STATE,)))
+        elif init is not None:
+            payload = load_checkpoint(init)
+            self.net.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
+            self.ema.load_state_dict(self.net.state_dict())
+
+    # ----------------------------------------------------------------- state
+    def _payload(self) -> dict:
+        return {
+            "kind": TRAINING_STATE,
+            "config": self.config.model_dump(),
+            "model": self.net.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step, "epoch": self.epoch, "cursor": self.cursor,
+            "noise_rng": self.noise_gen.get_state(),
+            "atom_count_hist": {int(k): int(v) for k, v in self.hist.items()},
+            "history": self.history,
+        }  # fmt: skip
+
+    def _restore(self, p: dict) -> None:
+        self.net.load_state_dict(p["model"])
+        self.ema.load_state_dict(p["ema"])
+        self.opt.load_state_dict(p["optimizer"])
+        self.step, self.epoch, self.cursor = p["step"], p["epoch"], p["cursor"]
+        self.noise_gen.set_state(p["noise_rng"])
+        self.history = list(p.get("history", []))
+        self.log(f"resumed from {self.state_path} at step {self.step}")
+
+    def save(self) -> None:
+        if self.rank != 0:
+            return
+        save_checkpoint(self.state_path, self._payload())
+        save_checkpoint(self.model_path, model_payload(self.config, self.ema.state_dict(), self.hist,
+                                                       self.step, self.history))  # fmt: skip
+
+    # ------------------------------------------------------------------ loop
+    def train_step(self) -> dict[str, float]:
+        tc = self.config.train
+        index = self.order.batch(self.epoch, self.cursor)
+        batch = collate(self.train_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
+        z0, graph = self.gen.encode(batch)
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(self.step, tc)
+        losses = simple_loss(self.gen.denoiser, z0, graph, type_weight=self.config.diffusion.type_loss_weight,
+                             generator=self.noise_gen)  # fmt: skip
+        self.opt.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), tc.grad_clip)
+        if torch.isfinite(grad_norm):
+            self.opt.step()
+            self.ema.update(self.net, self.step)
+        self.step += 1
+        self.cursor += 1
+        if self.cursor >= self.order.batches_per_epoch():
+            self.epoch, self.cursor = self.epoch + 1, 0
+        return {k: float(v.detach()) for k, v in losses.items()} | {"grad_norm": float(grad_norm)}
+
+    def run(self) -> dict:
+        tc = self.config.train
+        start, stop_flag = time.time(), {"stop": False}
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop_flag.update(stop=True))
+        window: list[dict] = []
+        last_log = time.time()
+        try:
+            while self.step < tc.max_steps and not stop_flag["stop"]:
+                window.append(self.train_step())
+                if self.step % tc.log_every == 0:
+                    self._log_window(window, time.time() - last_log)
+                    window, last_log = [], time.time()
+                if self.step % tc.eval_every == 0:
+                    self.evaluate()
+                if self.step % tc.checkpoint_every == 0:
+                    self.save()
+                if tc.max_minutes is not None and (time.time() - start) / 60 >= tc.max_minutes:
+                    self.log(f"time budget of {tc.max_minutes} min reached at step {self.step}")
+                    break
+        except KeyboardInterrupt:
+            self.log("interrupted: saving a checkpoint")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        self.save()
+        return self.history[-1] if self.history else {}
+
+    def _log_window(self, window: list[dict], seconds: float) -> None:
+        mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+        mols = len(window) * self.config.train.batch_size * self.world
+        mean["mol_per_s"] = mols / max(seconds, 1e-9)
+        mean["epoch"] = self.step * self.config.train.batch_size * self.world / len(self.train_set)
+        self.record(mean, quiet=False)
+
+    def record(self, metrics: dict, quiet: bool = True) -> None:
+        if self.rank != 0:
+            return
+        row = {"step": self.step, "time": time.time(), **metrics}
+        self.history.append(row)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.out_dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tracker is not None:
+            self.tracker.log_metrics({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, self.step)
+        if not quiet or any(k.startswith(("val_", "sample_")) for k in metrics):
+            text = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+            self.log(f"step {self.step} {text}")
+
+    @torch.no_grad()
+    def evaluate(self) -> None:
+        if self.rank != 0:
+            return
+        tc = self.config.train
+        metrics = {"val_loss": self.validation_loss()}
+        if tc.eval_samples > 0:
+            try:
+                metrics.update({f"sample_{k}": v for k, v in self.sample_quality().items()})
+            except Exception as exc:  # a failed evaluation must never cost the training run
+                self.log(f"sample evaluation failed at step {self.step}: {type(exc).__name__}: {exc}")
+        self.record(metrics)
+
+    def validation_loss(self) -> float:
+        tc = self.config.train
+        n = min(tc.val_molecules, len(self.valid_set))
+        gen = torch.Generator().manual_seed(12345)  # the same noise at every evaluation
+        total, count = 0.0, 0
+        for start in range(0, n, tc.batch_size):
+            index = np.arange(start, min(start + tc.batch_size, n))
+            batch = collate(self.valid_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
+            z0, graph = self.ema_gen.encode(batch)
+            loss = simple_loss(self.ema_gen.denoiser, z0, graph, generator=gen,
+                               type_weight=self.config.diffusion.type_loss_weight)["loss"]  # fmt: skip
+            total, count = total + float(loss) * len(index), count + len(index)
+        return total / max(count, 1)
+
+    def sample_quality(self) -> dict:
+        from moldiff.chem.evaluate import evaluate
+        from moldiff.solvers import sample_ddpm, uniform_times
+
+        tc = self.config.train
+        rng = np.random.default_rng(0)
+        counts = self.ema_gen.sample_atom_counts(tc.eval_samples, rng).tolist()
+        mols = self.ema_gen.sample(list(range(tc.eval_samples)), counts, solver=sample_ddpm,
+                                   times=uniform_times(tc.eval_steps), device=self.device)  # fmt: skip
+        summary, _ = evaluate(mols, reference_smiles=None)
+        return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and k != "n"}
+
+
+def model_payload(config: RunConfig, weights: dict, hist: dict, step: int, history: list) -> dict:
+    """What a sampling-only model file holds: the EMA weights and what's needed to use them."""
+    return {"kind": MODEL, "config": config.model_dump(), "ema": weights, "step": step,
+            "atom_count_hist": {int(k): int(v) for k, v in hist.items()}, "history": history}  # fmt: skip
+
+
+def train(config: RunConfig, *, resume: bool = False, tracker=None, init: str | None = None, log=print) -> dict:
+    dist_utils.setup()
+    try:
+        trainer = Trainer(config, resume=resume, tracker=tracker, init=init, log=log)
+        return trainer.run()
+    finally:
+        dist_utils.teardown()
+
+
+__all__ = ["Trainer", "train", "model_payload"]
