@@ -107,9 +107,9 @@ def evaluate(
             "n_stable_atoms": n_stable,
             "mol_stable": mol_stable,
             "valid": [s is not None for s in smiles],
-            "smiles": smiles,
+            "smiles": pd.Series(smiles, dtype=object),
             "failure": reasons,
-            "novel": [None if novel is None or s is None else s in novel for s in smiles],
+            "novel": pd.Series([None if novel is None or s is None else s in novel for s in smiles], dtype=object),
         }
     )
     if rejects:
@@ -129,9 +129,9 @@ def _reject_rows(rejects: Sequence[tuple[int, str]]):
             "n_stable_atoms": pd.array([None] * n, dtype="Int64"),
             "mol_stable": False,
             "valid": False,
-            "smiles": [None] * n,
+            "smiles": pd.Series([None] * n, dtype=object),
             "failure": [f"unreadable: {why}" for _, why in rejects],
-            "novel": [None] * n,
+            "novel": pd.Series([None] * n, dtype=object),
         }
     )
 

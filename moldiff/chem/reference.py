@@ -53,7 +53,7 @@ def qm9_train_reference_smiles(cache_dir: Path | None = None) -> set[str]:
             return set(lines[1:])
     from moldiff.data.qm9 import load_qm9
 
-    smiles, _ = edm_smiles(load_qm9("train", cache_dir=cache_dir))
+    smiles, _ = edm_smiles(load_qm9("train"))
     unique = sorted({s for s in smiles if s is not None})
     atomic_write_text(cache, "\n".join([header, *unique]) + "\n")
     return set(unique)

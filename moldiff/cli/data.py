@@ -15,15 +15,16 @@ data_app = typer.Typer(help="Import your own molecules and inspect molecule sets
 app.add_typer(data_app, name="data")
 
 QM9_SPLITS = ("train", "valid", "test")
+QM9 = "H,C,N,O,F"  # the elements of the bundled QM9 models
 
 
 @data_app.command("ingest")
 def ingest_command(
-    file: Annotated[Path, typer.Argument(help="An .sdf with 3D coordinates, or SMILES as .csv or .smi.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the molecule set (.npz).")],
-    max_atoms: Annotated[Optional[int], typer.Option(help="Reject molecules with more atoms (H included).")] = None,
-    elements: Annotated[str, typer.Option(help="Elements the model knows, comma-separated, or 'any'.")] = "H,C,N,O,F",
-    workers: Annotated[Optional[int], typer.Option(help="Conformer processes [default: all CPUs].")] = None,
+    file: Annotated[Path, typer.Argument(help="An .sdf with 3D coordinates, or SMILES (.csv, .smi).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The molecule set to write (.npz).")],
+    max_atoms: Annotated[Optional[int], typer.Option(help="Reject larger molecules (H counted).")] = None,
+    elements: Annotated[str, typer.Option(help="Elements the model knows (comma-separated) or 'any'.")] = QM9,
+    workers: Annotated[Optional[int], typer.Option(help="Conformer processes.", show_default="all CPUs")] = None,
     seed: Annotated[Optional[int], typer.Option(help="ETKDG seed for SMILES input.")] = None,
 ) -> None:
     """Read FILE, keep what the model can represent, write OUT and OUT.rejects.csv beside it."""
@@ -40,8 +41,8 @@ def ingest_command(
     typer.echo(result.summary(rejects_path))
     fallback = Counter(f for f in result.forcefields if f != "MMFF94")
     if fallback:
-        counts = ", ".join(f"{n} with {'no force field' if f == 'none' else f}" for f, n in sorted(fallback.items()))
-        typer.echo(f"note: MMFF94 had no parameters for some molecules, relaxed {counts}")
+        done = ", ".join(f"{n} with {f}" if f != "none" else f"{n} not at all" for f, n in fallback.items())
+        typer.echo(f"note: MMFF94 had no parameters for some molecules; relaxed {done}")
 
 
 @data_app.command("info")

@@ -82,7 +82,8 @@ def _print_table(summary: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"EDM metrics: {summary['file']}", title_justify="left")
+    print(f"{summary['file']}: EDM protocol")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label in _METRICS:

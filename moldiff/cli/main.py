@@ -23,7 +23,16 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each command lives in its own module; importing it adds the command to ``app``.
-    from moldiff.cli import data, evaluate  # noqa: F401
+    from moldiff.cli import data, evaluate, sample, train  # noqa: F401
+
+
+def _usage_errors() -> tuple[type[Exception], ...]:
+    # typer >= 0.29 vendors click (its errors derive from typer.TyperException); older typer raises
+    # click's own ClickException
+    import click
+
+    vendored = getattr(typer, "TyperException", None)
+    return (click.exceptions.ClickException,) + ((vendored,) if vendored else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except (typer.Abort,):
         return 1
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
+    except Exception as exc:  # usage errors (bad option value, missing option...)
+        if isinstance(exc, _usage_errors()):
+            if message := exc.format_message():  # empty after no_args_is_help printed the help
+                print(f"error: {message}", file=sys.stderr)
+            return getattr(exc, "exit_code", 2)
         raise
     return 0
 

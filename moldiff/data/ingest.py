@@ -64,8 +64,8 @@ def ingest(
     """Read a molecule file into a MolSet, rejecting what the model cannot represent.
 
     Args:
-        path: ``.sdf``/``.sd``/``.mol`` (3D coordinates used as they are), ``.csv``/``.csv.gz`` (a column
-            named ``smiles``, any case; other numeric columns become properties) or
+        path: ``.sdf``/``.sd``/``.mol`` (3D coordinates used as they are), ``.csv``/``.csv.gz``
+            (a column named ``smiles``, any case; other numeric columns become properties) or
             ``.smi``/``.smiles`` (SMILES, then an optional name, per line). SMILES are embedded
             with :func:`moldiff.chem.conformers.embed_many`.
         vocab: the elements the model knows; ``None`` accepts every element moldiff can name.
@@ -117,7 +117,9 @@ def write_rejects(path: str | Path, rejects: list[Reject]) -> None:
 
 
 # ----------------------------------------------------------------- screening
-def screen_atoms(atomic_numbers: np.ndarray, vocab: AtomVocabulary | None, max_atoms: int | None) -> str | None:
+def screen_atoms(
+    atomic_numbers: np.ndarray, vocab: AtomVocabulary | None, max_atoms: int | None
+) -> str | None:
     """Why a molecule with these atoms cannot be represented, or None if it can."""
     z = np.asarray(atomic_numbers)
     if len(z) == 0:
@@ -195,7 +197,8 @@ def _read_smi(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise MoldiffError(f"{path} is not a text file of SMILES") from None
-    records = [line.split(maxsplit=1)[0] for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    lines = [line.strip() for line in lines]
+    records = [line.split(maxsplit=1)[0] for line in lines if line and not line.startswith("#")]
     if records and records[0].lower() == "smiles":  # a header line
         records = records[1:]
     return records

@@ -1,0 +1,57 @@
+"""Terminal output shared by commands: the metrics table and progress bars (on stderr)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+METRICS = [
+    ("atom_stability", "atom stability"),
+    ("mol_stability", "molecule stability"),
+    ("validity", "validity"),
+    ("uniqueness", "uniqueness"),
+    ("valid_x_unique", "valid × unique"),
+    ("novelty", "novelty"),
+]
+
+
+def print_summary(summary: dict, title: str = "EDM metrics") -> None:
+    """The evaluator's fractions as a percentage table, then the counts."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in METRICS:
+        if key in summary:
+            value = summary[key]
+            table.add_row(label, "–" if value is None else f"{100 * value:.1f}%")
+    Console(highlight=False).print(table)
+    print(f"{summary['n']} molecules ({summary.get('n_rejected', 0)} unreadable), {summary['n_atoms']} atoms, "
+          f"{summary['n_valid']} valid, {summary['n_unique']} unique")  # fmt: skip
+
+
+@contextmanager
+def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(k)``; draws a bar on stderr when it is a terminal, else prints milestones."""
+    if quiet:
+        yield lambda k: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+        columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn())  # fmt: skip
+        with Progress(*columns, transient=True) as progress:
+            task = progress.add_task(label, total=total)
+            yield lambda k: progress.advance(task, k)
+        return
+    done = [0]
+
+    def advance(k: int) -> None:
+        done[0] += k
+        print(f"{label}: {done[0]}/{total}", file=sys.stderr, flush=True)
+
+    yield advance

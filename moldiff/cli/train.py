@@ -1,0 +1,60 @@
+"""``moldiff train``: train a model from a config (also under ``torchrun`` for several processes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from moldiff.cli.main import app
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML run config (default: built-in defaults)."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set train.lr=1e-4"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt if it exists."),
+    init: str = typer.Option(None, "--init", help="Start from a model's weights (a built-in name or a file)."),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
+    no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
+) -> None:
+    """Train a diffusion model; checkpoints go to the config's out_dir (last.pt, model.pt)."""
+    from moldiff import track
+    from moldiff.config import load_config
+    from moldiff.models import resolve_model
+    from moldiff.provenance import run_record, write_run_record
+
+    from moldiff.train.loop import train as run_training
+
+    cfg = load_config(config, overrides)
+    init_path = str(resolve_model(init)) if init else None
+    out = Path(cfg.out_dir)
+    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    tracker = None
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        record = run_record(cfg.model_dump(), cfg.train.seed, init=init_path, resume=resume,
+                            world_size=int(__import__("os").environ.get("WORLD_SIZE", "1")))  # fmt: skip
+        write_run_record(out / "run.json", record)
+        if cfg.tracking.enabled and not no_track:
+            uri = track.resolve_uri(tracking_uri, cfg.tracking.uri)
+            tracker = track.start(uri, cfg.tracking.experiment, cfg.name)
+            tracker.log_params(cfg.model_dump())
+            tracker.set_tags({"moldiff.command": "train", "moldiff.out_dir": str(out.resolve())})
+            tracker.log_dict(record, "run.json")
+            print(f"tracking run {tracker.run_id} at {uri}")
+    status = "FAILED"
+    try:
+        final = run_training(cfg, resume=resume, tracker=tracker, init=init_path,
+                             log=(lambda m: print(m, flush=True)) if is_main else (lambda m: None))  # fmt: skip
+        status = "FINISHED"
+    finally:
+        if tracker is not None:
+            for name in ("model.pt", "metrics.jsonl", "run.json"):
+                tracker.log_artifact(out / name)
+            tracker.end(status)
+    if is_main:
+        print(f"done: model at {out / 'model.pt'}, training state at {out / 'last.pt'}")
+        if final:
+            print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()
+                                              if isinstance(v, float) and k != "time"))  # fmt: skip
