@@ -54,7 +54,8 @@ def smiles_to_3d(smiles: str, *, seed: int = DEFAULT_SEED, screen: Screen | None
 
     Returns:
         A :class:`Conformer`, or a one-line reason: ``"empty SMILES"``, ``"unparsable SMILES"``,
-        the screen's reason, ``"embedding failed"``.
+        the screen's reason, ``"conformer embedding failed"`` (ETKDG found no geometry, also
+        when it timed out), ``"conformer generation failed: ..."`` (RDKit raised).
     """
     if not smiles or not smiles.strip():
         return "empty SMILES"
@@ -67,9 +68,12 @@ def smiles_to_3d(smiles: str, *, seed: int = DEFAULT_SEED, screen: Screen | None
         z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
         if screen is not None and (reason := screen(z)) is not None:
             return reason
-        if not _embed(mol, seed):
-            return "embedding failed"
-        forcefield = _relax(mol)
+        try:
+            if not _embed(mol, seed):
+                return "conformer embedding failed"
+            forcefield = _relax(mol)
+        except Exception as exc:  # RDKit raises several types on exotic input; cost one molecule only
+            return f"conformer generation failed: {' '.join(str(exc).split()) or type(exc).__name__}"
     return Conformer(
         atomic_numbers=z,
         positions=np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64),

@@ -131,7 +131,8 @@ def write_xyz(path: str | Path, molset: MolSet, comments: Sequence[str] | None =
         else:
             comment = " ".join(f"{k}={v}" for k, v in rows[i].items()) or f"molecule {molset.ids[i]}"
         lines.append(comment)
-        lines.extend(f"{SYMBOLS[a]:<2s} {x:12.6f} {y:12.6f} {w:12.6f}" for a, (x, y, w) in zip(z.tolist(), pos.tolist()))
+        for a, (x, y, w) in zip(z.tolist(), pos.tolist()):
+            lines.append(f"{SYMBOLS[a]:<2s} {x:12.6f} {y:12.6f} {w:12.6f}")
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -232,13 +233,15 @@ def read_xyz(path: str | Path) -> tuple[MolSet, Rejects]:
             continue
         count = _atom_count(lines[row])
         if count is None:
+            problem = f"line {row + 1}: expected an atom count, got {lines[row].strip()[:40]!r}"
             if index == 0:
-                raise MoldiffError(f"{path} is not an XYZ file: line {row + 1} should be an atom count, got {lines[row].strip()[:40]!r}")
-            rejects.append((index, f"line {row + 1}: expected an atom count, got {lines[row].strip()[:40]!r}; rest of file skipped"))
+                raise MoldiffError(f"{path} is not an XYZ file: {problem}")
+            rejects.append((index, f"{problem}; rest of file skipped"))
             break
         block = lines[row + 2 : row + 2 + count]
         if len(block) < count or row + 1 >= len(lines):
-            rejects.append((index, f"truncated: {count} atoms announced on line {row + 1}, {len(block)} atom lines found"))
+            found = f"{len(block)} atom lines found"
+            rejects.append((index, f"truncated: {count} atoms announced on line {row + 1}, {found}"))
             break
         parsed = _parse_xyz_atoms(block, row + 3)
         if isinstance(parsed, str):

@@ -45,14 +45,15 @@ def rdkit_errors() -> Iterator[list[str]]:
 
 
 def _clean_log(text: str) -> list[str]:
-    out = []
-    for line in text.splitlines():
-        line = re.sub(r"^\[\d\d:\d\d:\d\d\]\s*", "", line).strip()
-        line = re.sub(r"^ERROR:\s*", "", line)
-        if line and not line.startswith(("moving to the beginning", "****", "Violation", "Failed",
-                                         "Stacktrace", "----", "Post-condition")) and not line[0].isdigit():  # fmt: skip
-            out.append(line)
-    return out
+    """RDKit log text -> messages: the ``ERROR:`` lines if any, else every plain line (timestamps,
+    invariant banners and stack traces dropped)."""
+    lines = [re.sub(r"^\[\d\d:\d\d:\d\d\]\s*", "", line).strip() for line in text.splitlines()]
+    errors = [line[6:].strip() for line in lines if line.startswith("ERROR:")]
+    errors = [e for e in errors if not e.startswith("moving to the beginning")]
+    if errors:
+        return errors
+    return [line for line in lines if line and not line.startswith(("*", "-", "Violation", "Failed", "Stacktrace"))
+            and not line[0].isdigit()]  # fmt: skip
 
 
 def mol_from_edges(

@@ -29,14 +29,16 @@ _METRICS = [
 
 @app.command()
 def evaluate(
-    file: Annotated[Path, typer.Argument(help="Molecules to score: .sdf or multi-molecule .xyz, explicit hydrogens.")],
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")] = False,
+    file: Annotated[Path, typer.Argument(help="Molecules to score: .sdf or multi-molecule .xyz, with hydrogens.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout, no table.")] = False,
     reference: Annotated[
         Optional[Path],
         typer.Option(help="Reference molecules for novelty (.sdf, .xyz, .smi, .csv). Default: QM9's training split."),
     ] = None,
     no_novelty: Annotated[bool, typer.Option("--no-novelty", help="Skip novelty (no reference needed).")] = False,
-    out_csv: Annotated[Optional[Path], typer.Option(help="Write one row per molecule (SMILES or failure reason) here.")] = None,
+    out_csv: Annotated[
+        Optional[Path], typer.Option(help="Write one row per molecule (SMILES or failure reason) here.")
+    ] = None,
 ) -> None:
     """Atom/molecule stability, validity, uniqueness and novelty (EDM protocol)."""
     from moldiff.chem.evaluate import evaluate as run_evaluation
@@ -51,6 +53,9 @@ def evaluate(
         n_total = len(molset) + len(rejects)
         print(f"warning: {len(rejects)} of {n_total} molecules in {file} could not be read and count as invalid "
               f"(first: molecule {index}: {why})", file=sys.stderr)  # fmt: skip
+    if not (molset.atomic_numbers == 1).any():
+        print(f"warning: {file} has no hydrogen atoms; the EDM protocol expects explicit hydrogens, "
+              "so stability and validity will be low", file=sys.stderr)  # fmt: skip
     ref_smiles, ref_label = _reference(reference, no_novelty)
     summary, frame = run_evaluation(molset, ref_smiles, rejects=rejects)
     summary = {"file": str(file), **summary, "reference": ref_label, "protocol": "EDM (Hoogeboom et al. 2022)"}

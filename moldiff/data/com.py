@@ -31,7 +31,7 @@ def remove_mean(x: torch.Tensor, batch: torch.Tensor, num_graphs: int | None = N
 def max_abs_mean(x: torch.Tensor, batch: torch.Tensor, num_graphs: int | None = None) -> float:
     """Largest |mean| over molecules: 0 (up to rounding) for zero-CoM coordinates."""
     num_graphs = int(batch.max()) + 1 if num_graphs is None else num_graphs
-    return float(molecule_mean(x, batch, num_graphs).abs().max()) if x.numel() else 0.0
+    return float(molecule_mean(x.detach(), batch, num_graphs).abs().max()) if x.numel() else 0.0
 
 
 def randn_zero_mean(shape: tuple[int, int], batch: torch.Tensor, num_graphs: int, *,

@@ -91,3 +91,11 @@ def test_bad_reference_extension(tmp_path, capsys):
     (tmp_path / "ref.pdb").write_text("x")
     assert main(["evaluate", EXAMPLE, "--reference", str(tmp_path / "ref.pdb")]) == 2
     assert "reference" in _one_line_error(capsys)
+
+
+def test_warns_when_file_has_no_hydrogens(tmp_path, capsys):
+    xyz = tmp_path / "heavy.xyz"
+    xyz.write_text("3\n\nC 0 0 0\nC 1.52 0 0\nO 2.0 1.4 0\n")
+    assert main(["evaluate", str(xyz), "--json", "--no-novelty"]) == 0
+    captured = capsys.readouterr()
+    assert "no hydrogen atoms" in captured.err and json.loads(captured.out)["mol_stability"] == 0.0
