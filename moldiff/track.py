@@ -44,8 +44,12 @@ class Tracker:
     def __init__(self, uri: str, experiment: str, run_name: str, *, flush_every: int = 50) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        import logging
+
         import mlflow
         from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no database-migration chatter
 
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -29,20 +30,21 @@ def train(
     cfg = load_config(config, overrides)
     init_path = str(resolve_model(init)) if init else None
     out = Path(cfg.out_dir)
-    is_main = int(__import__("os").environ.get("RANK", "0")) == 0
+    is_main = int(os.environ.get("RANK", "0")) == 0
     tracker = None
     if is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        record = run_record(cfg.model_dump(), cfg.train.seed, init=init_path, resume=resume,
-                            world_size=int(__import__("os").environ.get("WORLD_SIZE", "1")))  # fmt: skip
-        write_run_record(out / "run.json", record)
-        if cfg.tracking.enabled and not no_track:
+        if cfg.tracking.enabled and not no_track:  # fail on an unreachable server before any work
             uri = track.resolve_uri(tracking_uri, cfg.tracking.uri)
             tracker = track.start(uri, cfg.tracking.experiment, cfg.name)
+        out.mkdir(parents=True, exist_ok=True)
+        record = run_record(cfg.model_dump(), cfg.train.seed, init=init_path, resume=resume,
+                            world_size=int(os.environ.get("WORLD_SIZE", "1")))  # fmt: skip
+        write_run_record(out / "run.json", record)
+        if tracker is not None:
             tracker.log_params(cfg.model_dump())
             tracker.set_tags({"moldiff.command": "train", "moldiff.out_dir": str(out.resolve())})
             tracker.log_dict(record, "run.json")
-            print(f"tracking run {tracker.run_id} at {uri}")
+            print(f"tracking run {tracker.run_id} at {tracker.uri}")
     status = "FAILED"
     try:
         final = run_training(cfg, resume=resume, tracker=tracker, init=init_path,

@@ -1,0 +1,134 @@
+"""``moldiff sample`` and ``moldiff train`` from the command line: outputs, determinism, bad input."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from moldiff.chem.io import read_sdf
+from moldiff.cli.main import main
+from moldiff.config import load_config
+from moldiff.generator import build_network
+from moldiff.models import load_generator
+from moldiff.sampling import atom_counts, molecule_seeds
+from moldiff.solvers import sample_ddpm, uniform_times
+from moldiff.train.checkpoint import save_checkpoint
+from moldiff.train.loop import model_payload
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """An untrained small model: enough to test formats and determinism."""
+    cfg = load_config(None, ["model.hidden=16", "model.layers=2"])
+    torch.manual_seed(0)
+    net = build_network(cfg)
+    for p in net.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_checkpoint(path, model_payload(cfg, net.state_dict(), {5: 1, 9: 2, 12: 1}, 0, []))
+    return path
+
+
+def _one_line_error(capsys, code):
+    err = capsys.readouterr().err.strip()
+    assert code != 0
+    assert err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_sample_writes_sdf_and_csv_with_the_same_rows(model_file, tmp_path):
+    out = tmp_path / "s.sdf"
+    assert main(["sample", "-n", "6", "-o", str(out), "--model", str(model_file), "--steps", "5", "--json"]) == 0
+    mols, rejects = read_sdf(out)
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert len(mols) + len(rejects) == 6 == len(frame)
+    assert set(mols.n_atoms) <= {5, 9, 12}
+    assert {"smiles", "failure", "mol_stable", "valid", "seed"} <= set(frame.columns)
+    assert out.with_suffix(".run.json").exists()
+
+
+def test_same_seed_same_molecules_other_seed_differs(model_file, tmp_path):
+    args = ["sample", "-n", "4", "--model", str(model_file), "--steps", "5", "--json"]
+    main(args + ["-o", str(tmp_path / "a.sdf"), "--seed", "3"])
+    main(args + ["-o", str(tmp_path / "b.sdf"), "--seed", "3"])
+    main(args + ["-o", str(tmp_path / "c.sdf"), "--seed", "4"])
+    a, b, c = (read_sdf(tmp_path / f"{k}.sdf")[0] for k in "abc")
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.atomic_numbers, b.atomic_numbers)
+    assert a.positions.shape != c.positions.shape or not np.allclose(a.positions, c.positions)
+
+
+def test_fixed_atom_count(model_file, tmp_path):
+    out = tmp_path / "f.sdf"
+    assert main(["sample", "-n", "3", "-o", str(out), "--model", str(model_file), "--steps", "3",
+                 "--n-atoms", "7", "--json"]) == 0  # fmt: skip
+    assert list(read_sdf(out)[0].n_atoms) == [7, 7, 7]
+
+
+def test_one_molecule_regenerates_alone_from_its_seed(model_file):
+    gen, _, _ = load_generator(str(model_file))
+    seeds, counts = molecule_seeds(11, 5), atom_counts(gen, 11, 5)
+    times = uniform_times(4)
+    batch = gen.sample(seeds, counts, solver=sample_ddpm, times=times)
+    alone = gen.sample(seeds[3:4], counts[3:4], solver=sample_ddpm, times=times)
+    _, pos_batch = batch.molecule(3)
+    assert np.allclose(alone.positions, pos_batch, atol=1e-4)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-n", "0"], "-n must be"),
+    (["--steps", "0"], "--steps"),
+    (["--n-atoms", "0"], "--n-atoms"),
+    (["--solver", "magic"], "unknown solver"),
+    (["-o", "out.txt"], ".sdf"),
+    (["--model", "does/not/exist.pt"], "no model file"),
+])  # fmt: skip
+def test_sample_bad_arguments(args, needle, model_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = ["sample", "--model", str(model_file), "-o", "x.sdf"]
+    err = _one_line_error(capsys, main(base + args))
+    assert needle in err
+
+
+def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
+    cases = {
+        "garbage.pt": b"this is not a checkpoint",
+        "empty.pt": b"",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save({"kind": "someone-elses-model", "format": 1}, tmp_path / "otherkind.pt")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"kind": Evil()}))
+    for name in ["garbage.pt", "empty.pt", "otherkind.pt", "list.pt", "evil.pt"]:
+        code = main(["sample", "-n", "1", "--model", str(tmp_path / name), "-o", str(tmp_path / "o.sdf")])
+        err = _one_line_error(capsys, code)
+        assert "code ran" not in err
+    assert "code ran" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--set", "train.no_such_key=1"], "unknown config key 'train.no_such_key'"),
+    (["--set", "train.lr=fast"], "train.lr"),
+    (["--set", "justtext"], "key=value"),
+    (["--config", "missing.yaml"], "config file not found"),
+    (["--set", "data.elements=[H, C, Xq]"], "Xq"),
+    (["--set", "data.dataset=foo.csv"], ".npz"),
+])  # fmt: skip
+def test_train_bad_config(extra, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    err = _one_line_error(capsys, main(["train", "--no-track", "--set", "train.max_steps=1", *extra]))
+    assert needle in err
+
+
+def test_train_invalid_yaml(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    err = _one_line_error(capsys, main(["train", "--no-track", "--config", str(bad)]))
+    assert "not valid YAML" in err
