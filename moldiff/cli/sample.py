@@ -24,6 +24,7 @@ def sample(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     track_run: bool = typer.Option(False, "--track/--no-track", help="Log the run to MLflow."),
     json_out: bool = typer.Option(False, "--json", help="Print the evaluator summary as one JSON object."),
+    novelty: bool = typer.Option(True, "--novelty/--no-novelty", help="Novelty against the model's training set."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary."""
     from moldiff.errors import MoldiffError
@@ -65,7 +66,7 @@ def sample(
                                n_atoms=n_atoms, batch_size=batch_size, device=str(dev),
                                progress=advance)  # fmt: skip
     seconds = time.time() - start
-    summary, frame = evaluate(mols, reference_smiles=None)
+    summary, frame = evaluate(mols, reference_smiles=_training_reference(config) if novelty else None)
     frame["seed"] = seeds
     frame["run_seed"] = seed
     props = {col: frame[col].tolist() for col in ("smiles", "failure", "mol_stable", "valid", "n_stable_atoms", "seed")}
@@ -92,3 +93,21 @@ def sample(
     else:
         print(f"wrote {output} and {csv_path} ({seconds:.1f} s, {seconds / n:.2f} s per molecule)", file=sys.stderr)
         print_summary(summary)
+
+
+def _training_reference(config) -> set[str] | None:
+    """SMILES of the model's training set, for novelty (QM9: the EDM-rule SMILES of its split)."""
+    from pathlib import Path as _Path
+
+    from moldiff.chem.rdmol import canonicalize_smiles
+    from moldiff.chem.reference import qm9_train_reference_smiles
+    from moldiff.data.molset import MolSet
+
+    data = config.data
+    if data.dataset == "qm9":
+        return qm9_train_reference_smiles() if data.hydrogens else None
+    if _Path(data.dataset).is_file():
+        smiles = MolSet.load(data.dataset).smiles
+        if smiles is not None:
+            return {c for c in (canonicalize_smiles(s) for s in smiles) if c is not None}
+    return None

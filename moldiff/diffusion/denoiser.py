@@ -9,19 +9,21 @@ import torch
 from torch import nn
 
 from moldiff.diffusion import parameterization as P
-from moldiff.diffusion.schedules import PolynomialVP
+from moldiff.diffusion.schedules import Schedule
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
 
-PREDICTIONS = ("eps", "x0", "velocity")
+PREDICTIONS = P.KINDS  # ("eps", "x0", "score", "velocity")
 
 
 class Denoiser:
     """Gives predictions for a noisy state ``z_t`` (N, 3 + F) at times ``t`` (B,).
 
-    ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈ {eps, x0, velocity}.
+    ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈
+    {eps, x0, score, velocity}; every other kind is converted exactly (see ``parameterization``).
+    ``nfe`` counts network evaluations; solvers report it.
     """
 
-    def __init__(self, net: nn.Module, schedule: PolynomialVP, prediction: str = "eps") -> None:
+    def __init__(self, net: nn.Module, schedule: Schedule, prediction: str = "eps") -> None:
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {prediction!r}; choose from {PREDICTIONS}")
         self.net, self.schedule, self.prediction = net, schedule, prediction
@@ -36,23 +38,28 @@ class Denoiser:
         out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr, graph.cond)
         return project(torch.cat([out_x, out_h], dim=1), graph)
 
-    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def predict(self, kind: str, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        """The prediction of ``kind`` for ``z`` (N, 3 + F) at ``t`` (B,): one network evaluation."""
         out = self.raw(z, t, graph)
-        if self.prediction == "eps":
+        if kind == self.prediction:
             return out
-        a, s, da, ds = self.coefficients(t, graph)
-        if self.prediction == "x0":
-            return P.eps_from_x0(z, out, a, s)
-        return P.eps_from_velocity(z, out, a, s, da, ds)
+        coeffs = self.coefficients(t, graph)
+        x0, eps = P.to_x0_eps(self.prediction, z, out, coeffs)
+        return P.from_x0_eps(kind, x0, eps, coeffs)
+
+    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        return self.predict("eps", z, t, graph)
 
     def x0(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        a, s, _, _ = self.coefficients(t, graph)
-        return P.x0_from_eps(z, self.eps(z, t, graph), a, s)
+        return self.predict("x0", z, t, graph)
 
     def score(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        _, s, _, _ = self.coefficients(t, graph)
-        return P.score_from_eps(self.eps(z, t, graph), s)
+        return self.predict("score", z, t, graph)
 
     def velocity(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        a, s, da, ds = self.coefficients(t, graph)
-        return P.velocity_from_eps(z, self.eps(z, t, graph), a, s, da, ds)
+        return self.predict("velocity", z, t, graph)
+
+    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂_0, ε̂) from one network evaluation."""
+        out = self.raw(z, t, graph)
+        return P.to_x0_eps(self.prediction, z, out, self.coefficients(t, graph))

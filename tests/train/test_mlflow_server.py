@@ -76,3 +76,29 @@ def test_unreachable_server_fails_before_work(tmp_path, capsys):
     assert code == 2
     assert err.startswith("error: MLflow tracking server") and "\n" not in err
     assert not (tmp_path / "run/last.pt").exists()
+
+
+def test_tracking_loss_mid_run_keeps_training(tmp_path, capsys, monkeypatch):
+    """If the tracking backend fails mid-run, training finishes and its checkpoint is on disk."""
+    from moldiff import track
+    from moldiff.config import load_config
+    from moldiff.train.loop import train
+
+    tracker = track.start(f"sqlite:///{tmp_path}/t.db", "moldiff", "flaky")
+    calls = {"n": 0}
+    real = tracker.client.log_batch
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise ConnectionError("server went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tracker.client, "log_batch", flaky)
+    tracker._flush_every = 1
+    cfg = load_config(None, TINY + [f"out_dir={tmp_path}/run", "tracking.enabled=false"])
+    train(cfg, tracker=tracker, log=lambda m: None)
+    tracker.end()
+    err = capsys.readouterr().err
+    assert err.count("MLflow tracking stopped") == 1
+    assert (tmp_path / "run/last.pt").exists() and (tmp_path / "run/model.pt").exists()
