@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from moldiff.errors import MoldiffError
 
@@ -35,12 +35,38 @@ class ModelConfig(_Strict):
 
 
 class DiffusionConfig(_Strict):
-    schedule: Literal["polynomial"] = "polynomial"
-    schedule_power: float = 2.0
-    schedule_s: float = 1e-5
-    prediction: Literal["eps", "x0", "velocity"] = "eps"
+    schedule: Literal["polynomial", "cosine", "linear-beta", "ve", "linear"] = "polynomial"
+    schedule_power: float = 2.0  # polynomial only
+    schedule_s: float = 1e-5  # polynomial only
+    prediction: Literal["eps", "x0", "score", "velocity"] = "eps"
     type_scale: float = 0.25  # one-hot atom types are scaled by this before noising (EDM: 0.25)
     type_loss_weight: float = 1.0
+    # The training view (moldiff.diffusion.losses): variational = ε-MSE (L_simple), score = σ²-weighted
+    # denoising score matching, flow = velocity regression (flow matching). Left unset, ``flow``
+    # picks schedule "linear" and prediction "velocity", ``score`` picks prediction "score".
+    view: Literal["variational", "score", "flow"] = "variational"
+    schedule_options: dict[str, float] = {}  # other schedules' parameters, e.g. {sigma_max: 10.0} for ve
+
+    @model_validator(mode="before")
+    @classmethod
+    def _view_defaults(cls, data):
+        if isinstance(data, dict):
+            defaults = VIEW_DEFAULTS.get(data.get("view", "variational"), {})
+            data = {**defaults, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.prediction == "velocity" and self.schedule == "polynomial":
+            # α' = σ' = 0 at t = 0 and t = 1: the velocity is 0 there whatever x_0 and ε are
+            raise ValueError("prediction 'velocity' needs a schedule whose SNR moves at both ends; the "
+                             "polynomial schedule is flat at t = 0 and 1 (use cosine, linear-beta, ve or linear)")
+        if self.schedule_options and self.schedule == "polynomial":
+            raise ValueError("the polynomial schedule takes schedule_power and schedule_s, not schedule_options")
+        return self
+
+
+VIEW_DEFAULTS = {"flow": {"schedule": "linear", "prediction": "velocity"}, "score": {"prediction": "score"}}
 
 
 class TrainConfig(_Strict):
@@ -125,4 +151,6 @@ def validate_config(raw: dict) -> RunConfig:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             raise MoldiffError(f"unknown config key {key!r}") from None
+        if err["type"] == "value_error" and not isinstance(err.get("input"), (str, int, float, bool)):
+            raise MoldiffError(f"config section {key!r}: {err['msg'].removeprefix('Value error, ')}") from None
         raise MoldiffError(f"config key {key!r}: {err['msg']} (got {err.get('input')!r})") from None

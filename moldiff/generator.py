@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from moldiff.config import RunConfig
+from moldiff.config import DiffusionConfig, RunConfig
 from moldiff.data.batch import MolBatch
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.schedules import make_schedule, prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
 from moldiff.errors import MoldiffError
 from moldiff.nets import BACKBONES
@@ -33,6 +33,16 @@ def build_network(config: RunConfig) -> torch.nn.Module:
     )
 
 
+def build_schedule(d: DiffusionConfig):
+    """The schedule a diffusion config names, with its parameters."""
+    if d.schedule == "polynomial":
+        return make_schedule("polynomial", power=d.schedule_power, s=d.schedule_s)
+    try:
+        return make_schedule(d.schedule, **d.schedule_options)
+    except ValueError as exc:
+        raise MoldiffError(f"diffusion.schedule_options: {exc}") from None
+
+
 @dataclass
 class MoleculeGenerator:
     denoiser: Denoiser
@@ -43,8 +53,7 @@ class MoleculeGenerator:
     @classmethod
     def from_config(cls, config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]):
         d = config.diffusion
-        schedule = make_schedule(d.schedule, power=d.schedule_power, s=d.schedule_s)
-        return cls(Denoiser(net, schedule, d.prediction), AtomVocabulary(tuple(config.data.elements)),
+        return cls(Denoiser(net, build_schedule(d), d.prediction), AtomVocabulary(tuple(config.data.elements)),
                    d.type_scale, atom_count_hist)  # fmt: skip
 
     # ------------------------------------------------------------ tensors <-> molecules
@@ -81,6 +90,8 @@ class MoleculeGenerator:
         counts = torch.tensor(n_atoms, dtype=torch.long, device=device)
         graph = MolGraph.from_counts(counts, cond)
         noise = MoleculeNoise(seeds, graph, device)
-        z = noise.randn(N_COORDS + len(self.vocab))
-        z = solver(self.denoiser, z, times.to(device), graph, noise)
+        times = times.to(device)
+        # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
+        z = noise.randn(N_COORDS + len(self.vocab)) * float(prior_std(self.denoiser.schedule(times[0])))
+        z = solver(self.denoiser, z, times, graph, noise)
         return self.decode(z, graph)

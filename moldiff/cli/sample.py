@@ -16,8 +16,10 @@ def sample(
     output: Path = typer.Option(Path("samples.sdf"), "-o", "--output", help="SDF to write (a CSV goes beside it)."),
     model: str = typer.Option(None, "--model", help="Built-in model name (default: qm9) or model file."),
     seed: int = typer.Option(0, "--seed", help="Run seed; molecule i gets a seed derived from (seed, i)."),
-    steps: int = typer.Option(500, "--steps", help="Solver steps."),
-    solver: str = typer.Option("ddpm", "--solver", help="Sampler name."),
+    steps: int = typer.Option(500, "--steps", help="Network evaluations (NFE) per molecule; sets the solver's grid."),
+    solver: str = typer.Option("ddpm", "--solver",
+                               help="ddpm, ddim, euler-maruyama, pc, euler, heun, dpmpp-2m or adaptive."),
+    solver_opt: list[str] = typer.Option(None, "--solver-opt", help="Solver option KEY=VALUE (ddim: eta=0.5)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(100, "--batch-size", help="Molecules denoised together."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
@@ -49,10 +51,11 @@ def sample(
     from moldiff.paths import atomic_write_text
     from moldiff.provenance import run_record, write_run_record
     from moldiff.sampling import generate
-    from moldiff.solvers import get_solver, uniform_times
+    from moldiff.solvers import get_solver, solver_times
     from moldiff.train.loop import pick_device
 
-    solver_fn = get_solver(solver)
+    options = parse_options(solver_opt or [])
+    solver_fn = get_solver(solver, **options)
     dev = pick_device(device)
     model_path = resolve_model(model)
     tracker = None
@@ -60,12 +63,15 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
+    times = solver_times(solver, steps, generator.denoiser.schedule, **options)
+    generator.denoiser.nfe = 0
     start = time.time()
     with progress_bar(n, "sampling", quiet=json_out) as advance:
-        mols, seeds = generate(generator, n, seed=seed, solver=solver_fn, times=uniform_times(steps),
+        mols, seeds = generate(generator, n, seed=seed, solver=solver_fn, times=times,
                                n_atoms=n_atoms, batch_size=batch_size, device=str(dev),
                                progress=advance)  # fmt: skip
     seconds = time.time() - start
+    nfe = generator.denoiser.nfe / -(-n // batch_size)  # per molecule: every batch runs the whole solver
     summary, frame = evaluate(mols, reference_smiles=_training_reference(config) if novelty else None)
     frame["seed"] = seeds
     frame["run_seed"] = seed
@@ -77,11 +83,14 @@ def sample(
     atomic_write_text(csv_path, frame.to_csv(index=False))
     summary["seconds"] = seconds
     summary["seconds_per_molecule"] = seconds / n
+    summary["nfe"] = nfe
     record = run_record(config.model_dump(), seed, model=str(model_path), model_step=payload.get("step"),
-                        solver=solver, steps=steps, n=n, n_atoms=n_atoms, summary=summary)  # fmt: skip
+                        solver=solver, solver_options=options, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms,
+                        summary=summary)  # fmt: skip
     write_run_record(output.with_suffix(".run.json"), record)
     if tracker is not None:
-        tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path)})
+        tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path),
+                            **{f"solver.{k}": v for k, v in options.items()}})  # fmt: skip
         tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, 0)
         for p in (output, csv_path, output.with_suffix(".run.json")):
             tracker.log_artifact(p)
@@ -91,7 +100,8 @@ def sample(
 
         print(json.dumps(summary))
     else:
-        print(f"wrote {output} and {csv_path} ({seconds:.1f} s, {seconds / n:.2f} s per molecule)", file=sys.stderr)
+        print(f"wrote {output} and {csv_path} ({seconds:.1f} s, {seconds / n:.2f} s per molecule, "
+              f"{solver}: {nfe:g} NFE per molecule)", file=sys.stderr)  # fmt: skip
         print_summary(summary)
 
 
@@ -111,3 +121,21 @@ def _training_reference(config) -> set[str] | None:
         if smiles is not None:
             return {c for c in (canonicalize_smiles(s) for s in smiles) if c is not None}
     return None
+
+
+def parse_options(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings (values read as YAML: numbers, words) -> a dict."""
+    import yaml
+
+    from moldiff.errors import MoldiffError
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise MoldiffError(f"--solver-opt {item!r} must look like KEY=VALUE")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options

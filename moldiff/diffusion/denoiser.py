@@ -20,7 +20,9 @@ class Denoiser:
 
     ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈
     {eps, x0, score, velocity}; every other kind is converted exactly (see ``parameterization``).
-    ``nfe`` counts network evaluations; solvers report it.
+    A velocity output determines (x̂₀, ε̂) only where α σ' − α' σ ≠ 0, which fails at the flat ends
+    of EDM's polynomial schedule (the config refuses that pairing). ``nfe`` counts network
+    evaluations; solvers report it.
     """
 
     def __init__(self, net: nn.Module, schedule: Schedule, prediction: str = "eps") -> None:

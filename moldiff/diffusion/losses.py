@@ -1,5 +1,24 @@
-"""Training losses. The variational view trains ε-prediction with L_simple (Ho et al. 2020):
-the ELBO's per-time terms with their SNR weights dropped, times drawn uniformly.
+"""Training losses of the three views of diffusion. All draw t ~ U(0, 1) per molecule and a noisy
+state z_t = α_t z_0 + σ_t ε with CoM-free ε, and reduce a per-entry squared error the same way: a
+per-molecule mean over coordinates and (weighted) type features, then a batch mean.
+
+Written as weightings of the ε-error ‖ε̂ − ε‖² (Kingma et al. 2021/2023, "Understanding diffusion
+objectives"), the views differ only in w(t) and in what the network outputs:
+
+| view          | loss                                 | as w(t) ‖ε̂ − ε‖²             | reference            |
+|---------------|--------------------------------------|-------------------------------|----------------------|
+| ``variational``| ‖ε̂ − ε‖²  (L_simple)                | w = 1                         | Ho et al. 2020, eq. 14 |
+| ``score``     | σ_t² ‖ŝ − ∇log q(z_t|z_0)‖²          | w = 1 (λ(t) = σ_t²)           | Song et al. 2021, eq. 7 |
+| ``flow``      | ‖v̂ − (α'_t z_0 + σ'_t ε)‖²           | w = (α σ' − α' σ)² / α²       | Lipman et al. 2023, eq. 9 |
+
+* variational: the ELBO's diffusion term is ½ ∫ −dlogSNR/dt ‖ε̂ − ε‖² dt (VDM eq. 17); L_simple
+  drops that weight. The ELBO itself is evaluated by ``moldiff.likelihood.elbo``.
+* score: denoising score matching with Song's likelihood-agnostic weight λ(t) = σ_t²; the target
+  score of q(z_t | z_0) is −ε/σ_t, so the loss equals L_simple in value and differs only when the
+  network predicts the score directly (``prediction: score``).
+* flow: conditional flow matching regresses the path velocity. On the linear path
+  (α = 1 − t, σ = t, up to δ) the target is ε − z_0 and w = 1/α² = 1/(1 − t)², which weights the
+  data end most.
 """
 
 from __future__ import annotations
@@ -8,6 +27,8 @@ import torch
 
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
+
+VIEWS = ("variational", "score", "flow")
 
 
 def noise_state(z0: torch.Tensor, t: torch.Tensor, graph: MolGraph, denoiser: Denoiser,
@@ -24,16 +45,52 @@ def per_molecule_mean(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:
     return total.index_add_(0, graph.batch, values) / graph.num_atoms.to(values.dtype)
 
 
+def _reduce(err: torch.Tensor, graph: MolGraph, type_weight: float) -> dict[str, torch.Tensor]:
+    """Per-entry squared errors (N, 3 + F) -> the loss and its coordinate / type parts."""
+    err_x = err[:, :N_COORDS].sum(1)
+    err_h = err[:, N_COORDS:].sum(1)
+    features = err.shape[1] - N_COORDS
+    dims = N_COORDS + type_weight * features
+    loss_x = per_molecule_mean(err_x, graph) / N_COORDS
+    loss_h = per_molecule_mean(err_h, graph) / max(features, 1)
+    loss = per_molecule_mean(err_x + type_weight * err_h, graph) / dims
+    return {"loss": loss.mean(), "loss_pos": loss_x.mean().detach(), "loss_type": loss_h.mean().detach()}
+
+
 def simple_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """L_simple: ‖ε̂ − ε‖² averaged per molecule over its coordinates and (weighted) features."""
     t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
-    err = (denoiser.eps(z_t, t, graph) - eps) ** 2
-    err_x = err[:, :N_COORDS].sum(1)
-    err_h = err[:, N_COORDS:].sum(1)
-    dims = N_COORDS + type_weight * (z0.shape[1] - N_COORDS)
-    loss_x = per_molecule_mean(err_x, graph) / N_COORDS
-    loss_h = per_molecule_mean(err_h, graph) / max(z0.shape[1] - N_COORDS, 1)
-    loss = per_molecule_mean(err_x + type_weight * err_h, graph) / dims
-    return {"loss": loss.mean(), "loss_pos": loss_x.mean().detach(), "loss_type": loss_h.mean().detach()}
+    return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight)
+
+
+def score_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
+                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Denoising score matching, σ_t² ‖ŝ(z_t) + ε/σ_t‖² = ‖σ_t ŝ + ε‖² (Vincent 2011; Song et al. 2021)."""
+    t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
+    z_t, eps = noise_state(z0, t, graph, denoiser, generator)
+    _, s, _, _ = denoiser.coefficients(t, graph)
+    return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight)
+
+
+def flow_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
+                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Conditional flow matching, ‖v̂(z_t) − (α'_t z_0 + σ'_t ε)‖² (Lipman et al. 2023, eq. 9)."""
+    t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
+    z_t, eps = noise_state(z0, t, graph, denoiser, generator)
+    _, _, da, ds = denoiser.coefficients(t, graph)
+    return _reduce((denoiser.velocity(z_t, t, graph) - (da * z0 + ds * eps)) ** 2, graph, type_weight)
+
+
+LOSSES = {"variational": simple_loss, "score": score_matching_loss, "flow": flow_matching_loss}
+
+
+def training_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, diffusion,
+                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The loss of the view a diffusion config (``DiffusionConfig``: ``view``, ``type_loss_weight``)
+    chooses, for clean states ``z0`` (N, 3 + F). Returns {"loss", "loss_pos", "loss_type"}."""
+    view = getattr(diffusion, "view", "variational")
+    if view not in LOSSES:
+        raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
+    return LOSSES[view](denoiser, z0, graph, type_weight=diffusion.type_loss_weight, generator=generator)

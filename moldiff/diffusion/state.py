@@ -51,16 +51,18 @@ class MoleculeNoise:
     """Gaussian noise drawn molecule by molecule, each from its own seeded generator, so any one
     molecule of a run can be regenerated alone from its seed. Coordinates come out CoM-free."""
 
-    def __init__(self, seeds: list[int], graph: MolGraph, device: torch.device | str = "cpu") -> None:
+    def __init__(self, seeds: list[int], graph: MolGraph, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:  # fmt: skip
         if len(seeds) != graph.num_graphs:
             raise ValueError(f"need one seed per molecule: {len(seeds)} seeds, {graph.num_graphs} molecules")
         self.graph = graph
         self.counts = graph.num_atoms.tolist()
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        self.device = device
+        self.device, self.dtype = device, dtype
 
     def randn(self, dim: int) -> torch.Tensor:
-        """Noise (N, dim) with zero-CoM coordinate columns."""
+        """Noise (N, dim) with zero-CoM coordinate columns, in ``dtype`` (drawn in float32, so a
+        seed gives the same numbers whatever the dtype)."""
         parts = [torch.randn(n, dim, generator=g) for n, g in zip(self.counts, self.generators)]
-        z = torch.cat(parts).to(self.device)
+        z = torch.cat(parts).to(device=self.device, dtype=self.dtype)
         return project(z, self.graph) if dim >= N_COORDS else z

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from moldiff.errors import MoldiffError
 from moldiff.solvers.adaptive import sample_adaptive
 from moldiff.solvers.ddim import sample_ddim
 from moldiff.solvers.ddpm import sample_ddpm
@@ -65,8 +66,6 @@ SOLVERS: dict[str, SolverSpec] = {
 
 def _spec(name: str) -> SolverSpec:
     if name not in SOLVERS:
-        from moldiff.errors import MoldiffError
-
         raise MoldiffError(f"unknown solver {name!r}; choose from {', '.join(sorted(SOLVERS))}")
     return SOLVERS[name]
 
@@ -83,11 +82,20 @@ def get_solver(name: str, **options) -> Callable:
     spec, allowed = _spec(name), solver_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        from moldiff.errors import MoldiffError
-
         takes = ", ".join(f"{k}={v}" for k, v in allowed.items()) or "no options"
         raise MoldiffError(f"solver {name!r} has no option {', '.join(unknown)} (it takes {takes})")
+    options = {k: _typed(name, k, v, allowed[k]) for k, v in options.items()}
     return functools.partial(spec.sample, **options) if options else spec.sample
+
+
+def _typed(name: str, key: str, value, default):
+    """``value`` as the type of the option's default (an int is a fine float, nothing else converts)."""
+    kind = type(default)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise MoldiffError(f"solver {name!r}: option {key} must be {kind.__name__}, got {value!r}")
 
 
 def intervals_for(name: str, steps: int, **options) -> int:

@@ -10,10 +10,12 @@ same λ range. Each molecule carries its own λ and step h: a step is accepted w
 
     ‖e‖ = √(mean_i (e_i / (atol + rtol · max(|z_i|, |z_new,i|)))²)  ≤ 1
 
-(measured on z = α x̃, per molecule), and h is rescaled by clamp(0.9 ‖e‖^(−1/(q+1)), 0.2, 5) with q
-the embedded order (Hairer, Nørsett & Wanner, Solving ODEs I, §II.4). Molecules that finish wait
-for the others (their network evaluations are wasted, not counted twice): ``denoiser.nfe`` is the
-number of batched evaluations, the most any molecule of the batch needed.
+(measured on z = α x̃, per molecule; for coordinates |·| is each atom's 3D vector norm, so step
+decisions are E(3)-invariant and a rotated start gives the rotated sample), and h is rescaled by
+clamp(0.9 ‖e‖^(−1/(q+1)), 0.2, 5) with q the embedded order (Hairer, Nørsett & Wanner, Solving
+ODEs I, §II.4). Per-molecule control keeps each molecule's result independent of its batch.
+Molecules that finish wait for the others: ``denoiser.nfe`` counts batched evaluations, the most
+any molecule of the batch needed.
 
 ``steps`` sets only the first trial step, (λ_end − λ_start)/K; the NFE follows from rtol and atol.
 Cost per batch: 1 + (stages − 1) × (accepted + rejected steps) evaluations.
@@ -24,7 +26,8 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.errors import MoldiffError
 from moldiff.solvers.rk import TABLEAUS
 
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 5.0
@@ -32,11 +35,16 @@ SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 5.0
 
 def _error_norm(err: torch.Tensor, z: torch.Tensor, z_new: torch.Tensor, graph: MolGraph,
                 rtol: float, atol: float) -> torch.Tensor:  # fmt: skip
-    """RMS of the scaled local error per molecule, (B,)."""
-    scale = atol + rtol * torch.maximum(z.abs(), z_new.abs())
-    sq = ((err / scale) ** 2).sum(1)
-    total = torch.zeros(graph.num_graphs, dtype=sq.dtype, device=sq.device).index_add_(0, graph.batch, sq)
-    return (total / (graph.num_atoms * z.shape[1]).to(sq.dtype)).sqrt()
+    """RMS of the scaled local error per molecule, (B,). Coordinates are scaled by each atom's 3D
+    vector norm (not component-wise), so the norm, hence every step decision, is E(3)-invariant."""
+    def scaled_sq(e, a, b):
+        return (e / (atol + rtol * torch.maximum(a, b))) ** 2
+
+    c = N_COORDS
+    coords = scaled_sq(err[:, :c].norm(dim=1), z[:, :c].norm(dim=1), z_new[:, :c].norm(dim=1))
+    feats = scaled_sq(err[:, c:], z[:, c:].abs(), z_new[:, c:].abs()).sum(1)
+    total = torch.zeros(graph.num_graphs, dtype=err.dtype, device=err.device).index_add_(0, graph.batch, coords + feats)
+    return (total / (graph.num_atoms * z.shape[1]).to(err.dtype)).sqrt()
 
 
 @torch.no_grad()
@@ -46,9 +54,9 @@ def sample_adaptive(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
     """Adaptive PF-ODE solve from ``times[0]`` to ``times[-1]`` (first trial step from ``times``):
     z_T (N, 3 + F) -> z_0."""
     if method not in TABLEAUS:
-        raise ValueError(f"adaptive: unknown method {method!r}; choose from {sorted(TABLEAUS)}")
+        raise MoldiffError(f"adaptive: unknown method {method!r}; choose from {sorted(TABLEAUS)}")
     if rtol <= 0 or atol <= 0:
-        raise ValueError(f"adaptive: rtol and atol must be > 0, got {rtol}, {atol}")
+        raise MoldiffError(f"adaptive: rtol and atol must be > 0, got {rtol}, {atol}")
     tab, schedule, batch = TABLEAUS[method], denoiser.schedule, graph.batch
     b = graph.num_graphs
     ends = schedule.log_snr(torch.stack([times[0], times[-1]]).double())
@@ -82,13 +90,14 @@ def sample_adaptive(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
         a_new = alpha(lam + h)[batch, None]
         norm = _error_norm(a_new * err, alpha(lam)[batch, None] * x, a_new * x_new, graph, rtol, atol)
         accept = norm <= 1
-        x = torch.where(accept[batch, None], x_new, x)
+        x = project(torch.where(accept[batch, None], x_new, x), graph)  # no CoM drift from rounding
         k_first = torch.where(accept[batch, None], ks[-1], k_first)  # FSAL: last stage is f(x_new)
         lam = torch.where(accept, torch.where(last, lam_end, lam + h), lam)
         factor = (SAFETY * norm.clamp(min=1e-10) ** (-1.0 / (tab.error_order + 1))).clamp(MIN_FACTOR, MAX_FACTOR)
         h = h * factor
         if callback is not None:
             callback(step, alpha(lam)[batch, None] * x)
-    else:
-        raise RuntimeError(f"adaptive: did not reach t = {float(times[-1])} in {max_steps} steps (rtol={rtol}, atol={atol})")
+    if bool((lam < lam_end).any()):
+        raise MoldiffError(f"adaptive: did not reach t = {float(times[-1])} in {max_steps} steps "
+                           f"(rtol={rtol}, atol={atol}); loosen the tolerances or raise max_steps")
     return alpha(lam_end.expand(b))[batch, None] * x

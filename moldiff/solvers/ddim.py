@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.errors import MoldiffError
 from moldiff.solvers._common import time_vector
 
 
@@ -22,7 +23,7 @@ def sample_ddim(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
                 noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> torch.Tensor:  # fmt: skip
     """DDIM along ``times`` (K + 1,) from 1 to 0 with noise level ``eta`` ≥ 0: z_T (N, 3 + F) -> z_0."""
     if eta < 0:
-        raise ValueError(f"ddim: eta must be >= 0, got {eta}")
+        raise MoldiffError(f"ddim: eta must be >= 0, got {eta}")
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
         x0, eps = denoiser.x0_eps(z, time_vector(t, z, graph), graph)
@@ -34,6 +35,7 @@ def sample_ddim(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
         z = a_s * x0 + (s_s**2 - c**2).clamp(min=0).sqrt() * eps
         if eta > 0:
             z = z + c * noise.randn(z.shape[1])
+        z = project(z, graph)  # no CoM drift from rounding
         if callback is not None:
             callback(i, z)
     return z

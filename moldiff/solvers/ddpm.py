@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
 from moldiff.solvers._common import time_vector
 
 
@@ -35,7 +35,7 @@ def sample_ddpm(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
         x0 = denoiser.x0(z, time_vector(t, z, graph), graph)
-        z = ancestral_step(z, x0, t, s, denoiser.schedule, noise)
+        z = project(ancestral_step(z, x0, t, s, denoiser.schedule, noise), graph)  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
 from moldiff.solvers._common import time_vector
 
 LOWER_ORDER_FINAL_BELOW = 15  # steps below which the last step drops to first order (Lu et al.)
@@ -46,7 +46,7 @@ def sample_dpmpp_2m(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
         else:
             r = h_prev / h
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-        z = (s_s / s_t) * z - a_s * torch.expm1(-h) * d
+        z = project((s_s / s_t) * z - a_s * torch.expm1(-h) * d, graph)  # no CoM drift from rounding
         x0_prev, h_prev = x0, h
         if callback is not None:
             callback(i, z)

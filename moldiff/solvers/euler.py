@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
 from moldiff.solvers._common import time_vector
 
 
@@ -24,7 +24,7 @@ def sample_euler(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph
     """Euler steps of the PF-ODE along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
-        z = z + (s - t).to(z.dtype) * denoiser.velocity(z, time_vector(t, z, graph), graph)
+        z = project(z + (s - t) * denoiser.velocity(z, time_vector(t, z, graph), graph), graph)  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

@@ -19,7 +19,7 @@ import torch
 
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import d_log_snr
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
 from moldiff.solvers._common import time_vector
 
 
@@ -36,7 +36,7 @@ def sample_euler_maruyama(denoiser: Denoiser, z: torch.Tensor, times: torch.Tens
         f = values.d_alpha / values.alpha
         g = (-2 * values.sigma**2 * lam_dot).clamp(min=0).sqrt()
         drift = f * z - 2 * values.sigma * lam_dot * eps  # −g² · score, score = −ε̂/σ
-        z = z + drift * h + g * (-h).sqrt() * noise.randn(z.shape[1])
+        z = project(z + drift * h + g * (-h).sqrt() * noise.randn(z.shape[1]), graph)  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

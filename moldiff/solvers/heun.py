@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
 from moldiff.solvers._common import time_vector
 
 
@@ -39,7 +39,7 @@ def sample_heun(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
         if i < last:  # trapezoidal correction with the slope at the end
             d_next = denoiser.eps(a_s * x_next, time_vector(s, z, graph), graph)
             x_next = x + step * (0.5 * d + 0.5 * d_next)
-        z = a_s * x_next
+        z = project(a_s * x_next, graph)  # no CoM drift from rounding
         if callback is not None:
             callback(i, z)
     return z

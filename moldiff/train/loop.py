@@ -17,7 +17,7 @@ import torch
 
 from moldiff.config import RunConfig
 from moldiff.data.batch import collate
-from moldiff.diffusion.losses import simple_loss
+from moldiff.diffusion.losses import training_loss
 from moldiff.generator import MoleculeGenerator, build_network
 from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
@@ -105,8 +105,7 @@ class Trainer:
         z0, graph = self.gen.encode(batch)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
-        losses = simple_loss(self.gen.denoiser, z0, graph, type_weight=self.config.diffusion.type_loss_weight,
-                             generator=self.noise_gen)  # fmt: skip
+        losses = training_loss(self.gen.denoiser, z0, graph, self.config.diffusion, generator=self.noise_gen)
         self.opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), tc.grad_clip)
@@ -188,8 +187,7 @@ class Trainer:
             index = np.arange(start, min(start + tc.batch_size, n))
             batch = collate(self.valid_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
             z0, graph = self.ema_gen.encode(batch)
-            loss = simple_loss(self.ema_gen.denoiser, z0, graph, generator=gen,
-                               type_weight=self.config.diffusion.type_loss_weight)["loss"]  # fmt: skip
+            loss = training_loss(self.ema_gen.denoiser, z0, graph, self.config.diffusion, generator=gen)["loss"]
             total, count = total + float(loss) * len(index), count + len(index)
         return total / max(count, 1)
 
