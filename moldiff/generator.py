@@ -18,6 +18,7 @@ from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule, prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
 from moldiff.errors import MoldiffError
+from moldiff.guidance.condition import condition_features
 from moldiff.nets import BACKBONES
 
 
@@ -27,7 +28,7 @@ def build_network(config: RunConfig) -> torch.nn.Module:
         in_features=len(config.data.elements),
         hidden=m.hidden,
         layers=m.layers,
-        cond_features=len(config.data.properties),
+        cond_features=condition_features(config.data.properties),  # P properties + a "present" flag
         attention=m.attention,
         norm_factor=m.norm_factor,
     )

@@ -24,16 +24,29 @@ def atom_counts(generator: MoleculeGenerator, run_seed: int, n: int, fixed: int 
 
 
 def generate(generator: MoleculeGenerator, n: int, *, seed: int, solver: Callable, times: torch.Tensor,
-             n_atoms: int | None = None, batch_size: int = 100, device: str = "cpu",
-             progress: Callable[[int], None] | None = None) -> tuple[MolSet, list[int]]:  # fmt: skip
-    """``n`` molecules; returns them (ids 0..n-1) and each molecule's seed."""
+             n_atoms: int | list[int] | None = None, batch_size: int = 100, device: str = "cpu",
+             progress: Callable[[int], None] | None = None,
+             cond: torch.Tensor | None = None) -> tuple[MolSet, list[int]]:  # fmt: skip
+    """``n`` molecules; returns them (ids 0..n-1) and each molecule's seed.
+
+    ``n_atoms``: one size for all, one per molecule, or None (drawn from the training sizes);
+    ``cond``: per-molecule conditions (n, C) for a conditional model (see ``moldiff.guidance``).
+    """
     seeds = molecule_seeds(seed, n)
-    counts = atom_counts(generator, seed, n, n_atoms)
+    if isinstance(n_atoms, (list, tuple, np.ndarray)):
+        if len(n_atoms) != n:
+            raise ValueError(f"{len(n_atoms)} atom counts for {n} molecules")
+        counts = [int(k) for k in n_atoms]
+    else:
+        counts = atom_counts(generator, seed, n, n_atoms)
+    if cond is not None and cond.shape[0] != n:
+        raise ValueError(f"cond must have one row per molecule: got {tuple(cond.shape)} for {n} molecules")
     parts = []
     for start in range(0, n, batch_size):
         end = min(start + batch_size, n)
+        part_cond = None if cond is None else cond[start:end].to(device)
         parts.append(generator.sample(seeds[start:end], counts[start:end], solver=solver, times=times,
-                                      device=device))  # fmt: skip
+                                      cond=part_cond, device=device))  # fmt: skip
         if progress is not None:
             progress(end - start)
     mols = MolSet.concat(parts)

@@ -89,3 +89,18 @@ def _depiction(mol: Chem.Mol) -> Chem.Mol:
             mol = Chem.RemoveHs(mol, sanitize=False)
         rdDepictor.Compute2DCoords(mol)
     return mol
+
+
+def grid_from_smiles(smiles: Sequence[str], *, legends: Sequence[str] | None = None, n_cols: int = 4,
+                     size: tuple[int, int] = (220, 180), svg: bool = True):  # fmt: skip
+    """A grid of 2D depictions of SMILES (see :func:`grid_image`); an unparsable SMILES is an empty cell.
+
+    Returns SVG text (without the XML declaration, ready to inline in HTML) when ``svg``, else a
+    PIL image.
+    """
+    with rdkit_quiet():
+        mols = [Chem.MolFromSmiles(str(s)) or Chem.Mol() for s in smiles]
+    image = grid_image(mols, legends=legends, n_cols=n_cols, size=size, max_molecules=len(mols), svg=svg)
+    if svg:
+        image = image[image.index("<svg"):] if "<svg" in image else image
+    return image

@@ -1,4 +1,5 @@
-"""``moldiff data ingest FILE -o OUT.npz`` and ``moldiff data info FILE.npz|qm9``."""
+"""``moldiff data ingest FILE -o OUT.npz``, ``moldiff data prepare moses|FILE -o OUT.npz`` and
+``moldiff data info FILE.npz|qm9``."""
 
 from __future__ import annotations
 
@@ -43,6 +44,47 @@ def ingest_command(
     if fallback:
         done = ", ".join(f"{n} with {f}" if f != "none" else f"{n} not at all" for f, n in fallback.items())
         typer.echo(f"note: MMFF94 had no parameters for some molecules; relaxed {done}")
+
+
+@data_app.command("prepare")
+def prepare_command(
+    source: Annotated[str, typer.Argument(help="'moses', or your own .sdf / .csv / .smi file.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="The molecule set to write (.npz).")],
+    subset: Annotated[Optional[int], typer.Option(help="MOSES: how many molecules (a seeded random subset).")] = None,
+    split: Annotated[str, typer.Option(help="MOSES split: train or test.")] = "train",
+    seed: Annotated[int, typer.Option(help="MOSES: the subset's shuffle seed.")] = 0,
+    max_atoms: Annotated[Optional[int], typer.Option(help="Reject larger molecules (H counted).")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Conformer processes.", show_default="all CPUs")] = None,
+) -> None:
+    """Build a 3D training set: MOSES drug-like SMILES (cached, resumable) or your own file.
+
+    Writes OUT (.npz), OUT.json (source, subset, split, element vocabulary, sizes) and
+    OUT.rejects.csv.
+    """
+    if out.suffix != ".npz":
+        raise MoldiffError(f"the output must be an .npz file, got {out}")
+    if workers is not None and workers < 1:
+        raise MoldiffError(f"--workers must be at least 1, got {workers}")
+    if source.lower() != "moses":
+        if not Path(source).exists():
+            raise MoldiffError(f"unknown source {source!r}: give 'moses' or an existing .sdf/.csv/.smi file")
+        ingest_command(Path(source), out, max_atoms=max_atoms, elements="any", workers=workers, seed=None)
+        return
+    import json
+    import sys
+
+    from moldiff.data.moses import prepare_moses, write_prepared
+
+    def chunk_done(done: int, total: int) -> None:
+        print(f"conformer chunks: {done}/{total}", file=sys.stderr, flush=True)
+
+    prepared = prepare_moses(subset, split=split, seed=seed, workers=workers, max_atoms=max_atoms,
+                             on_chunk=chunk_done)  # fmt: skip
+    write_prepared(prepared, out)
+    info = prepared.info
+    typer.echo(f"{info['source']}: {info['subset']} of {info['split_size']} molecules, embedded {info['embedded']}, "
+               f"rejected {info['rejected']} (see {out.with_suffix('.rejects.csv')})")  # fmt: skip
+    typer.echo(f"elements: {', '.join(info['elements'])}; atoms per molecule {json.dumps(info['atoms_per_molecule'])}")
 
 
 @data_app.command("info")

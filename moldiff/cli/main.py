@@ -23,7 +23,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each command lives in its own module; importing it adds the command to ``app``.
-    from moldiff.cli import data, evaluate, nll, sample, train  # noqa: F401
+    from moldiff.cli import campaign, data, evaluate, nll, predictor, report, sample, train  # noqa: F401
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

@@ -82,6 +82,12 @@ def nll(
             index = np.arange(lo, min(lo + batch_size, len(molecules)))
             batch = collate(molecules, index, generator.vocab, tuple(config.data.properties)).to(dev)
             z0, graph = generator.encode(batch)
+            if "property_stats" in payload:  # a conditional model: −log p(x | its own properties)
+                from dataclasses import replace
+
+                from moldiff.guidance.condition import PropertyNorm
+
+                graph = replace(graph, cond=PropertyNorm.from_dict(payload["property_stats"]).encode(graph.cond))
             log_p_n = torch.tensor([np.log(hist[int(k)] / total) for k in graph.num_atoms.tolist()], device=dev)
             common = dict(type_scale=generator.type_scale, log_p_n=log_p_n, generator=rng)
             if "elbo" in methods:

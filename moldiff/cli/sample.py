@@ -27,8 +27,24 @@ def sample(
     track_run: bool = typer.Option(False, "--track/--no-track", help="Log the run to MLflow."),
     json_out: bool = typer.Option(False, "--json", help="Print the evaluator summary as one JSON object."),
     novelty: bool = typer.Option(True, "--novelty/--no-novelty", help="Novelty against the model's training set."),
+    target: list[str] = typer.Option(None, "--target",
+                                     help="Condition of a conditional model, PROPERTY=VALUE[UNIT] (gap=4.5eV)."),
+    guidance_scale: float = typer.Option(1.0, "--guidance-scale",
+                                         help="Classifier-free guidance w: 1 conditional, 0 unconditional, >1 sharper."),
+    guide: list[str] = typer.Option(None, "--guide",
+                                    help="Regressor guidance PROPERTY=VALUE[UNIT]|max|min[:WEIGHT] (qed=max)."),
+    predictor: str = typer.Option(None, "--predictor", help="Property predictor file for --guide."),
+    guide_scale: float = typer.Option(1.0, "--guide-scale", help="Overall strength of regressor guidance."),
+    scaffold: Path = typer.Option(None, "--scaffold", help="SDF fragment whose atoms are kept (generate around it)."),
+    scaffold_smiles: str = typer.Option(None, "--scaffold-smiles", help="SMILES scaffold, embedded in 3D and kept."),
+    scaffold_h: bool = typer.Option(False, "--scaffold-h/--no-scaffold-h", help="Keep the scaffold's hydrogens too."),
+    jump: int = typer.Option(1, "--jump", help="Scaffold: solver intervals between RePaint replacements."),
+    resample: int = typer.Option(1, "--resample", help="Scaffold: RePaint resamplings of each segment."),
 ) -> None:
-    """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary."""
+    """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
+
+    With --target (conditional models), --guide (a property predictor) or --scaffold the
+    generation is steered; --n-atoms then counts the scaffold's atoms too."""
     from moldiff.errors import MoldiffError
 
     if n < 1:
@@ -47,10 +63,10 @@ def sample(
     from moldiff.chem.evaluate import evaluate
     from moldiff.chem.io import write_sdf
     from moldiff.cli.display import print_summary, progress_bar
+    from moldiff.cli.guide import plan_guidance
     from moldiff.models import load_generator, resolve_model
     from moldiff.paths import atomic_write_text
     from moldiff.provenance import run_record, write_run_record
-    from moldiff.sampling import generate
     from moldiff.solvers import get_solver, solver_times
     from moldiff.train.loop import pick_device
 
@@ -63,13 +79,16 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
+    plan = plan_guidance(generator, config, payload, n=n, targets=target or [], guidance_scale=guidance_scale,
+                         guides=guide or [], predictor=predictor, guide_scale=guide_scale, scaffold=scaffold,
+                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump, resamples=resample,
+                         device=str(dev))  # fmt: skip
     times = solver_times(solver, steps, generator.denoiser.schedule, **options)
     generator.denoiser.nfe = 0
     start = time.time()
     with progress_bar(n, "sampling", quiet=json_out) as advance:
-        mols, seeds = generate(generator, n, seed=seed, solver=solver_fn, times=times,
-                               n_atoms=n_atoms, batch_size=batch_size, device=str(dev),
-                               progress=advance)  # fmt: skip
+        mols, seeds = plan.generate(n, seed=seed, solver=solver_fn, times=times, n_atoms=n_atoms,
+                                    batch_size=batch_size, device=str(dev), progress=advance)  # fmt: skip
     seconds = time.time() - start
     nfe = generator.denoiser.nfe / -(-n // batch_size)  # per molecule: every batch runs the whole solver
     summary, frame = evaluate(mols, reference_smiles=_training_reference(config) if novelty else None)
@@ -78,6 +97,12 @@ def sample(
     props = {col: frame[col].tolist() for col in ("smiles", "failure", "mol_stable", "valid", "n_stable_atoms", "seed")}
     props["smiles"] = ["" if s is None else s for s in props["smiles"]]
     props["failure"] = ["" if s is None else s for s in props["failure"]]
+    if plan.active:  # targets, guided properties, scaffold matches
+        extra = plan.columns(mols, [None if s == "" else s for s in props["smiles"]])
+        for key, values in extra.items():
+            frame[key] = values
+            props[key] = values
+        summary.update(plan.summary(extra))
     write_sdf(output, mols, props, names=[f"moldiff_{i}" for i in range(n)])
     csv_path = output.with_suffix(".csv")
     atomic_write_text(csv_path, frame.to_csv(index=False))
@@ -86,7 +111,7 @@ def sample(
     summary["nfe"] = nfe
     record = run_record(config.model_dump(), seed, model=str(model_path), model_step=payload.get("step"),
                         solver=solver, solver_options=options, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms,
-                        summary=summary)  # fmt: skip
+                        summary=summary, **({"guidance": plan.record} if plan.active else {}))  # fmt: skip
     write_run_record(output.with_suffix(".run.json"), record)
     if tracker is not None:
         tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path),
@@ -103,6 +128,12 @@ def sample(
         print(f"wrote {output} and {csv_path} ({seconds:.1f} s, {seconds / n:.2f} s per molecule, "
               f"{solver}: {nfe:g} NFE per molecule)", file=sys.stderr)  # fmt: skip
         print_summary(summary)
+        if "has_scaffold" in summary:
+            print(f"scaffold found in {100 * summary['has_scaffold']:.1f}% of molecules "
+                  f"({100 * summary['scaffold_exact']:.1f}% with its bond orders)")  # fmt: skip
+        for term in plan.terms:
+            if summary.get(f"mean_{term.name}_valid") is not None:
+                print(f"mean {term.name} of valid molecules (RDKit): {summary[f'mean_{term.name}_valid']:.3f}")
 
 
 def _training_reference(config) -> set[str] | None:

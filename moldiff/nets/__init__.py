@@ -3,10 +3,12 @@
 A backbone maps ``(x (N,3), h (N,F), t (B,), batch (N,), ptr (B+1,), cond (B,C) | None)`` to
 ``(x_out (N,3), h_out (N,F))``: coordinate outputs are E(3)-equivariant and zero-CoM, feature
 outputs invariant. New backbones (e.g. e3nn tensor products) register in ``BACKBONES``.
+``PropertyPredictor`` reuses the EGNN layers with an invariant pooled head: (B, P) properties.
 """
 
 from moldiff.nets.egnn import EGNN
+from moldiff.nets.predictor import PropertyPredictor
 
 BACKBONES = {"egnn": EGNN}
 
-__all__ = ["BACKBONES", "EGNN"]
+__all__ = ["BACKBONES", "EGNN", "PropertyPredictor"]

@@ -30,6 +30,8 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
         perm = np.random.default_rng(0).permutation(len(data))
         n_valid = max(1, len(data) // 10) if len(data) > 1 else 0
         train, valid = data.subset(perm[n_valid:]), data.subset(perm[:n_valid] if n_valid else perm)
+    if getattr(cfg, "half", None) is not None:
+        train = training_half(train, cfg.half)
     if cfg.max_train is not None:
         train = train.subset(slice(0, cfg.max_train))
     vocab = AtomVocabulary(tuple(cfg.elements))
@@ -40,6 +42,17 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
     if len(train) == 0:
         raise MoldiffError("the training set is empty")
     return train, valid
+
+
+def training_half(train: MolSet, half: str) -> MolSet:
+    """The first or second half of a training set (EDM's conditional protocol: the first 50,000 of
+    QM9's training split train the property judge, the other 50,000 the conditional generator)."""
+    cut = len(train) // 2
+    if half == "first":
+        return train.subset(slice(0, cut))
+    if half == "second":
+        return train.subset(slice(cut, len(train)))
+    raise MoldiffError(f"data.half must be 'first' or 'second', got {half!r}")
 
 
 class BatchOrder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from moldiff.config import RunConfig
 from moldiff.data.batch import collate
 from moldiff.diffusion.losses import training_loss
 from moldiff.generator import MoleculeGenerator, build_network
+from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
 from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
 from moldiff.train.data import BatchOrder, load_training_data
@@ -51,6 +53,9 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.train_set, self.valid_set = load_training_data(config.data)
         self.hist = self.train_set.atom_count_histogram()
+        # conditional models see normalised properties plus a "present" flag (classifier-free guidance)
+        props = config.data.properties
+        self.cond_norm = PropertyNorm.fit(self.train_set.properties, props) if props else None
         self.net = build_network(config).to(self.device)
         self.ema = EMA(self.net, tc.ema_decay)
         self.ddp = dist_utils.wrap(self.net, self.device)
@@ -79,7 +84,18 @@ class Trainer:
             "noise_rng": self.noise_gen.get_state(),
             "atom_count_hist": {int(k): int(v) for k, v in self.hist.items()},
             "history": self.history,
-        }  # fmt: skip
+        } | self._stats_entry()  # fmt: skip
+
+    def _stats_entry(self) -> dict:
+        return {} if self.cond_norm is None else {"property_stats": self.cond_norm.to_dict()}
+
+    def condition(self, graph, drop_prob: float):
+        """The graph with its raw properties replaced by the encoded condition, each molecule's
+        dropped with ``drop_prob`` (drawn from the noise generator, so resuming stays exact)."""
+        if self.cond_norm is None:
+            return graph
+        keep = drop_conditions(graph.num_graphs, drop_prob, self.noise_gen).to(graph.cond.device)
+        return replace(graph, cond=self.cond_norm.encode(graph.cond, keep))
 
     def _restore(self, p: dict) -> None:
         self.net.load_state_dict(p["model"])
@@ -95,7 +111,7 @@ class Trainer:
             return
         save_checkpoint(self.state_path, self._payload())
         save_checkpoint(self.model_path, model_payload(self.config, self.ema.state_dict(), self.hist,
-                                                       self.step, self.history))  # fmt: skip
+                                                       self.step, self.history) | self._stats_entry())  # fmt: skip
 
     # ------------------------------------------------------------------ loop
     def train_step(self) -> dict[str, float]:
@@ -103,6 +119,7 @@ class Trainer:
         index = self.order.batch(self.epoch, self.cursor)
         batch = collate(self.train_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
         z0, graph = self.gen.encode(batch)
+        graph = self.condition(graph, tc.cond_drop_prob)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
         losses = training_loss(self.gen.denoiser, z0, graph, self.config.diffusion, generator=self.noise_gen)
@@ -187,6 +204,8 @@ class Trainer:
             index = np.arange(start, min(start + tc.batch_size, n))
             batch = collate(self.valid_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
             z0, graph = self.ema_gen.encode(batch)
+            if self.cond_norm is not None:
+                graph = replace(graph, cond=self.cond_norm.encode(graph.cond))
             loss = training_loss(self.ema_gen.denoiser, z0, graph, self.config.diffusion, generator=gen)["loss"]
             total, count = total + float(loss) * len(index), count + len(index)
         return total / max(count, 1)
@@ -198,8 +217,11 @@ class Trainer:
         tc = self.config.train
         rng = np.random.default_rng(0)
         counts = self.ema_gen.sample_atom_counts(tc.eval_samples, rng).tolist()
+        cond = None  # conditional models are checked unconditionally (the null condition)
+        if self.cond_norm is not None:
+            cond = null_condition(tc.eval_samples, len(self.cond_norm.names)).to(self.device)
         mols = self.ema_gen.sample(list(range(tc.eval_samples)), counts, solver=sample_ddpm,
-                                   times=uniform_times(tc.eval_steps), device=self.device)  # fmt: skip
+                                   times=uniform_times(tc.eval_steps), cond=cond, device=self.device)  # fmt: skip
         summary, _ = evaluate(mols, reference_smiles=None)
         return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and k != "n"}
 

@@ -1,0 +1,257 @@
+"""EDM's conditional-generation protocol on QM9 (Hoogeboom et al. 2022, §5.3; ANCHORS.md):
+MAE between the target property and the property of the generated molecule, as judged by an
+independent EGNN predictor.
+
+    python bench/bench_conditional.py                                  # the full protocol (days on CPU)
+    python bench/bench_conditional.py --properties gap --gen-minutes 600 --n 2000
+    python bench/bench_conditional.py --tiny                           # a smoke run of every stage (~2 min)
+
+Stages (checkpoints go to --work-dir and are reused with --reuse):
+1. QM9's training split is halved (``data.half``): A = first 50,000, B = the other 50,000.
+2. The judge: a clean property predictor (``noisy: false``) trained on A, never used for guidance.
+3. Reference rows, the judge on B's real molecules: the QM9 lower bound (their own labels), the
+   naive upper bound (labels shuffled), and #atoms (labels shuffled among molecules with the same
+   atom count: a "generator" that knows only the size).
+4. Per property, a conditional model trained on B (classifier-free, ``train.cond_drop_prob``),
+   sampled with (target, atom count) pairs drawn from B at guidance scale w; MAE of the judge on
+   every generated molecule (EDM does not filter by validity).
+5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
+   model toward the target (energy (ĝ − c)², scale --eegsde-scale).
+
+Writes OUT.json and OUT.md (default bench/results/conditional).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROPERTIES = ["alpha", "gap", "homo", "lumo", "mu", "Cv"]
+PUBLISHED = {  # ANCHORS.md, EDM protocol
+    "Naive upper bound (published)": [9.01, 1470, 645, 1457, 1.616, 6.857],
+    "#Atoms (published)": [3.86, 866, 426, 813, 1.053, 1.971],
+    "EDM (published)": [2.76, 655, 356, 584, 1.111, 1.101],
+    "EEGSDE (published)": [2.50, 487, 302, 447, 0.777, 0.941],
+    "QM9 lower bound (published)": [0.10, 64, 39, 36, 0.043, 0.040],
+}
+TINY = dict(max_train=64, gen_minutes=0.05, judge_minutes=0.05, predictor_minutes=0.05, n=8, steps=5,
+            n_reference=200, gen_hidden=16, gen_layers=2, judge_hidden=16, judge_layers=2, properties=["gap", "mu"])  # fmt: skip
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--properties", nargs="+", default=PROPERTIES, choices=PROPERTIES)
+    p.add_argument("--n", type=int, default=10_000, help="generated molecules per property")
+    p.add_argument("--steps", type=int, default=500, help="NFE budget per molecule")
+    p.add_argument("--solver", default="ddpm")
+    p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free w (1: plain conditional)")
+    p.add_argument("--eegsde-scale", type=float, default=1.0, help="energy guidance strength")
+    p.add_argument("--judge-minutes", type=float, default=120.0)
+    p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
+    p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
+    p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
+    p.add_argument("--gen-hidden", type=int, default=128)
+    p.add_argument("--gen-layers", type=int, default=6)
+    p.add_argument("--judge-hidden", type=int, default=128)
+    p.add_argument("--judge-layers", type=int, default=7)
+    p.add_argument("--n-reference", type=int, default=10_000, help="real molecules of B for the reference rows")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--work-dir", type=Path, default=Path("runs/bench_conditional"))
+    p.add_argument("--reuse", action="store_true", help="reuse checkpoints already in --work-dir")
+    p.add_argument("--tiny", action="store_true", help="smoke run: tiny data, networks, times and samples")
+    p.add_argument("--out", type=Path, default=Path("bench/results/conditional"))
+    args = p.parse_args()
+    if args.tiny:
+        for key, value in TINY.items():
+            setattr(args, key, value)
+        args.out = args.out.with_name(args.out.name + "_tiny")
+        args.work_dir = args.work_dir.with_name(args.work_dir.name + "_tiny")
+    return args
+
+
+def common(args) -> list[str]:
+    out = [f"train.threads={args.threads}", f"train.device={args.device}"]
+    return out + ([f"data.max_train={args.max_train}"] if args.max_train else [])
+
+
+def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hidden: int, layers: int) -> Path:
+    from moldiff.config import PredictorConfig, load_config
+    from moldiff.train.predictor import train_predictor as run
+
+    out = args.work_dir / name
+    if args.reuse and (out / "predictor.pt").exists():
+        return out / "predictor.pt"
+    cfg = load_config(None, common(args) + [
+        f"out_dir={out}", f"data.half={half}", f"targets=[{', '.join(args.properties)}]", f"noisy={noisy}",
+        f"model.hidden={hidden}", f"model.layers={layers}", f"train.max_minutes={minutes}",
+        "train.log_every=200", "train.eval_every=100000000", "train.checkpoint_every=2000",
+    ], PredictorConfig)  # fmt: skip
+    print(f"[{name}] training for {minutes} min on half {half}", flush=True)
+    run(cfg, log=lambda m: None)
+    return out / "predictor.pt"
+
+
+def train_generator(args, prop: str) -> Path:
+    from moldiff.config import load_config
+    from moldiff.train.loop import train
+
+    out = args.work_dir / f"gen_{prop}"
+    if args.reuse and (out / "model.pt").exists():
+        return out / "model.pt"
+    cfg = load_config(None, common(args) + [
+        "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{prop}]",
+        f"model.hidden={args.gen_hidden}",
+        f"model.layers={args.gen_layers}", f"train.max_minutes={args.gen_minutes}", "train.eval_every=100000000",
+        "train.log_every=500", "train.checkpoint_every=2000",
+    ])  # fmt: skip
+    print(f"[gen_{prop}] training the conditional model for {args.gen_minutes} min on half B", flush=True)
+    train(cfg, log=lambda m: None)
+    return out / "model.pt"
+
+
+def reference_rows(judge, half_b, args) -> dict[str, dict[str, float]]:
+    """MAE of the judge on B's real molecules against their labels, shuffled labels, and labels
+    shuffled within each atom count."""
+    rng = np.random.default_rng(args.seed)
+    index = rng.permutation(len(half_b))[: args.n_reference]
+    mols = half_b.subset(index)
+    pred = judge.predict(mols)
+    counts = mols.n_atoms
+    rows = {"QM9 lower bound": {}, "Naive upper bound": {}, "#Atoms": {}}
+    for prop in args.properties:
+        y = mols.properties[prop]
+        within = y.copy()
+        for size in np.unique(counts):
+            at = np.flatnonzero(counts == size)
+            within[at] = y[rng.permutation(at)]
+        rows["QM9 lower bound"][prop] = float(np.mean(np.abs(pred[prop] - y)))
+        rows["Naive upper bound"][prop] = float(np.mean(np.abs(pred[prop] - rng.permutation(y))))
+        rows["#Atoms"][prop] = float(np.mean(np.abs(pred[prop] - within)))
+    return rows
+
+
+def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None) -> dict:
+    """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples."""
+    from dataclasses import replace
+
+    from moldiff.chem.evaluate import evaluate
+    from moldiff.data.molset import MolSet
+    from moldiff.guidance.cfg import ClassifierFreeDenoiser
+    from moldiff.guidance.condition import PropertyNorm
+    from moldiff.guidance.regressor import GuideTerm, RegressorGuidedDenoiser
+    from moldiff.models import load_generator
+    from moldiff.sampling import molecule_seeds
+    from moldiff.solvers import get_solver, solver_times
+
+    gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
+    norm = PropertyNorm.from_dict(payload["property_stats"])
+    pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
+    targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
+    cond = norm.encode(torch.tensor(targets[:, None], dtype=torch.float32)).to(args.device_resolved)
+    seeds = molecule_seeds(args.seed, args.n)
+    solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
+    start, parts = time.time(), []
+    for a in range(0, args.n, args.batch_size):
+        b = min(a + args.batch_size, args.n)
+        denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale)
+        if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
+            own = PerMoleculeTarget(predictor, prop, targets[a:b])
+            denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], args.eegsde_scale)
+        parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=solver, times=times,
+                                                            cond=cond[a:b], device=args.device_resolved))  # fmt: skip
+    seconds = time.time() - start
+    mols = MolSet.concat(parts)
+    judged = judge.predict(mols, device=args.device_resolved)[prop]
+    summary, _ = evaluate(mols)
+    return {"mae": float(np.nanmean(np.abs(judged - targets))), "n_judged": int(np.isfinite(judged).sum()),
+            "validity": summary["validity"],
+            "mol_stability": summary["mol_stability"], "atom_stability": summary["atom_stability"],
+            "seconds_per_molecule": seconds / args.n, "model_step": payload.get("step")}  # fmt: skip
+
+
+class PerMoleculeTarget:
+    """The predictor's ``prop`` minus each molecule's own normalised target (B,), as a one-output
+    model: the guide term "target 0" then pulls every molecule of the batch toward its own value."""
+
+    def __init__(self, predictor, prop: str, targets: np.ndarray) -> None:
+        from moldiff.guidance.condition import PropertyNorm
+
+        self.predictor, self.k = predictor, predictor.norm.index(prop)
+        mean, std = predictor.norm.mean[self.k], predictor.norm.std[self.k]
+        self.targets = (torch.as_tensor(targets, dtype=torch.float64) - mean) / std
+        self.norm = PropertyNorm((prop,), (0.0,), (1.0,))
+
+    def __call__(self, z, t, graph, schedule=None):
+        pred = self.predictor(z, t, graph, schedule)[:, self.k]
+        return (pred - self.targets.to(pred))[:, None]
+
+
+def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str) -> str:
+    from moldiff.guidance.units import PROPERTIES as INFO
+
+    head = "| method | " + " | ".join(f"{p} ({INFO[p].unit})" for p in props) + " |"
+    lines = [head, "|" + "---|" * (len(props) + 1)]
+    for name, values in rows.items():
+        cells = []
+        for p in props:
+            v = values.get(p)
+            cells.append("–" if v is None else (f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\n{note}\n"
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    args.device_resolved = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    from moldiff.data.qm9 import load_qm9
+    from moldiff.property_model import load_property_model
+    from moldiff.train.data import training_half
+
+    started = time.time()
+    half_b = training_half(load_qm9("train"), "second")
+    judge = load_property_model(train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden,
+                                                args.judge_layers), args.device_resolved)  # fmt: skip
+    rows = reference_rows(judge, half_b, args)
+    predictor = None
+    if args.predictor_minutes > 0:
+        predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
+                                                        args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
+    details = {}
+    label = f"moldiff conditional (w = {args.guidance_scale:g})"
+    rows[label] = {}
+    if predictor is not None:
+        rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"] = {}
+    for prop in args.properties:
+        model = train_generator(args, prop)
+        details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
+        rows[label][prop] = details[prop]["cfg"]["mae"]
+        if predictor is not None:
+            details[prop]["eegsde"] = conditional_mae(args, prop, model, judge, half_b, predictor)
+            rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"][prop] = details[prop]["eegsde"]["mae"]
+        print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
+    order = ["Naive upper bound", "#Atoms", *[k for k in rows if k.startswith("moldiff")], "QM9 lower bound"]
+    table = {k: rows[k] for k in order}
+    published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
+    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE; judge {args.judge_minutes} min, "
+            f"conditional models {args.gen_minutes} min each" + (f", max_train {args.max_train}" if args.max_train else "")
+            + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
+    text = "### Measured\n\n" + markdown(table, args.properties, note)
+    text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(text)
+    args.out.with_suffix(".json").write_text(json.dumps(
+        {"rows": table, "details": details, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))  # fmt: skip
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Scaffolds for constrained generation: read a fragment (an SDF block or a SMILES embedded in 3D)
+into atoms, coordinates and a query graph, and check whether generated molecules contain it.
+
+Two checks per generated molecule (its bonds inferred with the EDM rule):
+
+* ``has_scaffold``: the scaffold's graph (elements and connectivity, bond orders ignored) is a
+  subgraph of the molecule's bond graph. It applies to every molecule, valid or not, and does not
+  depend on how aromaticity is perceived.
+* ``scaffold_exact``: RDKit substructure match with bond orders (aromaticity-aware) on the
+  sanitized molecule; False for molecules RDKit cannot sanitize.
+
+Hydrogens of the scaffold are dropped unless asked for: a model with explicit hydrogens then adds
+them itself, and the scaffold's open valences stay open for growth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem
+
+from moldiff.chem.bonds import molset_bonds
+from moldiff.chem.conformers import DEFAULT_SEED, smiles_to_3d
+from moldiff.chem.io import read_sdf
+from moldiff.chem.rdmol import mol_from_edges, rdkit_quiet
+from moldiff.data.molset import MolSet
+from moldiff.errors import MoldiffError
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A scaffold: atomic numbers (k,), positions (k, 3) in Å, its query graph and a SMILES."""
+
+    atomic_numbers: np.ndarray
+    positions: np.ndarray
+    query: Chem.Mol
+    smiles: str
+
+
+def _keep_atoms(mol: Chem.Mol, keep: list[int]) -> Chem.Mol:
+    """The sub-molecule of atoms ``keep`` (in that order) with the bonds among them."""
+    rw = Chem.RWMol(mol)
+    for idx in sorted(set(range(mol.GetNumAtoms())) - set(keep), reverse=True):
+        rw.RemoveAtom(idx)
+    return rw.GetMol()
+
+
+def _smiles_of(query: Chem.Mol) -> str:
+    with rdkit_quiet():
+        try:
+            return Chem.MolToSmiles(query)
+        except Exception:
+            return ""
+
+
+def fragment_from_sdf(path: str | Path, *, hydrogens: bool = False) -> Fragment:
+    """The first molecule of an SDF file as a scaffold (its bonds from the file, or inferred with
+    the EDM rule when the block has none)."""
+    molecules, _ = read_sdf(path)  # missing, empty or unreadable files raise a one-line MoldiffError
+    first = molecules.subset([0])
+    z, pos = first.molecule(0)
+    supplier = Chem.SDMolSupplier()
+    supplier.SetData(Path(path).read_bytes().decode("utf-8", errors="replace"), sanitize=False, removeHs=False)
+    with rdkit_quiet():
+        mol = supplier[int(first.ids[0])]
+    if mol.GetNumBonds() == 0 and len(z) > 1:
+        _, edges, orders = molset_bonds(first)
+        mol = mol_from_edges(z.tolist(), edges.tolist(), orders.tolist(), pos)
+    keep = [i for i, a in enumerate(z.tolist()) if hydrogens or a != 1]
+    if not keep:
+        raise MoldiffError(f"the scaffold in {path} has no heavy atom (keep its hydrogens to use it)")
+    query = _keep_atoms(mol, keep)
+    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query))
+
+
+def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DEFAULT_SEED) -> Fragment:
+    """A SMILES scaffold embedded in 3D (ETKDG + force field, :func:`smiles_to_3d`)."""
+    conf = smiles_to_3d(smiles, seed=seed)
+    if isinstance(conf, str):
+        raise MoldiffError(f"scaffold SMILES {smiles!r}: {conf}")
+    with rdkit_quiet():
+        query = Chem.MolFromSmiles(smiles.strip())
+        if hydrogens:
+            query = Chem.AddHs(query)
+    # AddHs appends hydrogens after the heavy atoms, in the SMILES' atom order
+    keep = [i for i, a in enumerate(conf.atomic_numbers.tolist()) if hydrogens or a != 1]
+    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles)
+
+
+def _topology(mol: Chem.Mol) -> Chem.Mol:
+    """The same graph with every bond single and no aromatic flags (elements + connectivity)."""
+    rw = Chem.RWMol(mol)
+    for bond in rw.GetBonds():
+        bond.SetBondType(Chem.BondType.SINGLE)
+        bond.SetIsAromatic(False)
+    for atom in rw.GetAtoms():
+        atom.SetIsAromatic(False)
+    return rw.GetMol()
+
+
+def _sanitized(mol: Chem.Mol) -> Chem.Mol | None:
+    mol = Chem.Mol(mol)
+    try:
+        Chem.SanitizeMol(mol)
+        return Chem.RemoveHs(mol, sanitize=False)
+    except Exception:
+        return None
+
+
+def scaffold_matches(molecules: MolSet, query: Chem.Mol) -> tuple[list[bool], list[bool]]:
+    """(has_scaffold, scaffold_exact) for every molecule (see the module doc)."""
+    _, edges, orders = molset_bonds(molecules)
+    eptr = np.searchsorted(edges[:, 0], molecules.ptr)
+    with rdkit_quiet():
+        query_topology = _topology(query)
+        query_exact = _sanitized(query)
+        has, exact = [], []
+        for i in range(len(molecules)):
+            a, b = int(molecules.ptr[i]), int(molecules.ptr[i + 1])
+            e = (edges[eptr[i] : eptr[i + 1]] - a).tolist()
+            mol = mol_from_edges(molecules.atomic_numbers[a:b].tolist(), e, orders[eptr[i] : eptr[i + 1]].tolist())
+            found = _topology(mol).HasSubstructMatch(query_topology)
+            has.append(bool(found))
+            target = _sanitized(mol) if found else None
+            if target is None or query_exact is None:
+                exact.append(False)
+            else:
+                exact.append(bool(target.HasSubstructMatch(query_exact)))
+    return has, exact

@@ -1,0 +1,226 @@
+"""Scaffold-constrained generation (inpainting): k given atoms are kept fixed, the rest is generated.
+
+Coordinates live in the zero-CoM subspace of the *whole* molecule, so "fixed" can only mean fixed
+up to one translation: where the scaffold sits relative to the new atoms is exactly what the model
+must decide. Write the k known atoms' block as its centroid c plus its internal shape
+(x_i − c). Under the forward process z_t = α x₀ + σ ε with CoM-free ε, the internal-shape part of
+the noise, ε_i − mean_known(ε), is independent of everything else (the known centroid's noise and
+the other atoms' noise are functions of mean_known(g) and g_unknown of the underlying i.i.d. g).
+So the shape of the known block can be conditioned on exactly while its centroid stays free:
+
+* **x̂₀ replacement** (:class:`ScaffoldDenoiser`, works with every solver): the model's x̂₀ keeps
+  its own centroid of the known block but takes the scaffold's shape and atom types; ε̂ follows as
+  (z − α x̂₀)/σ. The centroid is unchanged, so x̂₀ stays zero-CoM with no re-projection, and for the
+  known shape an ancestral step becomes the exact bridge q(z_s | z_t, x₀).
+* **forward-noised known part** (:func:`replace_known`, RePaint's replacement, Lugmayr et al.
+  2022): between solver segments the known block is redrawn as its current centroid plus
+  α_s·shape + σ_s·(ξ − mean ξ), types α_s h + σ_s ξ_h. It also keeps the centroid, so the combined
+  molecule stays zero-CoM; it is re-projected all the same, against rounding.
+* **resampling** (RePaint): each segment of ``jump`` solver intervals is run ``resamples`` times,
+  going back between runs from its end t_b to its start t_a through q(z_a | z_b)
+  = N(α_a/α_b z_b, σ_a² − (α_a/α_b)² σ_b²), so the new atoms and the scaffold harmonise.
+
+At the end the known block is set exactly to centroid + shape with exact types, and
+:func:`align_to_scaffold` translates each molecule so the scaffold atoms sit exactly at the given
+coordinates. The known atoms are the first k of every molecule, in the scaffold's order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from moldiff.data.elements import AtomVocabulary
+from moldiff.data.molset import MolSet
+from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.errors import MoldiffError
+from moldiff.guidance.base import GuidedDenoiser
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """k atoms to keep: ``positions`` (k, 3) in Å (any frame), ``types`` (k,) vocabulary indices."""
+
+    positions: torch.Tensor
+    types: torch.Tensor
+
+    def __post_init__(self) -> None:
+        k = self.types.shape[0]
+        if k < 1 or self.positions.shape != (k, 3) or self.types.dim() != 1:
+            raise ValueError(f"Scaffold needs positions (k, 3) and types (k,), k >= 1; got "
+                             f"{tuple(self.positions.shape)} and {tuple(self.types.shape)}")  # fmt: skip
+        if not torch.isfinite(self.positions).all():
+            raise MoldiffError("the scaffold has non-finite coordinates")
+
+    @classmethod
+    def from_atoms(cls, atomic_numbers, positions, vocab: AtomVocabulary) -> Scaffold:
+        """From atomic numbers (k,) and positions (k, 3); elements outside ``vocab`` raise MoldiffError."""
+        types = vocab.encode(np.asarray(atomic_numbers))
+        return cls(torch.as_tensor(np.asarray(positions), dtype=torch.float64), torch.as_tensor(types))
+
+    @property
+    def size(self) -> int:
+        return int(self.types.shape[0])
+
+    def shape(self, like: torch.Tensor) -> torch.Tensor:
+        """The internal shape: positions minus their centroid, (k, 3), as ``like``."""
+        pos = self.positions.to(dtype=torch.float64)
+        return (pos - pos.mean(0)).to(dtype=like.dtype, device=like.device)
+
+    def features(self, n_types: int, type_scale: float, like: torch.Tensor) -> torch.Tensor:
+        """Scaled one-hot types (k, F), as ``like``."""
+        h = torch.nn.functional.one_hot(self.types.to(like.device), n_types).to(like.dtype)
+        return h * type_scale
+
+    def mask(self, graph: MolGraph) -> torch.Tensor:
+        """(N,) True for the first k atoms of every molecule."""
+        if int(graph.num_atoms.min()) < self.size:
+            raise MoldiffError(f"every molecule needs at least the scaffold's {self.size} atoms")
+        local = torch.arange(graph.batch.shape[0], device=graph.batch.device) - graph.ptr[graph.batch]
+        return local < self.size
+
+
+def _known_block(z: torch.Tensor, mask: torch.Tensor, graph: MolGraph, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The known coordinates as (B, k, 3) and their centroids (B, 1, 3)."""
+    block = z[mask, :N_COORDS].reshape(graph.num_graphs, k, N_COORDS)
+    return block, block.mean(1, keepdim=True)
+
+
+def place_known(z: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float, alpha: torch.Tensor,
+                sigma: torch.Tensor, xi: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """``z`` with each molecule's known block set to its own centroid + α·shape + σ·(ξ − mean ξ)
+    and types α·h + σ·ξ_h; α, σ are (B,) and ξ (N, 3 + F) noise (None: no noise)."""
+    mask, k, b = scaffold.mask(graph), scaffold.size, graph.num_graphs
+    _, centroid = _known_block(z, mask, graph, k)
+    a = alpha.to(z.dtype).reshape(b, 1, 1)
+    coords = centroid + a * scaffold.shape(z)[None]
+    feats = a * scaffold.features(z.shape[1] - N_COORDS, type_scale, z)[None]
+    if xi is not None:
+        s = sigma.to(z.dtype).reshape(b, 1, 1)
+        noise = xi[mask].reshape(b, k, -1)
+        coords = coords + s * (noise[..., :N_COORDS] - noise[..., :N_COORDS].mean(1, keepdim=True))
+        feats = feats + s * noise[..., N_COORDS:]
+    out = z.clone()
+    out[mask] = torch.cat([coords, feats], dim=2).reshape(b * k, -1)
+    return project(out, graph)
+
+
+def replace_known(z: torch.Tensor, t: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float,
+                  schedule, noise: MoleculeNoise) -> torch.Tensor:  # fmt: skip
+    """RePaint's replacement at time ``t`` (a scalar): the known block drawn from q(z_t | x₀) around
+    its current centroid."""
+    values = schedule(t.reshape(1).to(torch.float64))
+    b = graph.num_graphs
+    alpha, sigma = values.alpha.expand(b), values.sigma.expand(b)
+    return place_known(z, graph, scaffold, type_scale, alpha, sigma, noise.randn(z.shape[1]))
+
+
+def renoise(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
+            noise: MoleculeNoise) -> torch.Tensor:  # fmt: skip
+    """A draw of z_t from q(z_t | z_s) for t > s (the forward process between two times)."""
+    a_s, s_s, _, _ = schedule(s.reshape(1).to(torch.float64))
+    a_t, s_t, _, _ = schedule(t.reshape(1).to(torch.float64))
+    a_ts = a_t / a_s
+    std = (s_t**2 - a_ts**2 * s_s**2).clamp(min=0).sqrt()
+    return project(float(a_ts) * z + float(std) * noise.randn(z.shape[1]), graph)
+
+
+class ScaffoldDenoiser(GuidedDenoiser):
+    """x̂₀ replacement: the known block of x̂₀ takes the scaffold's shape (around x̂₀'s own centroid
+    of that block) and exact types; ε̂ of the known atoms follows as (z − α x̂₀)/σ."""
+
+    def __init__(self, inner, scaffold: Scaffold, type_scale: float) -> None:
+        super().__init__(inner)
+        self.scaffold, self.type_scale = scaffold, float(type_scale)
+
+    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        x0, eps = self.inner.x0_eps(z, t, graph)
+        ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
+        x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
+        a, s, _, _ = self.coefficients(t, graph)
+        mask = self.scaffold.mask(graph)
+        eps = eps.clone()
+        eps[mask] = (z[mask] - a[mask] * x0[mask]) / s[mask]
+        return x0, project(eps, graph)
+
+
+def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, jump: int = 1,
+                   resamples: int = 1) -> Callable:  # fmt: skip
+    """A solver (same signature as ``solver``) that keeps ``scaffold`` fixed: x̂₀ replacement at
+    every network call, RePaint's replacement after every ``jump`` intervals, each such segment run
+    ``resamples`` times, and the exact scaffold at the end.
+
+    ``jump`` ≥ the number of intervals with ``resamples`` = 1 leaves the solver's own grid whole
+    (multistep and Heun solvers keep their order); ``jump`` = 1 replaces at every step as RePaint
+    does. Cost: ``resamples`` × the solver's NFE.
+    """
+    if jump < 1 or resamples < 1:
+        raise MoldiffError(f"inpainting needs jump >= 1 and resamples >= 1, got {jump}, {resamples}")
+
+    def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
+               callback=None) -> torch.Tensor:  # fmt: skip
+        guided = ScaffoldDenoiser(denoiser, scaffold, type_scale)
+        schedule, k_total = denoiser.schedule, len(times) - 1
+        z = replace_known(z, times[0], graph, scaffold, type_scale, schedule, noise)
+        for a in range(0, k_total, jump):
+            b = min(a + jump, k_total)
+            segment = times[a : b + 1]
+            for r in range(resamples):
+                z_end = solver(guided, z, segment, graph, noise)
+                if r < resamples - 1:  # RePaint: back to the segment's start, then run it again
+                    z = renoise(z_end, segment[-1], segment[0], graph, schedule, noise)
+                    z = replace_known(z, segment[0], graph, scaffold, type_scale, schedule, noise)
+            z = z_end
+            if b < k_total:
+                z = replace_known(z, times[b], graph, scaffold, type_scale, schedule, noise)
+            if callback is not None:
+                callback(b - 1, z)
+        ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
+        return place_known(z, graph, scaffold, type_scale, ones, ones * 0)  # the exact scaffold
+
+    return sample
+
+
+def align_to_scaffold(molecules: MolSet, scaffold: Scaffold) -> MolSet:
+    """Each molecule translated so that its first k atoms' centroid is the scaffold's: the
+    scaffold atoms then sit at the given coordinates (to float32 rounding)."""
+    k = scaffold.size
+    target = scaffold.positions.double().mean(0).numpy()
+    pos = molecules.positions.astype(np.float64)
+    for i in range(len(molecules)):
+        a, b = molecules.ptr[i], molecules.ptr[i + 1]
+        pos[a:b] += target - pos[a : a + k].mean(0)
+    return MolSet(atomic_numbers=molecules.atomic_numbers, positions=pos, ptr=molecules.ptr,
+                  charges=molecules.charges, ids=molecules.ids, smiles=molecules.smiles,
+                  properties=molecules.properties)  # fmt: skip
+
+
+def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_atoms: int | None) -> list[int]:
+    """Atoms per molecule, scaffold included: ``n_atoms`` for all, or drawn from the training sizes
+    larger than the scaffold."""
+    k = scaffold.size
+    if n_atoms is not None:
+        if n_atoms <= k:
+            raise MoldiffError(f"--n-atoms ({n_atoms}) must exceed the scaffold's {k} atoms (it counts them)")
+        return [int(n_atoms)] * n
+    sizes = np.array(sorted(s for s in generator.atom_count_hist if s > k), dtype=np.int64)
+    if sizes.size == 0:
+        raise MoldiffError(f"the model never saw a molecule larger than the scaffold's {k} atoms; give --n-atoms")
+    p = np.array([generator.atom_count_hist[s] for s in sizes], dtype=np.float64)
+    return np.random.default_rng([seed, 7]).choice(sizes, size=n, p=p / p.sum()).tolist()
+
+
+def generate_with_scaffold(generator, scaffold: Scaffold, n: int, *, seed: int, solver: Callable,
+                           times: torch.Tensor, n_atoms: int | None = None, jump: int = 1, resamples: int = 1,
+                           **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
+    """``n`` molecules containing ``scaffold`` (its atoms first, at the given coordinates); other
+    keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond)."""
+    from moldiff.sampling import generate
+
+    counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms)
+    wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples)
+    mols, seeds = generate(generator, n, seed=seed, solver=wrapped, times=times, n_atoms=counts, **kwargs)
+    return align_to_scaffold(mols, scaffold), seeds

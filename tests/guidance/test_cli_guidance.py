@@ -1,0 +1,121 @@
+"""``moldiff sample`` with --target, --guide and --scaffold: outputs gain their columns, the scaffold
+sits where the fragment was, and bad input is a one-line error."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from moldiff.chem.conformers import smiles_to_3d
+from moldiff.chem.io import read_sdf, write_sdf
+from moldiff.cli.main import main
+from moldiff.config import PredictorConfig, load_config
+from moldiff.data.molset import MolSet
+from moldiff.generator import build_network
+from moldiff.nets import PropertyPredictor
+from moldiff.property_model import PREDICTOR
+from moldiff.train.checkpoint import save_checkpoint
+from moldiff.train.loop import model_payload
+
+HIST = {6: 1, 9: 2, 12: 1}
+
+
+def _model(path, properties=()):
+    cfg = load_config(None, ["model.hidden=16", "model.layers=2", f"data.properties=[{', '.join(properties)}]"])
+    torch.manual_seed(0)
+    net = build_network(cfg)
+    for p in net.parameters():
+        p.data.add_(0.02 * torch.randn_like(p))
+    stats = {"property_stats": {p: [6000.0, 1000.0] for p in properties}} if properties else {}
+    save_checkpoint(path, model_payload(cfg, net.state_dict(), HIST, 0, []) | stats)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("guidance")
+    cfg = PredictorConfig(targets=["qed", "logp"], model={"hidden": 8, "layers": 1})
+    torch.manual_seed(1)
+    net = PropertyPredictor(5, 2, hidden=8, layers=1)
+    save_checkpoint(root / "predictor.pt", {"kind": PREDICTOR, "config": cfg.model_dump(), "weights": net.state_dict(),
+                                            "target_stats": {"qed": [0.45, 0.1], "logp": [0.3, 1.0]},
+                                            "step": 0, "history": []})  # fmt: skip
+    conf = smiles_to_3d("CO")
+    heavy = conf.atomic_numbers != 1
+    write_sdf(root / "frag.sdf", MolSet(conf.atomic_numbers[heavy], conf.positions[heavy], ptr=[0, int(heavy.sum())]))
+    (root / "frag.xyz").write_text("1\n\nC 0 0 0\n")
+    return {"uncond": _model(root / "uncond.pt"), "cond": _model(root / "cond.pt", ("gap", "mu")),
+            "predictor": root / "predictor.pt", "frag": root / "frag.sdf", "xyz": root / "frag.xyz",
+            "frag_pos": conf.positions[heavy]}  # fmt: skip
+
+
+def _run(tmp_path, model, *args):
+    out = tmp_path / "out.sdf"
+    code = main(["sample", "-n", "3", "--steps", "3", "--model", str(model), "-o", str(out), "--no-novelty",
+                 "--json", *args])  # fmt: skip
+    return code, out
+
+
+def test_scaffold_from_sdf_is_kept_and_reported(files, tmp_path):
+    code, out = _run(tmp_path, files["uncond"], "--scaffold", str(files["frag"]), "--n-atoms", "7", "--jump", "2",
+                     "--resample", "2")  # fmt: skip
+    assert code == 0
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert {"has_scaffold", "scaffold_exact"} <= set(frame.columns)
+    mols, _ = read_sdf(out)
+    for i in range(len(mols)):
+        z, pos = mols.molecule(i)
+        assert len(z) == 7 and z[:2].tolist() == [6, 8]
+        np.testing.assert_allclose(pos[:2], files["frag_pos"], atol=1e-3)  # SDF keeps 4 decimals
+    record = json.loads(out.with_suffix(".run.json").read_text())
+    assert record["guidance"]["scaffold"]["atoms"] == 2
+
+
+def test_targets_of_a_conditional_model(files, tmp_path):
+    code, out = _run(tmp_path, files["cond"], "--target", "gap=4.5eV", "--target", "mu=0.5 e*bohr",
+                     "--guidance-scale", "2")  # fmt: skip
+    assert code == 0
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert np.allclose(frame["target_gap"], 4500.0) and np.allclose(frame["target_mu"], 0.5 * 2.541746473)
+    assert json.loads(out.with_suffix(".run.json").read_text())["nfe"] == 6  # two calls per step
+    assert _run(tmp_path, files["cond"])[0] == 0  # no target: the model's unconditional mode
+
+
+def test_regressor_guidance_columns(files, tmp_path):
+    code, out = _run(tmp_path, files["uncond"], "--guide", "qed=max", "--guide", "logp=1.5:0.5", "--predictor",
+                     str(files["predictor"]), "--guide-scale", "0.5")  # fmt: skip
+    assert code == 0
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert {"predicted_qed", "predicted_logp", "qed", "logp"} <= set(frame.columns)
+    record = json.loads(out.with_suffix(".run.json").read_text())["guidance"]
+    assert record["guides"][1] == {"name": "logp", "target": 1.5, "direction": 0, "weight": 0.5}
+
+
+@pytest.mark.parametrize("model, args, needle", [
+    ("cond", ["--target", "foo=1"], "unknown property 'foo'"),
+    ("cond", ["--target", "gap=4.5parsec"], "unit 'parsec' does not fit property 'gap'"),
+    ("cond", ["--target", "gap"], "NAME=VALUE"),
+    ("cond", ["--target", "gap=4.5eV"], "give one --target for each"),
+    ("uncond", ["--target", "gap=4.5eV"], "not conditional"),
+    ("uncond", ["--guidance-scale", "2"], "needs --target"),
+    ("uncond", ["--guide", "qed=max"], "needs --predictor"),
+    ("uncond", ["--guide", "qed=max", "--predictor", "missing.pt"], "no predictor file"),
+    ("uncond", ["--guide", "gap=max", "--predictor", "{predictor}"], "not one of this model"),
+    ("uncond", ["--predictor", "{predictor}"], "only with --guide"),
+    ("uncond", ["--scaffold", "missing.sdf"], "no such file"),
+    ("uncond", ["--scaffold", "{xyz}"], "must be an SDF"),
+    ("uncond", ["--scaffold", "{frag}", "--n-atoms", "2"], "must exceed"),
+    ("uncond", ["--scaffold", "{frag}", "--jump", "0"], "--jump"),
+    ("uncond", ["--scaffold-smiles", "C1CC"], "unparsable SMILES"),
+    ("uncond", ["--scaffold-smiles", "C[Si](C)C"], "does not fit this model"),
+    ("uncond", ["--scaffold", "{frag}", "--scaffold-smiles", "CO"], "not both"),
+])  # fmt: skip
+def test_bad_guidance_input_is_one_line(files, tmp_path, capsys, monkeypatch, model, args, needle):
+    monkeypatch.chdir(tmp_path)
+    args = [a.format(**{k: str(v) for k, v in files.items()}) for a in args]
+    code, _ = _run(tmp_path, files[model], *args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
+    assert needle in err, err
