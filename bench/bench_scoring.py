@@ -43,7 +43,11 @@ def main() -> None:
     parser.add_argument("--posebusters-sample", type=int, default=200)
     parser.add_argument("--moses", action="store_true", help="also score 10,000 MOSES test SMILES")
     parser.add_argument("--workers", type=int, default=1, help="scoring processes")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (ChemNet for FCD)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)  # on a shared 2-core machine, 2 threads oversubscribe badly
 
     molset = load_qm9("test").subset(slice(0, args.n))
     reference, ref_s = _timed(ReferenceSet.from_smiles, [str(s) for s in load_qm9("train").smiles], "QM9 train")
@@ -53,6 +57,7 @@ def main() -> None:
     result = {
         "n": len(molset),
         "workers": args.workers,
+        "torch_threads": args.threads,
         "score_seconds": round(score_s, 2),
         "molecules_per_second": round(len(molset) / score_s, 1),
         "set_metrics_seconds": round(metrics_s, 2),

@@ -156,10 +156,11 @@ class CampaignConfig(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the generated molecules and their scores (not the
-        output directory, tracking, or selection settings, which only change the finishing step)."""
+        output directory, tracking, selection, FCD or worker count, which only change the finishing step)."""
         keep = self.model_dump(include={"model", "n_molecules", "seed", "sampling", "scoring"})
         keep["sampling"].pop("device", None)
-        keep["scoring"].pop("workers", None)
+        for finishing_only in ("workers", "fcd"):
+            keep["scoring"].pop(finishing_only, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 

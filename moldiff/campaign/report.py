@@ -154,7 +154,7 @@ def _distributions(frame, reference, run: dict) -> str:
         series = [("generated (valid)", valid, "#4c72b0"), ("kept", kept, "#dd8452")]
         if reference is not None:
             series.insert(0, (ref_name, reference, "#999999"))
-        values = [np.asarray(pd_numeric(d[col]), dtype=float) for _, d, _ in series]
+        values = [np.asarray(_numeric(d[col]), dtype=float) for _, d, _ in series]
         finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(0)
         if len(finite) == 0:
             ax.set_title(f"{label}: no values")
@@ -178,7 +178,7 @@ def _distributions(frame, reference, run: dict) -> str:
     return f"<img alt=\"QED, SA, logP and MW distributions\" src=\"data:image/png;base64,{data}\">{note}"
 
 
-def pd_numeric(values):
+def _numeric(values):
     import pandas as pd
 
     return pd.to_numeric(values, errors="coerce")
@@ -186,7 +186,7 @@ def pd_numeric(values):
 
 def _top(frame, top_n: int) -> str:
     kept = frame[frame["status"] == "kept"].copy()
-    kept["rank"] = pd_numeric(kept["rank"])
+    kept["rank"] = _numeric(kept["rank"])
     kept = kept.sort_values("rank").head(top_n)
     if not len(kept):
         return "<p>No molecule passed the filters.</p>"

@@ -195,8 +195,6 @@ def _tracking_uri(config: CampaignConfig, cli_uri: str | None) -> str:
 
 
 def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, log) -> None:
-    import torch
-
     from moldiff.campaign.reference import load_reference
     from moldiff.chem.scoring import score_molset
     from moldiff.models import load_generator, resolve_model
@@ -218,8 +216,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     for b in batches:
         start, end = batch_range(config, b)
         t0 = time.time()
-        with torch.no_grad():
-            molset = generator.sample(seeds[start:end], counts[start:end], solver=solver, times=times, device=device)
+        molset = generator.sample(seeds[start:end], counts[start:end], solver=solver, times=times, device=device)
         molset.ids = np.arange(start, end, dtype=np.int64)
         t1 = time.time()
         frame = score_molset(molset, reference, posebusters=posebusters, workers=config.scoring.workers)

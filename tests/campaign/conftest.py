@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+
+from campaign_files import REFERENCE_SMILES, write_campaign
 
 from moldiff.config import load_config
 from moldiff.generator import build_network
 from moldiff.train.checkpoint import save_checkpoint
 from moldiff.train.loop import model_payload
-
-REFERENCE_SMILES = ["CCO", "c1ccccc1", "CC(N)=O", "Oc1ccccc1", "NC(=O)c1ccccc1", "CCN", "C1CC1", "OCC(O)CO"]
 
 
 @pytest.fixture(scope="session")
@@ -38,25 +37,5 @@ def reference_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def campaign_file(tmp_path, tiny_model, reference_file):
-    """Write a campaign file with the tiny model; keyword arguments override top-level keys."""
-
-    def write(name: str = "tiny", **overrides) -> Path:
-        raw = {
-            "name": name,
-            "model": str(tiny_model),
-            "n_molecules": 11,
-            "seed": 5,
-            "output_dir": str(tmp_path / name),
-            "sampling": {"steps": 4, "batch_size": 3},
-            "scoring": {"reference": str(reference_file), "fcd": False},
-            "filters": {"ranges": {"qed": {"min": 0.2}}, "alerts": ["pains"]},
-            "desirability": {"qed": {"transform": "sigmoid", "low": 0.2, "high": 0.6, "weight": 2}},
-            "diversity": {"max_per_scaffold": 2},
-            "tracking": {"enabled": False},
-        }
-        raw.update(overrides)
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(raw))
-        return path
-
-    return write
+    """``campaign_file(name, **overrides)``: :func:`write_campaign` in this test's directory."""
+    return lambda name="tiny", **overrides: write_campaign(tmp_path, tiny_model, reference_file, name, **overrides)

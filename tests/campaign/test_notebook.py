@@ -10,7 +10,8 @@ NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "campaign.ipynb"
 
 
 @pytest.mark.slow
-def test_campaign_notebook_executes(tmp_path):
+def test_campaign_notebook_executes(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one intra-op thread in the kernel too, as conftest does here
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(tmp_path)}})
     client.execute()

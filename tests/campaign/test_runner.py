@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from campaign_files import write_campaign
 
 from moldiff.campaign.config import load_campaign
 from moldiff.campaign.runner import OUTPUTS, Shard, run_campaign
@@ -21,16 +22,9 @@ SAME_IN_EVERY_RUN = ("molecules.csv", "molecules.sdf", "metrics.json")
 @pytest.fixture(scope="module")
 def unsplit(tmp_path_factory, tiny_model, reference_file):
     """One whole run of the tiny campaign (11 molecules in batches of 3), shared by the tests."""
-    import yaml
-
     folder = tmp_path_factory.mktemp("unsplit")
-    raw = {"name": "tiny", "model": str(tiny_model), "n_molecules": 11, "seed": 5, "output_dir": str(folder / "out"),
-           "sampling": {"steps": 4, "batch_size": 3}, "scoring": {"reference": str(reference_file), "fcd": False},
-           "filters": {"ranges": {"qed": {"min": 0.2}}, "alerts": ["pains"]},
-           "desirability": {"qed": {"transform": "sigmoid", "low": 0.2, "high": 0.6, "weight": 2}},
-           "diversity": {"max_per_scaffold": 2}, "tracking": {"enabled": False}}  # fmt: skip
-    (folder / "c.yaml").write_text(yaml.safe_dump(raw))
-    assert main(["campaign", "run", str(folder / "c.yaml"), "--no-track"]) == 0
+    path = write_campaign(folder, tiny_model, reference_file, output_dir=str(folder / "out"))
+    assert main(["campaign", "run", str(path), "--no-track"]) == 0
     return folder / "out"
 
 
