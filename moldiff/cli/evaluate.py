@@ -17,14 +17,6 @@ import typer
 from moldiff.cli.main import app
 from moldiff.errors import MoldiffError
 
-_METRICS = [
-    ("atom_stability", "atom stability"),
-    ("mol_stability", "molecule stability"),
-    ("validity", "validity"),
-    ("uniqueness", "uniqueness"),
-    ("valid_x_unique", "valid × unique"),
-    ("novelty", "novelty"),
-]
 
 
 @app.command()
@@ -84,18 +76,7 @@ def _reference(path: Path | None, no_novelty: bool) -> tuple[set[str] | None, st
 
 
 def _print_table(summary: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from moldiff.cli.display import print_summary
 
-    print(f"{summary['file']}: EDM protocol")
-    table = Table()
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, label in _METRICS:
-        value = summary[key]
-        table.add_row(label, "–" if value is None else f"{100 * value:.1f}%")
-    Console(highlight=False).print(table)
-    counts = (f"{summary['n']} molecules ({summary['n_rejected']} unreadable), {summary['n_atoms']} atoms, "
-              f"{summary['n_valid']} valid, {summary['n_unique']} unique")  # fmt: skip
-    print(counts)
+    print_summary(summary, title=f"EDM metrics: {summary['file']}")
     print(f"novelty reference: {summary['reference'] or 'none (--no-novelty)'}")

@@ -15,7 +15,24 @@ from moldiff.diffusion.state import N_COORDS, MolGraph, project
 PREDICTIONS = P.KINDS  # ("eps", "x0", "score", "velocity")
 
 
-class Denoiser:
+class PredictionViews:
+    """``eps``, ``x0``, ``score`` and ``velocity`` as named shortcuts of ``predict(kind, ...)``;
+    shared by the Denoiser and every guidance wrapper."""
+
+    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        return self.predict("eps", z, t, graph)
+
+    def x0(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        return self.predict("x0", z, t, graph)
+
+    def score(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        return self.predict("score", z, t, graph)
+
+    def velocity(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        return self.predict("velocity", z, t, graph)
+
+
+class Denoiser(PredictionViews):
     """Gives predictions for a noisy state ``z_t`` (N, 3 + F) at times ``t`` (B,).
 
     ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈
@@ -48,18 +65,6 @@ class Denoiser:
         coeffs = self.coefficients(t, graph)
         x0, eps = P.to_x0_eps(self.prediction, z, out, coeffs)
         return P.from_x0_eps(kind, x0, eps, coeffs)
-
-    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("eps", z, t, graph)
-
-    def x0(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("x0", z, t, graph)
-
-    def score(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("score", z, t, graph)
-
-    def velocity(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("velocity", z, t, graph)
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
         """(x̂_0, ε̂) from one network evaluation."""

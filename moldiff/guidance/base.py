@@ -8,13 +8,16 @@ network evaluations (``nfe``) are the inner denoiser's.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 
 from moldiff.diffusion import parameterization as P
+from moldiff.diffusion.denoiser import PredictionViews
 from moldiff.diffusion.state import MolGraph
 
 
-class GuidedDenoiser:
+class GuidedDenoiser(PredictionViews, ABC):
     """Wraps ``inner`` (a Denoiser or another wrapper); subclasses implement :meth:`x0_eps`."""
 
     def __init__(self, inner) -> None:
@@ -40,25 +43,13 @@ class GuidedDenoiser:
         """α, σ, α', σ' per atom, each (N, 1)."""
         return self.inner.coefficients(t, graph)
 
+    @abstractmethod
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
         """The guided (x̂₀, ε̂), each (N, 3 + F), for ``z`` (N, 3 + F) at times ``t`` (B,)."""
-        raise NotImplementedError
 
     def predict(self, kind: str, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         x0, eps = self.x0_eps(z, t, graph)
         return P.from_x0_eps(kind, x0, eps, self.coefficients(t, graph))
-
-    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("eps", z, t, graph)
-
-    def x0(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("x0", z, t, graph)
-
-    def score(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("score", z, t, graph)
-
-    def velocity(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        return self.predict("velocity", z, t, graph)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"
