@@ -111,6 +111,33 @@ class RunConfig(_Strict):
     tracking: TrackingConfig = TrackingConfig()
 
 
+class FlowMapConfig(_Strict):
+    """How ``moldiff train-flowmap`` trains a flow map G(z_s, s, t) (``moldiff.flowmap.losses``)."""
+
+    # teacher-ode / lagrangian distil ``teacher`` (a built-in model name or a model file, whose
+    # data.elements and diffusion section the run must share); meanflow trains from data alone
+    objective: Literal["teacher-ode", "lagrangian", "meanflow"] = "teacher-ode"
+    teacher: str | None = None
+    diagonal: float | None = Field(None, ge=0.0, le=1.0)  # share of t = s pairs (None: the objective's default)
+    substeps: int = Field(4, ge=1)  # teacher-ode: teacher Heun steps per target
+    adaptive_p: float = Field(0.0, ge=0.0)  # meanflow: adaptive loss weight power (0: off)
+    eval_jumps: int = Field(4, ge=1)  # flow-map jumps of the sample-quality evaluation
+
+    @model_validator(mode="after")
+    def _teacher(self):
+        if self.objective != "meanflow" and self.teacher is None:
+            raise ValueError(f"objective {self.objective!r} distils a teacher: set flowmap.teacher")
+        return self
+
+
+class FlowMapRunConfig(RunConfig):
+    """A flow-map run: a RunConfig plus its ``flowmap`` section."""
+
+    name: str = "flowmap"
+    out_dir: str = "runs/flowmap"
+    flowmap: FlowMapConfig = FlowMapConfig(objective="meanflow")
+
+
 class PredictorTrainConfig(_Strict):
     batch_size: int = 64
     lr: float = 1e-3

@@ -79,6 +79,11 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
+    if hasattr(generator.denoiser, "jump"):  # a flow map: it only jumps, and is not steerable (yet)
+        if solver != "flow-map":
+            raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
+        if target or guide or scaffold or scaffold_smiles or guidance_scale != 1.0:
+            raise MoldiffError("flow-map models do not take guidance or scaffolds yet")
     plan = plan_guidance(generator, config, payload, n=n, targets=target or [], guidance_scale=guidance_scale,
                          guides=guide or [], predictor=predictor, guide_scale=guide_scale, scaffold=scaffold,
                          scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump, resamples=resample,

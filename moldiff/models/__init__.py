@@ -33,6 +33,10 @@ def load_generator(name_or_path: str | None, device: str = "cpu"):
 
     path = resolve_model(name_or_path)
     payload = load_checkpoint(path)
+    from moldiff.flowmap.generator import is_flowmap_payload, load_flowmap_generator
+
+    if is_flowmap_payload(payload):  # a flow map: its generator samples with the ``flow-map`` solver
+        return (*load_flowmap_generator(payload, device), payload)
     config = validate_config(payload["config"])
     net = build_network(config)
     try:

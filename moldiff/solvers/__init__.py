@@ -16,6 +16,10 @@ molecule. ``solver_times`` turns that budget into the solver's own time grid:
 | ``heun``         | PF-ODE, EDM's Heun                     | edm ρ=7  | 2K − 1              |
 | ``dpmpp-2m``     | DPM-Solver++(2M)                       | log_snr  | K                   |
 | ``adaptive``     | PF-ODE, embedded RK pair, rtol/atol    | —        | set by tolerances   |
+| ``flow-map``     | K flow-map jumps, ``gamma`` re-noising  | uniform  | K                   |
+
+``flow-map`` expects a ``moldiff.flowmap.FlowMapSampler`` where the others take a Denoiser; given a
+Denoiser it takes Euler steps.
 
 So ``--steps 50`` gives 50 intervals to ``ddpm``, 25 to ``heun`` (49 NFE) and to ``pc`` (50 NFE).
 The exact count of a run is ``denoiser.nfe`` afterwards.
@@ -37,6 +41,7 @@ from moldiff.solvers.ddpm import sample_ddpm
 from moldiff.solvers.dpm_solver import sample_dpmpp_2m
 from moldiff.solvers.euler import sample_euler
 from moldiff.solvers.euler_maruyama import sample_euler_maruyama
+from moldiff.solvers.flow_map import sample_flow_map
 from moldiff.solvers.grids import make_times, uniform_times
 from moldiff.solvers.heun import sample_heun
 from moldiff.solvers.pc import sample_pc
@@ -61,6 +66,7 @@ SOLVERS: dict[str, SolverSpec] = {
     "heun": SolverSpec(sample_heun, "edm", lambda k, o: 2 * k - 1, True),
     "dpmpp-2m": SolverSpec(sample_dpmpp_2m, "log_snr", lambda k, o: k, True),
     "adaptive": SolverSpec(sample_adaptive, "uniform", lambda k, o: None, True),
+    "flow-map": SolverSpec(sample_flow_map, "uniform", lambda k, o: k, False),
 }
 
 
@@ -124,5 +130,5 @@ def solver_times(name: str, steps: int, schedule, *, grid: str | None = None, **
 __all__ = [
     "SOLVERS", "SolverSpec", "expected_nfe", "get_solver", "intervals_for", "solver_options", "solver_times",
     "uniform_times", "sample_adaptive", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_euler",
-    "sample_euler_maruyama", "sample_heun", "sample_pc",
+    "sample_euler_maruyama", "sample_flow_map", "sample_heun", "sample_pc",
 ]  # fmt: skip

@@ -56,7 +56,7 @@ class Trainer:
         # conditional models see normalised properties plus a "present" flag (classifier-free guidance)
         props = config.data.properties
         self.cond_norm = PropertyNorm.fit(self.train_set.properties, props) if props else None
-        self.net = build_network(config).to(self.device)
+        self.net = self.build_network(config).to(self.device)
         self.ema = EMA(self.net, tc.ema_decay)
         self.ddp = dist_utils.wrap(self.net, self.device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)
@@ -71,6 +71,15 @@ class Trainer:
             payload = load_checkpoint(init)
             self.net.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
             self.ema.load_state_dict(self.net.state_dict())
+
+    # ----------------------------------------------------------------- hooks
+    def build_network(self, config: RunConfig) -> torch.nn.Module:
+        """The network to train (subclasses train other models on the same data and loop)."""
+        return build_network(config)
+
+    def compute_loss(self, gen: MoleculeGenerator, z0, graph, generator) -> dict:
+        """{"loss", ...} of ``gen``'s network on clean states ``z0``."""
+        return training_loss(gen.denoiser, z0, graph, self.config.diffusion, generator=generator)
 
     # ----------------------------------------------------------------- state
     def _payload(self) -> dict:
@@ -122,7 +131,7 @@ class Trainer:
         graph = self.condition(graph, tc.cond_drop_prob)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
-        losses = training_loss(self.gen.denoiser, z0, graph, self.config.diffusion, generator=self.noise_gen)
+        losses = self.compute_loss(self.gen, z0, graph, self.noise_gen)
         self.opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), tc.grad_clip)
@@ -206,7 +215,7 @@ class Trainer:
             z0, graph = self.ema_gen.encode(batch)
             if self.cond_norm is not None:
                 graph = replace(graph, cond=self.cond_norm.encode(graph.cond))
-            loss = training_loss(self.ema_gen.denoiser, z0, graph, self.config.diffusion, generator=gen)["loss"]
+            loss = self.compute_loss(self.ema_gen, z0, graph, gen)["loss"]
             total, count = total + float(loss) * len(index), count + len(index)
         return total / max(count, 1)
 

@@ -1,0 +1,27 @@
+"""``moldiff train-flowmap`` then ``moldiff sample --solver flow-map --steps K``."""
+
+import json
+
+from moldiff.cli.main import main
+
+TINY = ["data.max_train=64", "model.hidden=16", "model.layers=2", "train.batch_size=8", "train.warmup_steps=2",
+        "train.log_every=1000", "train.eval_every=1000", "train.val_molecules=16", "train.threads=1",
+        "train.max_steps=2", "diffusion.schedule=cosine"]  # fmt: skip
+
+
+def test_train_flowmap_then_sample_with_k_jumps(tmp_path, capsys):
+    sets = [x for s in TINY + [f"out_dir={tmp_path}/fm"] for x in ("--set", s)]
+    assert main(["train-flowmap", "--no-track", *sets]) == 0
+    model = tmp_path / "fm/model.pt"
+    for steps, options in ((1, []), (2, ["--solver-opt", "gamma=0.5"])):
+        out = tmp_path / f"s{steps}.sdf"
+        capsys.readouterr()
+        args = ["sample", "-n", "3", "-o", str(out), "--model", str(model), "--solver", "flow-map",
+                "--steps", str(steps), "--json", *options]  # fmt: skip
+        assert main(args) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["nfe"] == steps
+    capsys.readouterr()
+    base = ["sample", "-n", "1", "-o", str(tmp_path / "x.sdf"), "--model", str(model), "--steps", "2"]
+    assert main(base + ["--solver", "ddpm"]) == 2
+    assert "sample it with --solver flow-map" in capsys.readouterr().err

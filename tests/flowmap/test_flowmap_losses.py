@@ -1,0 +1,112 @@
+"""Flow-map objectives on a Gaussian toy whose flow map is known exactly (``GaussianData.flow``)."""
+
+import pytest
+import torch
+from flowmap_toy import ToyFlowNet, gaussian_batch
+
+from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.gaussian import GaussianData
+from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.state import MolGraph, project
+from moldiff.flowmap import FlowMapModel
+from moldiff.flowmap.losses import flowmap_loss, noised, sample_times, teacher_average_velocity
+
+SCHEDULE = make_schedule("cosine")
+DATA = GaussianData(torch.tensor([0.5, -0.5]), std=1.0, std_h=0.5)
+TEACHER = Denoiser(DATA.network(SCHEDULE), SCHEDULE, "eps")
+# (training steps, tolerance on u(z, t, t) vs the teacher, tolerance on 1–4 jumps vs the exact flow)
+BUDGET = {"teacher-ode": (300, 0.1, 0.08), "lagrangian": (300, 0.1, 0.1), "meanflow": (800, 0.4, 0.2)}
+
+
+def _train(objective: str) -> FlowMapModel:
+    torch.manual_seed(0)
+    model = FlowMapModel(ToyFlowNet(2))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(BUDGET[objective][0]):
+        z0, graph = gaussian_batch(DATA, SCHEDULE, 32, 4, g)
+        loss = flowmap_loss(objective, model, z0, graph, SCHEDULE, teacher=TEACHER, generator=g)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+@pytest.fixture(scope="module", params=sorted(BUDGET))
+def trained(request):
+    return request.param, _train(request.param)
+
+
+def _rel(a, b) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+def test_times_are_ordered_with_a_diagonal_share():
+    s, t = sample_times(4000, diagonal=0.25, generator=torch.Generator().manual_seed(0))
+    assert (t <= s).all() and (s <= 1).all() and (t >= 0).all()
+    assert abs(float((t == s).float().mean()) - 0.25) < 0.03
+
+
+def test_teacher_average_velocity_is_the_velocity_on_the_diagonal_and_the_flow_off_it():
+    g = torch.Generator().manual_seed(1)
+    z0, graph = gaussian_batch(DATA, SCHEDULE, 8, 4, g)
+    s = torch.full((8,), 0.8)
+    z_s, _ = noised(z0, s, graph, SCHEDULE, g)
+    on_diag = teacher_average_velocity(TEACHER, z_s, s, s, graph, 3)
+    assert torch.allclose(on_diag, TEACHER.velocity(z_s, s, graph), atol=1e-5)
+    t = torch.full((8,), 0.2)
+    u = teacher_average_velocity(TEACHER, z_s, s, t, graph, 16)
+    exact = DATA.flow(z_s.double(), s, t, graph, SCHEDULE).float()
+    assert _rel(z_s + (t - s)[graph.batch, None] * u, exact) < 1e-3
+
+
+def test_distilled_diagonal_matches_the_teacher_velocity(trained):
+    objective, model = trained
+    g = torch.Generator().manual_seed(2)
+    z0, graph = gaussian_batch(DATA, SCHEDULE, 64, 4, g)
+    for time in (0.9, 0.5, 0.1):
+        t = torch.full((64,), time)
+        z_t, _ = noised(z0, t, graph, SCHEDULE, g)
+        with torch.no_grad():
+            u = model.velocity(z_t, t, t, graph)
+        assert _rel(u, TEACHER.velocity(z_t, t, graph)) < BUDGET[objective][1], (objective, time)
+
+
+@pytest.mark.parametrize("jumps", [1, 2, 4])
+def test_few_jumps_follow_the_exact_flow_map(trained, jumps):
+    objective, model = trained
+    g, b = torch.Generator().manual_seed(3), 64
+    graph = MolGraph.from_counts(torch.full((b,), 4))
+    unit = project(torch.randn(4 * b, DATA.dim, generator=g), graph)
+    z = DATA.marginal_sample(torch.ones(b), graph, unit, SCHEDULE).float()
+    exact = DATA.flow(z.double(), torch.ones(b), torch.zeros(b), graph, SCHEDULE).float()
+    times = torch.linspace(1, 0, jumps + 1)
+    with torch.no_grad():
+        for i in range(jumps):
+            z = model(z, times[i].expand(b), times[i + 1].expand(b), graph)
+    assert _rel(z, exact) < BUDGET[objective][2], objective
+
+
+def test_distillation_needs_a_teacher_and_names_are_checked():
+    z0, graph = gaussian_batch(DATA, SCHEDULE, 2, 3, torch.Generator().manual_seed(0))
+    model = FlowMapModel(ToyFlowNet(2))
+    with pytest.raises(ValueError, match="distils a teacher"):
+        flowmap_loss("lagrangian", model, z0, graph, SCHEDULE)
+    with pytest.raises(ValueError, match="unknown flow-map objective 'magic'"):
+        flowmap_loss("magic", model, z0, graph, SCHEDULE)
+
+
+@pytest.mark.parametrize("objective", sorted(BUDGET))
+def test_objectives_train_an_egnn_flow_map_on_conditioned_molecules(objective):
+    from moldiff.flowmap import flowmap_egnn
+    from moldiff.nets import EGNN
+
+    torch.manual_seed(0)
+    graph = MolGraph.from_counts(torch.tensor([3, 5]), cond=torch.randn(2, 2))
+    z0 = project(torch.randn(8, 3 + 2), graph)
+    teacher = Denoiser(EGNN(2, hidden=8, layers=1, cond_features=2), SCHEDULE, "eps")
+    model = FlowMapModel(flowmap_egnn(2, cond_features=2, hidden=8, layers=1))
+    out = flowmap_loss(objective, model, z0, graph, SCHEDULE, teacher=teacher, generator=torch.Generator().manual_seed(0))
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"]) and set(out) == {"loss", "loss_pos", "loss_type"}
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,71 @@
+import pytest
+import torch
+from e3nn import o3
+
+from moldiff.data.com import max_abs_mean
+from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.flowmap import TIME_COND_FEATURES, FlowMapModel, flowmap_egnn, time_condition
+
+FEATURES = 4
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    net = flowmap_egnn(FEATURES, cond_features=1, hidden=16, layers=2).double()
+    torch.nn.init.normal_(net.out[1].weight, std=0.5)  # the head starts at zero: wake it up
+    for layer in net.layers:
+        torch.nn.init.normal_(layer.coord_mlp[-1].weight, std=0.5)
+    return FlowMapModel(net)
+
+
+def _inputs(counts=(3, 5, 4)):
+    graph = MolGraph.from_counts(torch.tensor(counts), cond=torch.randn(len(counts), 1, dtype=torch.float64))
+    z = project(torch.randn(sum(counts), N_COORDS + FEATURES, dtype=torch.float64), graph)
+    s = torch.rand(len(counts), dtype=torch.float64)
+    return z, s, s * torch.rand(len(counts), dtype=torch.float64), graph
+
+
+def test_time_condition_appends_both_times():
+    s, t = torch.tensor([0.9, 0.5]), torch.tensor([0.2, 0.5])
+    assert torch.equal(time_condition(s, t, None), torch.tensor([[0.2, 0.7], [0.5, 0.0]]))
+    assert time_condition(s, t, torch.ones(2, 3)).shape == (2, 3 + TIME_COND_FEATURES)
+
+
+def test_boundary_condition_is_exact(model):
+    z, s, _, graph = _inputs()
+    assert torch.equal(model(z, s, s, graph), z)
+    assert model.velocity(z, s, s, graph).abs().max() > 1e-3  # u itself is not zero
+
+
+def test_jump_keeps_zero_com_and_moves(model):
+    z, s, t, graph = _inputs()
+    out = model(z, s, t, graph)
+    assert max_abs_mean(out[:, :N_COORDS], graph.batch) < 1e-12
+    assert (out - z).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("det", [1, -1])  # rotations and reflections
+def test_jump_is_e3_equivariant(model, det):
+    z, s, t, graph = _inputs()
+    R = o3.rand_matrix(dtype=torch.float64) * det
+    out = model(z, s, t, graph)
+    rotated = model(torch.cat([z[:, :N_COORDS] @ R.T, z[:, N_COORDS:]], 1), s, t, graph)
+    assert torch.allclose(rotated[:, :N_COORDS], out[:, :N_COORDS] @ R.T, atol=1e-10)
+    assert torch.allclose(rotated[:, N_COORDS:], out[:, N_COORDS:], atol=1e-10)
+
+
+def test_translation_of_the_input_is_removed(model):
+    z, s, t, graph = _inputs()
+    shift = torch.zeros_like(z)
+    shift[:, :N_COORDS] = torch.randn(graph.num_graphs, N_COORDS, dtype=z.dtype)[graph.batch]
+    u, u_shifted = model.velocity(z, s, t, graph), model.velocity(z + shift, s, t, graph)
+    assert torch.allclose(u, u_shifted, atol=1e-10)
+
+
+def test_shapes_are_checked(model):
+    z, s, t, graph = _inputs()
+    with pytest.raises(ValueError, match=r"s and t of shape \(3,\)"):
+        model(z, s[:2], t, graph)
+    with pytest.raises(ValueError, match="z \\(N, 3 \\+ F\\)"):
+        model(z[:4], s, t, graph)

@@ -1,0 +1,59 @@
+"""``train_flowmap``: both kinds of objective run in the training loop, resume exactly, and the
+model file samples through ``load_generator`` with the ``flow-map`` solver."""
+
+import pytest
+import torch
+
+from moldiff.config import FlowMapRunConfig, load_config
+from moldiff.errors import MoldiffError
+from moldiff.flowmap import FlowMapSampler
+from moldiff.flowmap.train import train_flowmap
+from moldiff.models import load_generator
+from moldiff.solvers import get_solver, solver_times
+from moldiff.train.checkpoint import load_checkpoint
+from moldiff.train.loop import train
+
+TINY = ["data.max_train=64", "model.hidden=16", "model.layers=2", "train.batch_size=8", "train.warmup_steps=2",
+        "train.log_every=1000", "train.eval_every=1000", "train.val_molecules=16", "tracking.enabled=false",
+        "train.threads=1", "diffusion.schedule=cosine"]  # fmt: skip
+
+
+def _flowmap(tmp_path, name, steps, *extra):
+    return load_config(None, TINY + [f"out_dir={tmp_path}/{name}", f"train.max_steps={steps}", *extra], FlowMapRunConfig)
+
+
+def test_meanflow_resumes_exactly(tmp_path):
+    train_flowmap(_flowmap(tmp_path, "full", 6), log=lambda m: None)
+    train_flowmap(_flowmap(tmp_path, "part", 3), log=lambda m: None)
+    train_flowmap(_flowmap(tmp_path, "part", 6), resume=True, log=lambda m: None)
+    a, b = (load_checkpoint(tmp_path / f"{n}/last.pt")["model"] for n in ("full", "part"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("objective", ["teacher-ode", "lagrangian"])
+def test_distilled_flow_map_samples_from_its_model_file(tmp_path, objective):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=2"]), log=lambda m: None)
+    cfg = _flowmap(tmp_path, "fm", 2, f"flowmap.objective={objective}", f"flowmap.teacher={tmp_path}/teacher/model.pt",
+                   "flowmap.substeps=1")  # fmt: skip
+    train_flowmap(cfg, log=lambda m: None)
+    gen, config, _ = load_generator(str(tmp_path / "fm/model.pt"))
+    assert isinstance(gen.denoiser, FlowMapSampler) and config.flowmap.objective == objective
+    mols = gen.sample([0, 1], [5, 9], solver=get_solver("flow-map"), times=solver_times("flow-map", 2, gen.denoiser.schedule))
+    assert list(mols.n_atoms) == [5, 9] and gen.denoiser.nfe == 2
+    assert torch.isfinite(torch.as_tensor(mols.positions)).all()
+
+
+def test_teacher_must_share_the_diffusion(tmp_path):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=1"]), log=lambda m: None)
+    cfg = _flowmap(tmp_path, "fm", 1, "flowmap.objective=lagrangian", f"flowmap.teacher={tmp_path}/teacher/model.pt",
+                   "diffusion.schedule=linear")  # fmt: skip
+    with pytest.raises(MoldiffError, match="another diffusion section"):
+        train_flowmap(cfg, log=lambda m: None)
+
+
+def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
+    cfg = load_config("configs/flowmap_qm9.yaml", [], FlowMapRunConfig)
+    assert cfg.flowmap.objective == "lagrangian" and cfg.flowmap.teacher == "qm9"
+    with pytest.raises(MoldiffError, match="set flowmap.teacher"):
+        load_config(None, ["flowmap.objective=teacher-ode"], FlowMapRunConfig)
