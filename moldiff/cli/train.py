@@ -20,46 +20,15 @@ def train(
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
     """Train a diffusion model; checkpoints go to the config's out_dir (last.pt, model.pt)."""
-    from moldiff import track
     from moldiff.config import load_config
     from moldiff.models import resolve_model
-    from moldiff.provenance import run_record, write_run_record
-
     from moldiff.train.loop import train as run_training
 
     cfg = load_config(config, overrides)
     init_path = str(resolve_model(init)) if init else None
-    out = Path(cfg.out_dir)
-    is_main = int(os.environ.get("RANK", "0")) == 0
-    tracker = None
-    if is_main:
-        if cfg.tracking.enabled and not no_track:  # fail on an unreachable server before any work
-            uri = track.resolve_uri(tracking_uri, cfg.tracking.uri)
-            tracker = track.start(uri, cfg.tracking.experiment, cfg.name)
-        out.mkdir(parents=True, exist_ok=True)
-        record = run_record(cfg.model_dump(), cfg.train.seed, init=init_path, resume=resume,
-                            world_size=int(os.environ.get("WORLD_SIZE", "1")))  # fmt: skip
-        write_run_record(out / "run.json", record)
-        if tracker is not None:
-            tracker.log_params(cfg.model_dump())
-            tracker.set_tags({"moldiff.command": "train", "moldiff.out_dir": str(out.resolve())})
-            tracker.log_dict(record, "run.json")
-            print(f"tracking run {tracker.run_id} at {tracker.uri}")
-    status = "FAILED"
-    try:
-        final = run_training(cfg, resume=resume, tracker=tracker, init=init_path,
-                             log=(lambda m: print(m, flush=True)) if is_main else (lambda m: None))  # fmt: skip
-        status = "FINISHED"
-    finally:
-        if tracker is not None:
-            for name in ("model.pt", "metrics.jsonl", "run.json"):
-                tracker.log_artifact(out / name)
-            tracker.end(status)
-    if is_main:
-        print(f"done: model at {out / 'model.pt'}, training state at {out / 'last.pt'}")
-        if final:
-            print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()
-                                              if isinstance(v, float) and k != "time"))  # fmt: skip
+    _run_tracked(cfg, "train", lambda tracker, log: run_training(cfg, resume=resume, tracker=tracker,
+                                                            init=init_path, log=log),
+                 tracking_uri=tracking_uri, no_track=no_track, init=init_path, resume=resume)  # fmt: skip
 
 
 @app.command("train-flowmap")
@@ -71,27 +40,38 @@ def train_flowmap(
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
     """Train a few-step flow map: distilled from flowmap.teacher, or MeanFlow from data."""
-    from moldiff import track
     from moldiff.config import FlowMapRunConfig, load_config
     from moldiff.flowmap.train import train_flowmap as run_training
-    from moldiff.provenance import run_record, write_run_record
 
     cfg = load_config(config, overrides, FlowMapRunConfig)
+    _run_tracked(cfg, "train-flowmap", lambda tracker, log: run_training(cfg, resume=resume, tracker=tracker, log=log),
+                 tracking_uri=tracking_uri, no_track=no_track, init=None, resume=resume)  # fmt: skip
+
+
+def _run_tracked(cfg, command: str, run, *, tracking_uri, no_track: bool, init, resume: bool) -> None:
+    """Shared by the training commands: check tracking before any work, write the run record,
+    call ``run(tracker, log)``, log artifacts and the final status. Only rank 0 tracks and prints."""
+    from moldiff import track
+    from moldiff.provenance import run_record, write_run_record
+
     out = Path(cfg.out_dir)
+    is_main = int(os.environ.get("RANK", "0")) == 0
     tracker = None
-    if cfg.tracking.enabled and not no_track:
-        tracker = track.start(track.resolve_uri(tracking_uri, cfg.tracking.uri), cfg.tracking.experiment, cfg.name)
-    out.mkdir(parents=True, exist_ok=True)
-    record = run_record(cfg.model_dump(), cfg.train.seed, init=None, resume=resume, world_size=1)
-    write_run_record(out / "run.json", record)
-    if tracker is not None:
-        tracker.log_params(cfg.model_dump())
-        tracker.set_tags({"moldiff.command": "train-flowmap", "moldiff.out_dir": str(out.resolve())})
-        tracker.log_dict(record, "run.json")
-        print(f"tracking run {tracker.run_id} at {tracker.uri}")
+    if is_main:
+        if cfg.tracking.enabled and not no_track:  # fail on an unreachable server before any work
+            tracker = track.start(track.resolve_uri(tracking_uri, cfg.tracking.uri), cfg.tracking.experiment, cfg.name)
+        out.mkdir(parents=True, exist_ok=True)
+        record = run_record(cfg.model_dump(), cfg.train.seed, init=init, resume=resume,
+                            world_size=int(os.environ.get("WORLD_SIZE", "1")))  # fmt: skip
+        write_run_record(out / "run.json", record)
+        if tracker is not None:
+            tracker.log_params(cfg.model_dump())
+            tracker.set_tags({"moldiff.command": command, "moldiff.out_dir": str(out.resolve())})
+            tracker.log_dict(record, "run.json")
+            print(f"tracking run {tracker.run_id} at {tracker.uri}")
     status = "FAILED"
     try:
-        final = run_training(cfg, resume=resume, tracker=tracker, log=lambda m: print(m, flush=True))
+        final = run(tracker, (lambda m: print(m, flush=True)) if is_main else (lambda m: None))
         status = "FINISHED"
     finally:
         if tracker is not None:
@@ -99,6 +79,8 @@ def train_flowmap(
                 if (out / name).exists():
                     tracker.log_artifact(out / name)
             tracker.end(status)
-    print(f"done: flow map at {out / 'model.pt'}, training state at {out / 'last.pt'}")
-    if final:
-        print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items() if isinstance(v, float) and k != "time"))
+    if is_main:
+        print(f"done: model at {out / 'model.pt'}, training state at {out / 'last.pt'}")
+        if final:
+            print("last metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in final.items()
+                                              if isinstance(v, float) and k != "time"))  # fmt: skip
