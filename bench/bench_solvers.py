@@ -1,14 +1,19 @@
 """Quality against cost for every solver: sample a trained model with each solver at several NFE
 budgets, score with the EDM protocol, write a table and a plot.
 
-    python bench/bench_solvers.py                         # built-in qm9 model, n=1000, NFE 10 20 50 100 1000
+    python bench/bench_solvers.py                         # built-in qm9 model: every solver at NFE 10 20 50 100,
+                                                          # and the 1000-step ancestral reference
     python bench/bench_solvers.py --n 20 --nfe 10 20      # a quick look
+    python bench/bench_solvers.py --nfe 10 20 50 100 1000 # every solver at 1000 NFE too (hours on a CPU)
     python bench/bench_solvers.py --model runs/qm9/model.pt --solvers ddpm heun dpmpp-2m
 
 Every solver samples the same molecules: the same run seed gives the same atom counts and the same
 starting noise (the stochastic solvers then draw their own per-molecule noise). ``steps`` is each
 solver's NFE budget (``moldiff.solvers.solver_times``); the adaptive solver has no budget, so a
 tolerance is picked per target (``ADAPTIVE_RTOL``) and the NFE it really spent is reported.
+The reference row (``--reference``, default ``ddpm:1000``, on ``--reference-n`` molecules) is what the
+targets compare against: the best solver at <= 50 NFE within 2 points of its molecule stability, and
+at <= 20 NFE within 5. Each percentage carries a binomial standard error of sqrt(p(1-p)/n).
 Writes bench/results/solvers.{md,json,png} (``--out`` changes the stem).
 """
 
@@ -27,6 +32,7 @@ from moldiff.chem.evaluate import evaluate
 from moldiff.models import load_generator
 from moldiff.sampling import generate
 from moldiff.solvers import SOLVERS, get_solver, solver_times
+from moldiff.solvers.grids import GRIDS
 
 # adaptive solver: rtol = atol per NFE target, read off the built-in model (rtol 0.1 -> ~28 NFE,
 # 1e-2 -> ~40, 1e-3 -> ~73); targets in between are interpolated in log-log
@@ -40,30 +46,58 @@ def adaptive_rtol(nfe: int) -> float:
     return float(10 ** np.interp(math.log10(nfe), xs, ys))
 
 
-def run(gen, solver: str, nfe: int, n: int, seed: int, batch_size: int, device: str) -> dict:
+def run(gen, label: str, nfe: int, n: int, seed: int, batch_size: int, device: str) -> dict:
+    """One row; ``label`` is a solver name, optionally with a time grid: ``ddpm@edm``."""
+    solver, _, grid = label.partition("@")
     options = {"rtol": adaptive_rtol(nfe), "atol": adaptive_rtol(nfe)} if solver == "adaptive" else {}
-    times = solver_times(solver, nfe, gen.denoiser.schedule, **options)
+    times = solver_times(solver, nfe, gen.denoiser.schedule, grid=grid or None, **options)
     gen.denoiser.nfe = 0
     start = time.perf_counter()
     mols, _ = generate(gen, n, seed=seed, solver=get_solver(solver, **options), times=times,
                        batch_size=batch_size, device=device)  # fmt: skip
     seconds = time.perf_counter() - start
     summary, _ = evaluate(mols, reference_smiles=None)
-    return {"solver": solver, "target_nfe": nfe, "nfe": gen.denoiser.nfe / -(-n // batch_size), "options": options,
+    return {"solver": label, "target_nfe": nfe, "nfe": gen.denoiser.nfe / -(-n // batch_size), "options": options,
             "n": n, **{k: summary[k] for k in METRICS}, "seconds_per_molecule": seconds / n}  # fmt: skip
 
 
-def markdown(rows: list[dict], title: str) -> str:
-    head = "| solver | target NFE | NFE | atom stab. % | mol stab. % | valid % | valid×unique % | s / molecule |"
-    lines = [f"### {title}", "", head, "|" + "---|" * 8]
-    for r in rows:
-        pct = " | ".join(f"{100 * r[k]:.1f}" for k in METRICS)
-        cost = f"{r['seconds_per_molecule']:.3f}"
-        lines.append(f"| {r['solver']} | {r['target_nfe']} | {r['nfe']:g} | {pct} | {cost} |")
+def markdown(rows: list[dict], reference: dict, title: str) -> str:
+    head = ("| solver | target NFE | NFE | n | atom stab. % | mol stab. % | Δ mol stab. vs ref. | valid % "
+            "| valid×unique % | s / molecule |")
+    lines = [f"### {title}", "", head, "|" + "---|" * 10]
+    for r in [reference, *rows]:
+        pct = [f"{100 * r[k]:.1f}" for k in METRICS]
+        gap = 100 * (r["mol_stability"] - reference["mol_stability"])
+        name = f"**{r['solver']}** (reference)" if r is reference else r["solver"]
+        lines.append(f"| {name} | {r['target_nfe']} | {r['nfe']:g} | {r['n']} | {pct[0]} | {pct[1]} | {gap:+.1f} "
+                     f"| {pct[2]} | {pct[3]} | {r['seconds_per_molecule']:.3f} |")  # fmt: skip
+    lines += ["", *target_lines(rows, reference)]
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], path: Path, title: str) -> None:
+def stderr_pct(p: float, n: int) -> float:
+    return 100 * math.sqrt(max(p * (1 - p), 1e-12) / n)
+
+
+def target_lines(rows: list[dict], reference: dict) -> list[str]:
+    """The issue's targets: the best solver within ``max_nfe`` NFE against the reference."""
+    out = []
+    for max_nfe, tolerance in ((50, 2.0), (20, 5.0)):
+        budget = [r for r in rows if r["nfe"] <= max_nfe]
+        if not budget:
+            continue
+        best = max(budget, key=lambda r: r["mol_stability"])
+        gap = 100 * (best["mol_stability"] - reference["mol_stability"])
+        se = math.hypot(stderr_pct(best["mol_stability"], best["n"]),
+                        stderr_pct(reference["mol_stability"], reference["n"]))  # fmt: skip
+        verdict = "met" if gap >= -tolerance else "NOT met"
+        out.append(f"- ≤ {max_nfe} NFE: best is {best['solver']} at {best['nfe']:g} NFE, molecule stability "
+                   f"{100 * best['mol_stability']:.1f} % vs {100 * reference['mol_stability']:.1f} % "
+                   f"({gap:+.1f} ± {se:.1f} points; target within {tolerance:g}: {verdict})")  # fmt: skip
+    return out
+
+
+def plot(rows: list[dict], reference: dict, path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,6 +115,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
             ax.set_xscale("log")
             ax.set_xlabel("NFE per molecule")
             ax.set_ylabel(label)
+    for ax, (key, _) in zip(axes, panels):  # the reference as a star
+        ax.plot([reference["nfe"]], [reference[key] * (1 if key == "seconds_per_molecule" else 100)], "k*",
+                markersize=12, label=f"{reference['solver']} (reference)")
     axes[2].set_yscale("log")
     axes[0].legend(fontsize=8)
     fig.suptitle(title)
@@ -92,18 +129,29 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qm9", help="built-in model name or model file")
-    parser.add_argument("--n", type=int, default=1000, help="molecules per (solver, NFE)")
-    parser.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50, 100, 1000])
-    parser.add_argument("--solvers", nargs="+", default=list(SOLVERS), choices=list(SOLVERS))
+    parser.add_argument("--n", type=int, default=200, help="molecules per (solver, NFE)")
+    parser.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50, 100])
+    parser.add_argument("--reference", default="ddpm:1000", help="SOLVER:NFE the targets compare against")
+    parser.add_argument("--reference-n", type=int, default=None, help="molecules for the reference (default --n)")
+    parser.add_argument("--solvers", nargs="+", default=[s for s in SOLVERS if s != "flow-map"],
+                        help="solver names, each optionally with a time grid: ddpm@edm, heun@log_snr")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "solvers"))
     args = parser.parse_args()
+    for label in [*args.solvers, args.reference.split(":")[0]]:
+        solver, _, grid = label.partition("@")
+        if solver not in SOLVERS or (grid and grid not in GRIDS):
+            parser.error(f"{label!r}: solvers are {', '.join(SOLVERS)}; grids are {', '.join(GRIDS)}")
     torch.set_num_threads(args.threads)
     gen, _, payload = load_generator(args.model, device=args.device)
     title = f"{args.model} (step {payload.get('step')}), {args.n} molecules per row"
+    ref_solver, ref_nfe = args.reference.rsplit(":", 1)
+    reference = run(gen, ref_solver, int(ref_nfe), args.reference_n or args.n, args.seed, args.batch_size, args.device)
+    print(f"reference {ref_solver} NFE {reference['nfe']:g}: mol stab {100 * reference['mol_stability']:.1f}%  "
+          f"valid {100 * reference['validity']:.1f}%", flush=True)  # fmt: skip
     rows = []
     for solver in args.solvers:
         for nfe in args.nfe:
@@ -116,9 +164,9 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"model": args.model, "model_step": payload.get("step"),
                                                     "n": args.n, "seed": args.seed, "threads": args.threads,
-                                                    "rows": rows}, indent=2) + "\n")  # fmt: skip
-    out.with_suffix(".md").write_text(markdown(rows, title))
-    plot(rows, out.with_suffix(".png"), title)
+                                                    "reference": reference, "rows": rows}, indent=2) + "\n")  # fmt: skip
+    out.with_suffix(".md").write_text(markdown(rows, reference, title))
+    plot(rows, reference, out.with_suffix(".png"), title)
     print(f"wrote {out.with_suffix('.md')}, .json and .png")
 
 

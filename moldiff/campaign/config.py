@@ -1,9 +1,10 @@
 """The campaign file: one validated YAML document that describes a whole generation campaign.
 
 Unknown keys and values of the wrong type or range are a one-line :class:`MoldiffError` naming the
-key and what was expected. ``guidance`` and ``scaffold`` are part of the schema so that files
-written for them read today, but they give a "not supported yet" error until those features land.
-See ``configs/campaigns/example.yaml`` for a documented example.
+key and what was expected. ``guidance`` and ``scaffold`` mirror ``moldiff sample``'s steering
+options and become the same :class:`~moldiff.guidance.plan.GuidanceSpec`; what depends on the model
+(is it conditional, does the scaffold fit its elements) is checked when the campaign starts.
+See ``configs/campaigns/example.yaml`` and ``scaffold_example.yaml`` for documented examples.
 """
 
 from __future__ import annotations
@@ -99,6 +100,117 @@ class Scoring(_Strict):
     workers: int = Field(1, ge=1)  # processes for per-molecule scoring (results do not depend on it)
 
 
+class Guidance(_Strict):
+    """Steering, as ``moldiff sample``'s options of the same names."""
+
+    targets: dict[str, Any] = {}  # a conditional model's conditions, {property: value[unit]} (--target)
+    guidance_scale: float = Field(1.0, ge=0)  # classifier-free w: 1 conditional, 0 unconditional, >1 sharper
+    guide: dict[str, Any] = {}  # regressor guidance, {property: value[unit] | max | min | {value, weight}}
+    predictor: str | None = None  # property predictor file for guide (moldiff train-predictor)
+    guide_scale: float = Field(1.0, ge=0)  # overall strength of regressor guidance
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value):
+        from moldiff.guidance.units import parse_target
+
+        return _checked(value, parse_target)
+
+    @field_validator("guide")
+    @classmethod
+    def _guide(cls, value):
+        from moldiff.guidance.regressor import parse_guide
+
+        return _checked(value, lambda text: parse_guide(text, "guide"))
+
+    @model_validator(mode="after")
+    def _combined(self):
+        if not self.targets and not self.guide:
+            raise ValueError("give targets (a conditional model) or guide with a predictor, or set guidance: null")
+        if self.guidance_scale != 1.0 and not self.targets:
+            raise ValueError("guidance_scale needs targets (classifier-free guidance of a conditional model)")
+        if self.guide and self.predictor is None:
+            raise ValueError("guide needs predictor, a property predictor file (moldiff train-predictor)")
+        if self.predictor is not None and not self.guide:
+            raise ValueError("predictor is used only with guide")
+        return self
+
+
+def _checked(entries: dict, parse) -> dict:
+    """``{property: value}`` with canonical property names, each value read by ``parse`` exactly as
+    ``moldiff sample`` reads its option (so the campaign and the command accept the same values)."""
+    from moldiff.guidance.units import property_name
+
+    out = {}
+    for key, value in entries.items():
+        try:
+            name = property_name(str(key))
+        except MoldiffError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            parse(f"{name}={_quantity(value)}")
+        except MoldiffError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        out[name] = value
+    return out
+
+
+def _quantity(value) -> str:
+    """A target or guide value as the text ``moldiff sample`` takes: 2.5, 4.5eV, max, or with a
+    weight ``{value: max, weight: 2}`` -> max:2 (a mapping, since YAML reads 2:1 as a base-60 number)."""
+    if isinstance(value, dict) and set(value) <= {"value", "weight"} and "value" in value:
+        return ":".join(_quantity(value[k]) for k in ("value", "weight") if k in value)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise MoldiffError(f"expected a number, a number with a unit, max, min or {{value, weight}}, got {value!r}")
+    return str(value)
+
+
+class Scaffold(_Strict):
+    """Atoms kept fixed while the rest is generated, as ``moldiff sample --scaffold``; a plain
+    string is a SMILES, or an SDF file when it ends in .sdf/.sd/.mol."""
+
+    smiles: str | None = None  # embedded in 3D with ETKDG + MMFF (--scaffold-smiles)
+    sdf: str | None = None  # or the first molecule of this file (--scaffold)
+    hydrogens: bool = False  # keep the scaffold's hydrogens too (--scaffold-h)
+    jump: int = Field(1, ge=1)  # solver intervals between RePaint replacements (--jump)
+    resample: int = Field(1, ge=1)  # RePaint resamplings of each segment (--resample)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data):
+        from moldiff.chem.substructure import SCAFFOLD_FILES
+
+        if isinstance(data, str):
+            return {"sdf" if Path(data).suffix.lower() in SCAFFOLD_FILES else "smiles": data}
+        if isinstance(data, dict) and "n_atoms" in data:  # one atom count for the whole campaign
+            raise ValueError("set the atom count in sampling.n_atoms (with a scaffold it counts the scaffold's atoms)")
+        return data
+
+    @field_validator("smiles")
+    @classmethod
+    def _parsable(cls, value):
+        from moldiff.chem.rdmol import canonicalize_smiles
+
+        if value is not None and (not value.strip() or canonicalize_smiles(value) is None):
+            raise ValueError(f"unparsable SMILES {value!r}")
+        return value
+
+    @field_validator("sdf")
+    @classmethod
+    def _sdf_file(cls, value):
+        from moldiff.chem.substructure import SCAFFOLD_FILES
+
+        if value is not None and Path(value).suffix.lower() not in SCAFFOLD_FILES:
+            raise ValueError(f"must be an SDF file ({', '.join(SCAFFOLD_FILES)}), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.smiles is None) == (self.sdf is None):
+            raise ValueError("give exactly one of smiles or sdf")
+        return self
+
+
 class Tracking(_Strict):
     enabled: bool = True
     uri: str | None = None  # default: --tracking-uri, $MLFLOW_TRACKING_URI, sqlite:///mlflow.db
@@ -112,28 +224,14 @@ class CampaignConfig(_Strict):
     seed: int = Field(0, ge=0)
     output_dir: str | None = None  # default: campaigns/<name>
     sampling: Sampling = Sampling()
-    guidance: dict[str, Any] | None = None
-    scaffold: str | None = None
+    guidance: Guidance | None = None  # steer every batch (see Guidance)
+    scaffold: Scaffold | None = None  # keep these atoms in every molecule (see Scaffold)
     scoring: Scoring = Scoring()
     filters: Filters = Filters()
     desirability: dict[str, Component] = {}
     diversity: Diversity = Diversity()
     top_n: int = Field(24, ge=0)  # molecules drawn in the report
     tracking: Tracking = Tracking()
-
-    @field_validator("guidance")
-    @classmethod
-    def _no_guidance(cls, value):
-        if value is not None:
-            raise ValueError("guidance is not supported yet (it arrives with controllable generation); remove the key")
-        return value
-
-    @field_validator("scaffold")
-    @classmethod
-    def _no_scaffold(cls, value):
-        if value is not None:
-            raise ValueError("scaffold-constrained generation is not supported yet; remove the key")
-        return value
 
     @field_validator("desirability")
     @classmethod
@@ -151,6 +249,23 @@ class CampaignConfig(_Strict):
     def n_batches(self) -> int:
         return -(-self.n_molecules // self.sampling.batch_size)
 
+    def guidance_spec(self):
+        """The steering as a :class:`~moldiff.guidance.plan.GuidanceSpec`, what ``moldiff sample`` builds."""
+        from moldiff.guidance.plan import GuidanceSpec
+        from moldiff.guidance.regressor import parse_guide
+        from moldiff.guidance.units import parse_target
+
+        spec = {}
+        if (g := self.guidance) is not None:
+            spec.update(targets=dict(parse_target(f"{k}={_quantity(v)}") for k, v in g.targets.items()),
+                        # by name: the order of the keys, which the fingerprint ignores, cannot matter
+                        terms=tuple(parse_guide(f"{k}={_quantity(v)}", "guide") for k, v in sorted(g.guide.items())),
+                        guidance_scale=g.guidance_scale, predictor=g.predictor, guide_scale=g.guide_scale)  # fmt: skip
+        if (s := self.scaffold) is not None:
+            spec.update(scaffold_sdf=s.sdf, scaffold_smiles=s.smiles, scaffold_h=s.hydrogens, jump=s.jump,
+                        resamples=s.resample)  # fmt: skip
+        return GuidanceSpec(**spec)
+
     def out_dir(self) -> Path:
         return Path(self.output_dir or f"campaigns/{self.name}")
 
@@ -159,6 +274,9 @@ class CampaignConfig(_Strict):
         output directory, tracking, selection, FCD or worker count, which only change the finishing step)."""
         keep = self.model_dump(include={"model", "n_molecules", "seed", "sampling", "scoring"})
         keep["sampling"].pop("device", None)
+        for steering in ("guidance", "scaffold"):  # only when set, so older campaigns keep their hash
+            if getattr(self, steering) is not None:
+                keep[steering] = getattr(self, steering).model_dump()
         for finishing_only in ("workers", "fcd"):
             keep["scoring"].pop(finishing_only, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

@@ -4,7 +4,8 @@ Everything is inline: plots are PNG (matplotlib) in ``data:`` URIs, molecule dra
 (RDKit), styles are one ``<style>`` block; no script and no external resource. It is built only
 from the files of the campaign directory, so ``moldiff report DIR`` regenerates it at any time.
 
-Sections: summary, provenance (model, seed, versions, MLflow run), set metrics, descriptor
+Sections: summary (with what steered the generation: targets, guides, a scaffold), provenance
+(model, seed, guidance, scaffold, versions, MLflow run), set metrics, descriptor
 distributions against the reference set, the top molecules (drawings and scores), why molecules
 were filtered, and the resolved campaign file.
 """
@@ -31,9 +32,10 @@ METRIC_LABELS = {
     "kept_fraction": "kept / generated", "mean_desirability_kept": "mean desirability of kept",
     "mean_qed": "mean QED (valid)", "mean_sa": "mean SA (valid)", "mean_logp": "mean logP (valid)",
     "mean_mw": "mean MW (valid)", "mean_tpsa": "mean TPSA (valid)",
+    "scaffold_containment": "contain the scaffold (graph)", "scaffold_exact": "contain the scaffold (bond orders)",
 }  # fmt: skip
 FRACTIONS = {"validity", "edm_validity", "mol_stability", "connected", "uniqueness", "novelty",
-             "posebusters_pass", "kept_fraction"}  # fmt: skip
+             "posebusters_pass", "kept_fraction", "scaffold_containment", "scaffold_exact"}  # fmt: skip
 TOP_COLUMNS = ("rank", "index", "seed", "smiles", "desirability", "qed", "sa", "logp", "mw", "tpsa",
                "nn_similarity", "brenk")  # fmt: skip
 
@@ -99,10 +101,42 @@ def _summary(frame, run: dict) -> str:
     kept = int((frame["status"] == "kept").sum())
     cfg = run.get("config", {})
     sampling = cfg.get("sampling", {})
+    steered = [f"{label} {text}" for label, text in _steering(run.get("guidance") or {})]
+    if "contains_scaffold" in frame:
+        found = int(frame["contains_scaffold"].astype(str).str.lower().eq("true").sum())
+        steered.append(f"scaffold found in {found} molecules ({_pct(found, n)})")
     return (f"<p class=\"summary\"><b>{n}</b> molecules generated, <b>{valid}</b> valid ({_pct(valid, n)}), "
             f"<b>{kept}</b> kept ({_pct(kept, n)}) by model <code>{escape(str(cfg.get('model')))}</code> "
             f"with solver {escape(str(sampling.get('solver')))}, {escape(str(sampling.get('steps')))} steps, "
-            f"seed {escape(str(cfg.get('seed')))}. Finished {escape(str(run.get('time', '')))}.</p>")  # fmt: skip
+            f"seed {escape(str(cfg.get('seed')))}."
+            + (f" Steered by {escape('; '.join(steered))}." if steered else "")
+            + f" Finished {escape(str(run.get('time', '')))}.</p>")  # fmt: skip
+
+
+def _steering(record: dict) -> list[tuple[str, str]]:
+    """(what, how) of each kind of steering in a run record's ``guidance``."""
+    from moldiff.guidance.units import PROPERTIES
+
+    def value(name: str, v: float) -> str:  # in the property's canonical unit
+        unit = PROPERTIES[name].unit if name in PROPERTIES else ""
+        return f"{v:g} {unit}".strip()
+
+    def goal(g: dict) -> str:
+        return value(g["name"], g["target"]) if g["target"] is not None else ("max" if g["direction"] > 0 else "min")
+
+    out = []
+    if record.get("targets"):
+        shown = ", ".join(f"{k} = {value(k, v)}" for k, v in record["targets"].items())
+        out.append(("targets", f"{shown} (classifier-free, w = {record.get('guidance_scale')})"))
+    if record.get("guides"):
+        shown = ", ".join(f"{g['name']} → {goal(g)} (weight {g['weight']:g})" for g in record["guides"])
+        out.append(("guide", f"{shown} (scale {record.get('guide_scale')}, predictor {record.get('predictor')})"))
+    if record.get("scaffold"):
+        s = record["scaffold"]
+        source = "" if s["source"] == s["smiles"] else f" from {s['source']}"
+        out.append(("scaffold", f"{s['smiles']}{source} ({s['atoms']} atoms kept, jump {s['jump']}, "
+                                f"resample {s['resamples']})"))  # fmt: skip
+    return out
 
 
 def _provenance(run: dict) -> str:
@@ -111,6 +145,7 @@ def _provenance(run: dict) -> str:
         ("model", run.get("model")), ("model sha256 (first 16)", run.get("model_sha256")),
         ("model training step", run.get("model_step")), ("campaign seed", run.get("seed")),
         ("config fingerprint", run.get("fingerprint")), ("command", run.get("command")),
+        *_steering(run.get("guidance") or {}),
         ("reference set", f"{reference.get('name')} ({reference.get('size')} unique molecules)"),
         ("generation / scoring time", f"{run.get('seconds_generate')} s / {run.get('seconds_score')} s"),
         ("devices", ", ".join(run.get("devices") or [])),

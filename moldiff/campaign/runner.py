@@ -169,10 +169,11 @@ def _claim_directory(out: Path, config: CampaignConfig, *, resume: bool) -> None
             previous = validate_campaign(yaml.safe_load(saved.read_text()), str(saved))
         except (MoldiffError, yaml.YAMLError):
             raise MoldiffError(f"{out} holds a campaign file that cannot be read ({saved}); use another output_dir") from None
-        if previous.fingerprint() != config.fingerprint():
+        started = any((out / BATCHES).glob("batch_*.json"))
+        # a start that failed before its first batch (a target the model cannot take) leaves only the file
+        if previous.fingerprint() != config.fingerprint() and (started or (out / "molecules.csv").exists()):
             diff = _first_difference(previous.model_dump(), config.model_dump())
             raise MoldiffError(f"{out} holds a different campaign (its {diff} differs); use another output_dir")
-        started = any((out / BATCHES).glob("batch_*.json"))
         if started and not resume:
             raise MoldiffError(f"{out} already holds batches of this campaign; pass --resume to continue it "
                                "(or choose another output_dir)")  # fmt: skip
@@ -197,8 +198,9 @@ def _tracking_uri(config: CampaignConfig, cli_uri: str | None) -> str:
 def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, log) -> None:
     from moldiff.campaign.reference import load_reference
     from moldiff.chem.scoring import score_molset
+    from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
-    from moldiff.sampling import atom_counts, molecule_seeds
+    from moldiff.sampling import molecule_seeds
     from moldiff.solvers import get_solver, solver_times
     from moldiff.train.loop import pick_device
 
@@ -207,26 +209,54 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     device = pick_device(s.device)
     model_path = resolve_model(config.model)
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
+    plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
     reference = load_reference(config.scoring.reference, model_config, config.scoring.max_neighbours)
     times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)
     seeds = molecule_seeds(config.seed, config.n_molecules)
-    counts = atom_counts(generator, config.seed, config.n_molecules, s.n_atoms)
+    counts = plan.atom_counts(config.seed, config.n_molecules, s.n_atoms)
     posebusters = None if config.scoring.posebusters == "off" else config.scoring.posebusters
     model_hash = file_digest(model_path)
+    steering = {"guidance": plan.record, "steering_sha256": _steering_digest(plan)} if plan.active else {}
     for b in batches:
         start, end = batch_range(config, b)
         t0 = time.time()
-        molset = generator.sample(seeds[start:end], counts[start:end], solver=solver, times=times, device=device)
+        molset = plan.sample(seeds[start:end], counts[start:end], solver=solver, times=times, device=device)
         molset.ids = np.arange(start, end, dtype=np.int64)
         t1 = time.time()
         frame = score_molset(molset, reference, posebusters=posebusters, workers=config.scoring.workers)
         frame.insert(1, "seed", np.array(seeds[start:end], dtype=np.int64))
+        for key, values in _steering_columns(plan, molset).items():
+            frame[key] = values
         meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(), "model": str(model_path),
                 "model_sha256": model_hash, "model_step": payload.get("step"), "device": str(device),
-                "seconds_generate": round(t1 - t0, 3), "seconds_score": round(time.time() - t1, 3)}  # fmt: skip
+                "seconds_generate": round(t1 - t0, 3), "seconds_score": round(time.time() - t1, 3),
+                **steering}  # fmt: skip
         _write_batch(out, b, molset, frame, meta)
         if progress is not None:
             progress(end - start)
+
+
+def _steering_columns(plan, molset: MolSet) -> dict[str, list]:
+    """Targets, predicted properties and scaffold matches; the campaign scores the rest itself. The
+    graph match is ``contains_scaffold`` here: ``scaffold`` already names the Murcko scaffold."""
+    if not plan.active:
+        return {}
+    columns = plan.columns(molset)
+    if "has_scaffold" in columns:
+        columns = {("contains_scaffold" if k == "has_scaffold" else k): v for k, v in columns.items()}
+    return columns
+
+
+def _steering_digest(plan) -> str:
+    """Hash of the steering inputs that live outside the campaign file: the predictor file and the
+    scaffold's atoms and coordinates (an SDF file, or the SMILES' embedding)."""
+    h = hashlib.sha256()
+    if plan.predictor is not None:
+        h.update(file_digest(Path(plan.record["predictor"])).encode())
+    if plan.fragment is not None:
+        h.update(np.asarray(plan.fragment.atomic_numbers, dtype=np.int64).tobytes())
+        h.update(np.asarray(plan.fragment.positions, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def file_digest(path: Path) -> str:
@@ -293,6 +323,9 @@ def collect(config: CampaignConfig, sources: list[Path]):
     hashes = {m["model_sha256"] for m in metas}
     if len(hashes) > 1:
         raise MoldiffError(f"the batches were generated with different model files ({', '.join(sorted(hashes))})")
+    if len({m.get("steering_sha256") for m in metas}) > 1:
+        raise MoldiffError("the batches were steered with different predictor or scaffold files; regenerate "
+                           "the shards with the same files")  # fmt: skip
     return MolSet.concat(molsets), pd.concat(frames, ignore_index=True), metas
 
 
@@ -315,6 +348,7 @@ def finish(config: CampaignConfig, out: Path, sources: list[Path], *, tracking_u
     if config.scoring.fcd and not want_fcd:
         metrics["fcd"] = None
     metrics.update(_selection_metrics(frame))
+    metrics.update(_scaffold_metrics(frame))
     ref_scores = score_smiles(reference.sample[:REFERENCE_SAMPLE])[["smiles", "qed", "sa", "logp", "mw"]]
 
     _write_molecules(out, molset, frame, config)
@@ -353,6 +387,14 @@ def _selection_metrics(frame) -> dict:
         "mean_desirability_kept": float(kept["desirability"].mean()) if len(kept) else None,
         "filtered": {str(k): int(v) for k, v in counts.items()},
     }
+
+
+def _scaffold_metrics(frame) -> dict:
+    """Share of generated molecules containing the scaffold: as a graph, and with bond orders."""
+    if "contains_scaffold" not in frame:
+        return {}
+    return {"scaffold_containment": float(frame["contains_scaffold"].astype(bool).mean()),
+            "scaffold_exact": float(frame["scaffold_exact"].astype(bool).mean())}  # fmt: skip
 
 
 def _write_molecules(out: Path, molset: MolSet, frame, config: CampaignConfig) -> None:
@@ -399,7 +441,8 @@ def _provenance(config: CampaignConfig, metas: list[dict], reference, uri: str |
                         fingerprint=config.fingerprint(), reference={"name": reference.name, "size": len(reference)},
                         seconds_generate=round(sum(m["seconds_generate"] for m in metas), 1),
                         seconds_score=round(sum(m["seconds_score"] for m in metas), 1),
-                        devices=sorted({m["device"] for m in metas}), tracking_uri=uri,
+                        devices=sorted({m["device"] for m in metas}), guidance=metas[0].get("guidance"),
+                        tracking_uri=uri,
                         mlflow_run_id=tracker.run_id if tracker else None)  # fmt: skip
     record["versions"] = {**versions(), **extra}
     return record

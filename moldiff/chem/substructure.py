@@ -28,6 +28,8 @@ from moldiff.chem.rdmol import mol_from_edges, rdkit_quiet
 from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
 
+SCAFFOLD_FILES = (".sdf", ".sd", ".mol")  # what a scaffold file may be called
+
 
 @dataclass(frozen=True)
 class Fragment:

@@ -63,7 +63,8 @@ def sample(
     from moldiff.chem.evaluate import evaluate
     from moldiff.chem.io import write_sdf
     from moldiff.cli.display import print_summary, progress_bar
-    from moldiff.cli.guide import plan_guidance
+    from moldiff.cli.guide import guidance_spec
+    from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
     from moldiff.paths import atomic_write_text
     from moldiff.provenance import run_record, write_run_record
@@ -71,6 +72,9 @@ def sample(
     from moldiff.train.loop import pick_device
 
     options = parse_options(solver_opt or [])
+    spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
+                         guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
+                         scaffold_h=scaffold_h, jump=jump, resamples=resample)  # fmt: skip
     solver_fn = get_solver(solver, **options)
     dev = pick_device(device)
     model_path = resolve_model(model)
@@ -79,15 +83,9 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
-    if hasattr(generator.denoiser, "jump"):  # a flow map: it only jumps, and is not steerable (yet)
-        if solver != "flow-map":
-            raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
-        if target or guide or scaffold or scaffold_smiles or guidance_scale != 1.0:
-            raise MoldiffError("flow-map models do not take guidance or scaffolds yet")
-    plan = plan_guidance(generator, config, payload, n=n, targets=target or [], guidance_scale=guidance_scale,
-                         guides=guide or [], predictor=predictor, guide_scale=guide_scale, scaffold=scaffold,
-                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump, resamples=resample,
-                         device=str(dev))  # fmt: skip
+    if hasattr(generator.denoiser, "jump") and solver != "flow-map":  # a flow map only jumps
+        raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
+    plan = plan_guidance(generator, config, payload, spec, device=str(dev))
     times = solver_times(solver, steps, generator.denoiser.schedule, **options)
     generator.denoiser.nfe = 0
     start = time.time()

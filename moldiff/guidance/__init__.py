@@ -8,6 +8,7 @@
 | ``regressor`` | regressor / energy guidance with a noisy property predictor (EEGSDE)           |
 | ``inpaint``   | scaffold atoms kept fixed (x̂₀ replacement, forward-noised known part, RePaint) |
 | ``units``     | property names and units (``gap=4.5eV``)                                       |
+| ``plan``      | parsed options resolved against a model: what ``sample`` and campaigns share   |
 
 Names are re-exported lazily, so importing one module does not import the others.
 """
@@ -29,6 +30,9 @@ _EXPORTS = {
     "ScaffoldDenoiser": "inpaint",
     "inpaint_solver": "inpaint",
     "generate_with_scaffold": "inpaint",
+    "GuidanceSpec": "plan",
+    "GuidancePlan": "plan",
+    "plan_guidance": "plan",
     "parse_target": "units",
     "parse_quantity": "units",
     "property_name": "units",

@@ -204,11 +204,11 @@ def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_ato
     k = scaffold.size
     if n_atoms is not None:
         if n_atoms <= k:
-            raise MoldiffError(f"--n-atoms ({n_atoms}) must exceed the scaffold's {k} atoms (it counts them)")
+            raise MoldiffError(f"n_atoms ({n_atoms}) must exceed the scaffold's {k} atoms (it counts them)")
         return [int(n_atoms)] * n
     sizes = np.array(sorted(s for s in generator.atom_count_hist if s > k), dtype=np.int64)
     if sizes.size == 0:
-        raise MoldiffError(f"the model never saw a molecule larger than the scaffold's {k} atoms; give --n-atoms")
+        raise MoldiffError(f"the model never saw a molecule larger than the scaffold's {k} atoms; give n_atoms")
     p = np.array([generator.atom_count_hist[s] for s in sizes], dtype=np.float64)
     return np.random.default_rng([seed, 7]).choice(sizes, size=n, p=p / p.sum()).tolist()
 

@@ -43,16 +43,17 @@ class GuideTerm:
             raise ValueError(f"guide term {self.name!r} needs exactly one of a target or a direction")
 
 
-def parse_guide(text: str) -> GuideTerm:
-    """``qed=max``, ``logp=2.5``, ``gap=4.5eV:2`` (target 4500 meV with weight 2), ``sa=min:0.5``."""
-    name, rest = parse_assignment(text, "--guide")
+def parse_guide(text: str, option: str = "--guide") -> GuideTerm:
+    """``qed=max``, ``logp=2.5``, ``gap=4.5eV:2`` (target 4500 meV with weight 2), ``sa=min:0.5``;
+    ``option`` names the input in error messages."""
+    name, rest = parse_assignment(text, option)
     weight = 1.0
     head, sep, tail = rest.rpartition(":")
     if sep:
         try:
             weight = float(tail)
         except ValueError:
-            raise MoldiffError(f"--guide {text!r}: the weight after ':' must be a number, got {tail!r}") from None
+            raise MoldiffError(f"{option} {text!r}: the weight after ':' must be a number, got {tail!r}") from None
         rest = head.strip()
     if rest.lower() in DIRECTIONS:
         return GuideTerm(name, direction=DIRECTIONS[rest.lower()], weight=weight)

@@ -10,6 +10,7 @@ from moldiff.cli.main import main
 from moldiff.errors import MoldiffError
 
 EXAMPLE = Path(__file__).parents[2] / "configs" / "campaigns" / "example.yaml"
+SCAFFOLD_EXAMPLE = EXAMPLE.with_name("scaffold_example.yaml")
 BASE = {"name": "c", "n_molecules": 10}
 
 
@@ -17,6 +18,13 @@ def test_example_campaign_validates():
     config = load_campaign(EXAMPLE)
     assert config.model == "qm9" and config.filters.ranges["qed"].min == 0.6 and config.filters.alerts == ["pains"]
     assert config.n_batches == -(-config.n_molecules // config.sampling.batch_size)
+    assert config.guidance is None and config.scaffold is None
+
+
+def test_scaffold_example_validates_for_the_qm9_model():
+    config = load_campaign(SCAFFOLD_EXAMPLE)
+    spec = config.guidance_spec()
+    assert config.model == "qm9" and spec.scaffold_smiles == "c1ccncc1" and (spec.jump, spec.resamples) == (10, 2)
 
 
 @pytest.mark.parametrize("change, needle", [
@@ -29,8 +37,23 @@ def test_example_campaign_validates():
     ({"desirability": {"qed": {"transform": "sigmoidal", "low": 0, "high": 1}}}, "key 'desirability.qed.transform'"),
     ({"desirability": {"qed": {"transform": "sigmoid", "low": 1, "high": 0}}}, "low (1.0) must be below high"),
     ({"desirability": {"qed": {"transform": "linear", "low": 0, "high": 1, "weight": 0}}}, "weight"),
-    ({"guidance": {"qed": 0.9}}, "key 'guidance': guidance is not supported yet"),
-    ({"scaffold": "NC(=O)c1ccccc1"}, "key 'scaffold': scaffold-constrained generation is not supported yet"),
+    ({"guidance": {"qed": 0.9}}, "unknown key 'guidance.qed'"),
+    ({"guidance": {}}, "key 'guidance': give targets (a conditional model) or guide"),
+    ({"guidance": {"targets": {"foo": 1}}}, "key 'guidance.targets': unknown property 'foo'"),
+    ({"guidance": {"targets": {"gap": "4.5parsec"}}}, "key 'guidance.targets': gap: unit 'parsec' does not fit"),
+    ({"guidance": {"targets": {"gap": [1]}}}, "key 'guidance.targets': gap: expected a number"),
+    ({"guidance": {"guide": {"qed": "maxx"}, "predictor": "p.pt"}}, "key 'guidance.guide': qed: cannot read"),
+    ({"guidance": {"guide": {"qed": {"value": "max", "weight": "x"}}, "predictor": "p.pt"}}, "the weight after ':'"),
+    ({"guidance": {"guide": {"qed": "max"}}}, "key 'guidance': guide needs predictor"),
+    ({"guidance": {"targets": {"gap": 4}, "predictor": "p.pt"}}, "key 'guidance': predictor is used only with guide"),
+    ({"guidance": {"guide": {"qed": "max"}, "predictor": "p.pt", "guidance_scale": 2}}, "guidance_scale needs targets"),
+    ({"guidance": {"targets": {"gap": 4}, "guide_scale": -1}}, "key 'guidance.guide_scale'"),
+    ({"scaffold": "C1CC"}, "key 'scaffold.smiles': unparsable SMILES 'C1CC'"),
+    ({"scaffold": {"sdf": "frag.xyz"}}, "key 'scaffold.sdf': must be an SDF file"),
+    ({"scaffold": {"smiles": "CO", "sdf": "frag.sdf"}}, "key 'scaffold': give exactly one of smiles or sdf"),
+    ({"scaffold": {"smiles": "CO", "n_atoms": 9}}, "key 'scaffold': set the atom count in sampling.n_atoms"),
+    ({"scaffold": {"smiles": "CO", "jump": 0}}, "key 'scaffold.jump': Input should be greater than or equal to 1"),
+    ({"scaffold": {"smiles": "CO", "resamples": 2}}, "unknown key 'scaffold.resamples'"),
     ({"sampling": {"stepz": 3}}, "unknown key 'sampling.stepz'"),
     ({"diversity": {"max_per_scaffold": 0}}, "key 'diversity.max_per_scaffold'"),
     ({"scoring": {"posebusters": "yes"}}, "key 'scoring.posebusters'"),
@@ -41,6 +64,20 @@ def test_invalid_campaigns_name_the_key(change, needle):
         validate_campaign({**BASE, **change}, "c.yaml")
     message = str(err.value)
     assert needle in message and "\n" not in message and message.startswith("c.yaml: ")
+
+
+def test_steering_keys_mirror_the_sample_options():
+    config = validate_campaign({**BASE, "guidance": {"guide": {"QED": "max", "logp": {"value": 2.5, "weight": 0.5}},
+                                                     "predictor": "p.pt", "guide_scale": 2},
+                                "scaffold": "c1ccncc1"})  # fmt: skip
+    spec = config.guidance_spec()
+    assert [(t.name, t.target, t.direction, t.weight) for t in spec.terms] == [("logp", 2.5, 0, 0.5), ("qed", None, 1, 1.0)]
+    assert (spec.predictor, spec.guide_scale, spec.scaffold_smiles, spec.scaffold_sdf) == ("p.pt", 2, "c1ccncc1", None)
+    assert validate_campaign({**BASE, "scaffold": "frag.SDF"}).guidance_spec().scaffold_sdf == "frag.SDF"
+    targets = validate_campaign({**BASE, "guidance": {"targets": {"gap": "4.5eV"}, "guidance_scale": 2}})
+    assert targets.guidance_spec().targets == {"gap": 4500.0}
+    plain = validate_campaign(BASE)
+    assert not plain.guidance_spec().active and config.fingerprint() != plain.fingerprint()
 
 
 def test_missing_key_and_bad_yaml_from_the_cli(tmp_path, capsys):

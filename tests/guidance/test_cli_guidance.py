@@ -97,7 +97,7 @@ def test_regressor_guidance_columns(files, tmp_path):
     ("cond", ["--target", "foo=1"], "unknown property 'foo'"),
     ("cond", ["--target", "gap=4.5parsec"], "unit 'parsec' does not fit property 'gap'"),
     ("cond", ["--target", "gap"], "NAME=VALUE"),
-    ("cond", ["--target", "gap=4.5eV"], "give one --target for each"),
+    ("cond", ["--target", "gap=4.5eV"], "give a target for each"),
     ("uncond", ["--target", "gap=4.5eV"], "not conditional"),
     ("uncond", ["--guidance-scale", "2"], "needs --target"),
     ("uncond", ["--guide", "qed=max"], "needs --predictor"),

@@ -1,0 +1,242 @@
+"""A steered-generation plan: parsed guidance options resolved against one model.
+
+This is where ``moldiff sample`` and campaigns meet. Each turns its own strings (command-line
+options, campaign keys) into a :class:`GuidanceSpec` and checks how the options combine; here the
+spec meets the model (is it conditional? does the predictor read its atoms? does the scaffold fit
+its elements?) and becomes a :class:`GuidancePlan`: the generator with its denoiser wrapped, the
+condition rows, the scaffold and its inpainting solver, and the per-molecule columns the outputs gain.
+
+The plan generates whole runs (:meth:`GuidancePlan.generate`) or one batch of given seeds and sizes
+(:meth:`GuidancePlan.sample`); a molecule depends only on its seed, size and batch-mates either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from moldiff.data.molset import MolSet
+from moldiff.errors import MoldiffError
+from moldiff.guidance.regressor import GuideTerm
+
+
+@dataclass(frozen=True)
+class GuidanceSpec:
+    """What to steer, parsed: targets in canonical units, guide terms, file paths, scaffold options."""
+
+    targets: dict[str, float] = field(default_factory=dict)  # classifier-free guidance of a conditional model
+    guidance_scale: float = 1.0
+    terms: tuple[GuideTerm, ...] = ()  # regressor guidance with ``predictor``
+    predictor: str | None = None
+    guide_scale: float = 1.0
+    scaffold_sdf: str | None = None  # the first molecule of an SDF file, or
+    scaffold_smiles: str | None = None  # a SMILES embedded in 3D
+    scaffold_h: bool = False  # keep the scaffold's hydrogens
+    jump: int = 1
+    resamples: int = 1
+
+    @property
+    def active(self) -> bool:
+        return bool(self.targets or self.terms or self.scaffold_sdf or self.scaffold_smiles)
+
+
+@dataclass
+class GuidancePlan:
+    generator: object  # MoleculeGenerator whose denoiser carries the guidance wrappers
+    cond_row: torch.Tensor | None = None  # (1, P + 1): every molecule's encoded condition
+    targets: dict[str, float] = field(default_factory=dict)
+    terms: list[GuideTerm] = field(default_factory=list)
+    predictor: object | None = None
+    scaffold: object | None = None  # moldiff.guidance.inpaint.Scaffold
+    fragment: object | None = None  # moldiff.chem.substructure.Fragment (its query graph)
+    jump: int = 1
+    resamples: int = 1
+    record: dict = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.targets or self.terms or self.scaffold is not None)
+
+    # ------------------------------------------------------------------ generating
+    def conditions(self, n: int) -> torch.Tensor | None:
+        """(n, P + 1) conditions for ``n`` molecules, or None for an unconditional model."""
+        return None if self.cond_row is None else self.cond_row.expand(n, -1).clone()
+
+    def atom_counts(self, seed: int, n: int, n_atoms: int | None) -> list[int]:
+        """Atoms of molecules 0..n-1 of a run (scaffold included); molecule i's never depends on n."""
+        from moldiff.guidance.inpaint import scaffold_atom_counts
+        from moldiff.sampling import atom_counts
+
+        if self.scaffold is None:
+            return atom_counts(self.generator, seed, n, n_atoms)
+        return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms)
+
+    def solver(self, solver):
+        """``solver`` itself, or wrapped to keep the scaffold fixed."""
+        from moldiff.guidance.inpaint import inpaint_solver
+
+        if self.scaffold is None:
+            return solver
+        return inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
+                              resamples=self.resamples)  # fmt: skip
+
+    def place(self, molecules: MolSet) -> MolSet:
+        """Molecules translated so the scaffold atoms sit at the given coordinates."""
+        from moldiff.guidance.inpaint import align_to_scaffold
+
+        return molecules if self.scaffold is None else align_to_scaffold(molecules, self.scaffold)
+
+    def sample(self, seeds: list[int], n_atoms: list[int], *, solver, times: torch.Tensor,
+               device: str | torch.device = "cpu") -> MolSet:  # fmt: skip
+        """One batch: a molecule per seed with the given sizes (from :meth:`atom_counts`), steered."""
+        cond = self.conditions(len(seeds))
+        cond = None if cond is None else cond.to(device)
+        mols = self.generator.sample(seeds, n_atoms, solver=self.solver(solver), times=times, cond=cond,
+                                     device=device)  # fmt: skip
+        return self.place(mols)
+
+    def generate(self, n: int, *, seed: int, solver, times: torch.Tensor, n_atoms: int | None = None,
+                 **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
+        """``n`` molecules of run ``seed`` and their seeds; other keyword arguments go to
+        :func:`moldiff.sampling.generate` (batch_size, device, progress)."""
+        from moldiff.sampling import generate
+
+        counts = self.atom_counts(seed, n, n_atoms)
+        mols, seeds = generate(self.generator, n, seed=seed, solver=self.solver(solver), times=times,
+                               n_atoms=counts, cond=self.conditions(n), **kwargs)  # fmt: skip
+        return self.place(mols), seeds
+
+    # --------------------------------------------------------------------- outputs
+    def columns(self, molecules: MolSet, smiles: list[str | None] | None = None) -> dict[str, list]:
+        """Extra per-molecule columns: ``target_<p>``, ``predicted_<p>``, ``has_scaffold`` and
+        ``scaffold_exact``; with ``smiles``, also RDKit's value of every guided drug-likeness score."""
+        out: dict[str, list] = {}
+        n = len(molecules)
+        for name, value in self.targets.items():
+            out[f"target_{name}"] = [value] * n
+        if self.predictor is not None:
+            predicted = self.predictor.predict(molecules, device=next(self.predictor.net.parameters()).device)
+            for term in self.terms:
+                out[f"predicted_{term.name}"] = predicted[term.name].tolist()
+        if smiles is not None:
+            from moldiff.chem.labels import SCORES, druglike_scores
+
+            scored = [t.name for t in self.terms if t.name in SCORES]
+            if scored:
+                values = druglike_scores(smiles, scored)
+                out.update({name: values[name].tolist() for name in scored})
+        if self.scaffold is not None:
+            from moldiff.chem.substructure import scaffold_matches
+
+            out["has_scaffold"], out["scaffold_exact"] = scaffold_matches(molecules, self.fragment.query)
+        return out
+
+    def summary(self, columns: dict[str, list]) -> dict:
+        """Scaffold match rates and the mean RDKit value of each guided score."""
+        out = {}
+        for key in ("has_scaffold", "scaffold_exact"):
+            if key in columns:
+                out[key] = float(np.mean(columns[key]))
+        for term in self.terms:
+            if term.name in columns:
+                values = np.asarray(columns[term.name], dtype=np.float64)
+                out[f"mean_{term.name}_valid"] = float(np.nanmean(values)) if np.isfinite(values).any() else None
+        return out
+
+
+def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, device: str = "cpu") -> GuidancePlan:
+    """Resolve ``spec`` against a model (its generator, run config and checkpoint payload).
+
+    Raises:
+        MoldiffError: the model cannot take the spec (targets for an unconditional model, a
+            predictor of other atoms, a scaffold with foreign elements, a missing file).
+    """
+    from moldiff.guidance.condition import PropertyNorm, null_condition
+
+    if spec.active and hasattr(generator.denoiser, "jump"):
+        raise MoldiffError("flow-map models do not take guidance or scaffolds yet")
+    plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples)
+    denoiser = generator.denoiser
+    properties = list(config.data.properties)
+
+    # ---- classifier-free guidance: conditions of a conditional model
+    if spec.targets:
+        from moldiff.guidance.cfg import ClassifierFreeDenoiser
+
+        if not properties:
+            raise MoldiffError("this model is not conditional (trained without data.properties), so it takes "
+                               "no targets; steer it with regressor guidance and a property predictor")  # fmt: skip
+        if "property_stats" not in payload:
+            raise MoldiffError("this conditional model has no property normalisation in its checkpoint; retrain it")
+        norm = PropertyNorm.from_dict(payload["property_stats"])
+        extra = sorted(set(spec.targets) - set(norm.names))
+        if extra or any(p not in spec.targets for p in norm.names):
+            raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)}: give a target for each"
+                               + (f" (not {', '.join(extra)})" if extra else ""))  # fmt: skip
+        plan.targets = {p: float(spec.targets[p]) for p in norm.names}
+        plan.cond_row = norm.encode(torch.tensor([list(plan.targets.values())], dtype=torch.float32))
+        denoiser = ClassifierFreeDenoiser(denoiser, spec.guidance_scale)
+    elif properties:  # a conditional model sampled without a target: its unconditional mode
+        plan.cond_row = null_condition(1, len(properties))
+
+    # ---- regressor guidance
+    if spec.terms:
+        from moldiff.guidance.regressor import RegressorGuidedDenoiser
+        from moldiff.property_model import load_property_model
+
+        if spec.predictor is None:
+            raise MoldiffError("regressor guidance needs a property predictor file (moldiff train-predictor)")
+        if not Path(spec.predictor).is_file():
+            raise MoldiffError(f"no predictor file {spec.predictor}")
+        plan.terms, plan.predictor = list(spec.terms), load_property_model(spec.predictor, device)
+        if plan.predictor.vocab != generator.vocab or plan.predictor.type_scale != generator.type_scale:
+            raise MoldiffError(f"the predictor reads atoms {plan.predictor.vocab.symbols} scaled by "
+                               f"{plan.predictor.type_scale}, the model writes {generator.vocab.symbols} scaled by "
+                               f"{generator.type_scale}")  # fmt: skip
+        denoiser = RegressorGuidedDenoiser(denoiser, plan.predictor, plan.terms, spec.guide_scale)
+
+    # ---- scaffold
+    if spec.scaffold_sdf is not None or spec.scaffold_smiles is not None:
+        plan.fragment, plan.scaffold = _scaffold(spec, generator.vocab)
+    plan.generator = replace(generator, denoiser=denoiser)
+    plan.record = _record(spec, plan)
+    return plan
+
+
+def _scaffold(spec: GuidanceSpec, vocab):
+    """(Fragment, Scaffold) of the spec's SDF file or SMILES."""
+    from moldiff.chem.substructure import SCAFFOLD_FILES, fragment_from_sdf, fragment_from_smiles
+    from moldiff.guidance.inpaint import Scaffold
+
+    if spec.scaffold_sdf is not None and spec.scaffold_smiles is not None:
+        raise MoldiffError("give the scaffold as an SDF file or as a SMILES, not both")
+    if spec.scaffold_sdf is not None:
+        if Path(spec.scaffold_sdf).suffix.lower() not in SCAFFOLD_FILES:
+            raise MoldiffError(f"the scaffold file must be an SDF file (.sdf, .mol), got {spec.scaffold_sdf}")
+        fragment = fragment_from_sdf(spec.scaffold_sdf, hydrogens=spec.scaffold_h)
+    else:
+        fragment = fragment_from_smiles(spec.scaffold_smiles, hydrogens=spec.scaffold_h)
+    try:
+        return fragment, Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab)
+    except MoldiffError as exc:
+        raise MoldiffError(f"the scaffold does not fit this model: {exc}") from None
+
+
+def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
+    """What was steered, for run records and reports."""
+    scaffold = None
+    if plan.fragment is not None:
+        scaffold = {"source": spec.scaffold_sdf or spec.scaffold_smiles, "smiles": plan.fragment.smiles,
+                    "atoms": int(plan.scaffold.size), "hydrogens": spec.scaffold_h, "jump": spec.jump,
+                    "resamples": spec.resamples}  # fmt: skip
+    return {
+        "targets": plan.targets or None,
+        "guidance_scale": spec.guidance_scale if plan.targets else None,
+        "guides": [vars(t) for t in plan.terms] or None,
+        "predictor": spec.predictor if plan.terms else None,
+        "guide_scale": spec.guide_scale if plan.terms else None,
+        "scaffold": scaffold,
+    }
