@@ -13,31 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
 
-from moldiff.chem.evaluate import evaluate
-from moldiff.models import load_generator
-from moldiff.sampling import generate
-from moldiff.solvers import get_solver, solver_times
+from common import METRICS, sample_and_score
 
-METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
+from moldiff.models import load_generator
 
 
 def run(gen, label: str, solver: str, nfe: int, options: dict, args) -> dict:
-    times = solver_times(solver, nfe, gen.denoiser.schedule, **options)
-    gen.denoiser.nfe = 0
-    start = time.perf_counter()
-    mols, _ = generate(gen, args.n, seed=args.seed, solver=get_solver(solver, **options), times=times,
-                       batch_size=args.batch_size, device=args.device)  # fmt: skip
-    seconds = time.perf_counter() - start
-    summary, _ = evaluate(mols, reference_smiles=None)
-    valid = summary["validity"] * args.n
-    return {"model": label, "solver": solver, "options": options, "nfe": gen.denoiser.nfe / -(-args.n // args.batch_size),
-            **{k: float(summary[k]) for k in METRICS}, "seconds_per_molecule": seconds / args.n,
-            "seconds_per_valid": seconds / valid if valid else None}  # fmt: skip
+    row = sample_and_score(gen, solver, nfe, n=args.n, seed=args.seed, batch_size=args.batch_size,
+                           device=args.device, options=options)  # fmt: skip
+    return {"model": label, **row}
 
 
 def markdown(rows: list[dict], title: str, reference: dict | None) -> str:

@@ -22,22 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from moldiff.chem.evaluate import evaluate
+from common import METRICS, sample_and_score
+
 from moldiff.models import load_generator
-from moldiff.sampling import generate
-from moldiff.solvers import SOLVERS, get_solver, solver_times
+from moldiff.solvers import SOLVERS
 from moldiff.solvers.grids import GRIDS
 
 # adaptive solver: rtol = atol per NFE target, read off the built-in model (rtol 0.1 -> ~28 NFE,
 # 1e-2 -> ~40, 1e-3 -> ~73); targets in between are interpolated in log-log
 ADAPTIVE_RTOL = {10: 1.0, 20: 0.3, 50: 3e-3, 100: 3e-4, 1000: 1e-7}
-METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
 
 
 def adaptive_rtol(nfe: int) -> float:
@@ -50,15 +48,9 @@ def run(gen, label: str, nfe: int, n: int, seed: int, batch_size: int, device: s
     """One row; ``label`` is a solver name, optionally with a time grid: ``ddpm@edm``."""
     solver, _, grid = label.partition("@")
     options = {"rtol": adaptive_rtol(nfe), "atol": adaptive_rtol(nfe)} if solver == "adaptive" else {}
-    times = solver_times(solver, nfe, gen.denoiser.schedule, grid=grid or None, **options)
-    gen.denoiser.nfe = 0
-    start = time.perf_counter()
-    mols, _ = generate(gen, n, seed=seed, solver=get_solver(solver, **options), times=times,
-                       batch_size=batch_size, device=device)  # fmt: skip
-    seconds = time.perf_counter() - start
-    summary, _ = evaluate(mols, reference_smiles=None)
-    return {"solver": label, "target_nfe": nfe, "nfe": gen.denoiser.nfe / -(-n // batch_size), "options": options,
-            "n": n, **{k: summary[k] for k in METRICS}, "seconds_per_molecule": seconds / n}  # fmt: skip
+    row = sample_and_score(gen, solver, nfe, n=n, seed=seed, batch_size=batch_size, device=device,
+                           options=options, grid=grid or None)  # fmt: skip
+    return {**row, "solver": label, "target_nfe": nfe}
 
 
 def markdown(rows: list[dict], reference: dict, title: str) -> str:

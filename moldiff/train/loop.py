@@ -65,6 +65,8 @@ class Trainer:
         self.order = BatchOrder(len(self.train_set), tc.batch_size, tc.seed, self.rank, self.world)
         self.noise_gen = torch.Generator(device="cpu").manual_seed(tc.seed * 1000 + self.rank)
         self.step, self.epoch, self.cursor, self.history = 0, 0, 0, []
+        self.cpu_seconds = 0.0  # process CPU time spent training, summed over resumed runs
+        self._cpu_start = time.process_time()
         if resume and self.state_path.exists():
             self._restore(load_checkpoint(self.state_path, (TRAINING_STATE,)))
         elif init is not None:
@@ -92,7 +94,7 @@ class Trainer:
             "step": self.step, "epoch": self.epoch, "cursor": self.cursor,
             "noise_rng": self.noise_gen.get_state(),
             "atom_count_hist": {int(k): int(v) for k, v in self.hist.items()},
-            "history": self.history,
+            "history": self.history, "cpu_seconds": self._cpu_now(),
         } | self._stats_entry()  # fmt: skip
 
     def _stats_entry(self) -> dict:
@@ -113,6 +115,7 @@ class Trainer:
         self.step, self.epoch, self.cursor = p["step"], p["epoch"], p["cursor"]
         self.noise_gen.set_state(p["noise_rng"])
         self.history = list(p.get("history", []))
+        self.cpu_seconds = float(p.get("cpu_seconds", 0.0))  # absent in states written before it was kept
         self.log(f"resumed from {self.state_path} at step {self.step}")
 
     def save(self) -> None:
@@ -143,6 +146,10 @@ class Trainer:
         if self.cursor >= self.order.batches_per_epoch():
             self.epoch, self.cursor = self.epoch + 1, 0
         return {k: float(v.detach()) for k, v in losses.items()} | {"grad_norm": float(grad_norm)}
+
+    def _cpu_now(self) -> float:
+        """CPU seconds of all training so far: earlier runs plus this process since it started."""
+        return self.cpu_seconds + time.process_time() - self._cpu_start
 
     def run(self) -> dict:
         tc = self.config.train
@@ -175,6 +182,7 @@ class Trainer:
         mols = len(window) * self.config.train.batch_size * self.world
         mean["mol_per_s"] = mols / max(seconds, 1e-9)
         mean["epoch"] = self.step * self.config.train.batch_size * self.world / len(self.train_set)
+        mean["cpu_seconds"] = self._cpu_now()
         self.record(mean, quiet=False)
 
     def record(self, metrics: dict, quiet: bool = True) -> None:

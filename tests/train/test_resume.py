@@ -34,6 +34,15 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_cpu_seconds_carry_over_a_resume(tmp_path):
+    part = load_config(None, TINY + [f"out_dir={tmp_path}/run", "train.max_steps=4"])
+    train(part, log=lambda m: None)
+    before = load_checkpoint(tmp_path / "run/last.pt")["cpu_seconds"]
+    rest = load_config(None, TINY + [f"out_dir={tmp_path}/run", "train.max_steps=8"])
+    train(rest, resume=True, log=lambda m: None)
+    assert load_checkpoint(tmp_path / "run/last.pt")["cpu_seconds"] > before > 0
+
+
 def test_kill_then_resume_matches(tmp_path):
     args = [sys.executable, "-m", "moldiff", "train", "--no-track"]
     sets = [x for s in TINY + ["train.checkpoint_every=3", "train.max_steps=400"] for x in ("--set", s)]
