@@ -3,6 +3,7 @@ budgets, score with the EDM protocol, write a table and a plot.
 
     python bench/bench_solvers.py                         # built-in qm9 model: every solver at NFE 10 20 50 100,
                                                           # and the 1000-step ancestral reference
+    python bench/bench_solvers.py --solvers ddpm@edm "dpmpp-2m,eta=1.0"   # a grid or options per row
     python bench/bench_solvers.py --n 20 --nfe 10 20      # a quick look
     python bench/bench_solvers.py --nfe 10 20 50 100 1000 # every solver at 1000 NFE too (hours on a CPU)
     python bench/bench_solvers.py --model runs/qm9/model.pt --solvers ddpm heun dpmpp-2m
@@ -30,7 +31,7 @@ import torch
 from common import METRICS, sample_and_score
 
 from moldiff.models import load_generator
-from moldiff.solvers import SOLVERS
+from moldiff.solvers import SOLVERS, get_solver
 from moldiff.solvers.grids import GRIDS
 
 # adaptive solver: rtol = atol per NFE target, read off the built-in model (rtol 0.1 -> ~28 NFE,
@@ -44,12 +45,24 @@ def adaptive_rtol(nfe: int) -> float:
     return float(10 ** np.interp(math.log10(nfe), xs, ys))
 
 
+def parse_label(label: str) -> tuple[str, str | None, dict]:
+    """``NAME[@GRID][,KEY=VALUE...]`` -> (solver, grid or None, options): ``dpmpp-2m@edm,eta=1``."""
+    head, *pairs = label.split(",")
+    solver, _, grid = head.partition("@")
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        options[key] = float(value) if "." in value or "e" in value.lower() else int(value)
+    return solver, grid or None, options
+
+
 def run(gen, label: str, nfe: int, n: int, seed: int, batch_size: int, device: str) -> dict:
-    """One row; ``label`` is a solver name, optionally with a time grid: ``ddpm@edm``."""
-    solver, _, grid = label.partition("@")
-    options = {"rtol": adaptive_rtol(nfe), "atol": adaptive_rtol(nfe)} if solver == "adaptive" else {}
+    """One row; ``label`` names a solver, optionally with a time grid and options (``parse_label``)."""
+    solver, grid, options = parse_label(label)
+    if solver == "adaptive":
+        options = {"rtol": adaptive_rtol(nfe), "atol": adaptive_rtol(nfe), **options}
     row = sample_and_score(gen, solver, nfe, n=n, seed=seed, batch_size=batch_size, device=device,
-                           options=options, grid=grid or None)  # fmt: skip
+                           options=options, grid=grid)  # fmt: skip
     return {**row, "solver": label, "target_nfe": nfe}
 
 
@@ -126,17 +139,18 @@ def main() -> None:
     parser.add_argument("--reference", default="ddpm:1000", help="SOLVER:NFE the targets compare against")
     parser.add_argument("--reference-n", type=int, default=None, help="molecules for the reference (default --n)")
     parser.add_argument("--solvers", nargs="+", default=[s for s in SOLVERS if s != "flow-map"],
-                        help="solver names, each optionally with a time grid: ddpm@edm, heun@log_snr")
+                        help="solvers as NAME[@GRID][,KEY=VALUE...]: ddpm, ddpm@edm, dpmpp-2m,eta=1.0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "solvers"))
     args = parser.parse_args()
-    for label in [*args.solvers, args.reference.split(":")[0]]:
-        solver, _, grid = label.partition("@")
+    for label in [*args.solvers, args.reference.rsplit(":", 1)[0]]:
+        solver, grid, options = parse_label(label)
         if solver not in SOLVERS or (grid and grid not in GRIDS):
             parser.error(f"{label!r}: solvers are {', '.join(SOLVERS)}; grids are {', '.join(GRIDS)}")
+        get_solver(solver, **options)  # unknown options fail here, before any sampling
     torch.set_num_threads(args.threads)
     gen, _, payload = load_generator(args.model, device=args.device)
     title = f"{args.model} (step {payload.get('step')}), {args.n} molecules per row"

@@ -14,7 +14,8 @@ molecule. ``solver_times`` turns that budget into the solver's own time grid:
 | ``pc``           | ancestral predictor + Langevin corrector| uniform | K (1 + corrector_steps) |
 | ``euler``        | PF-ODE, Euler in t                     | uniform  | K                   |
 | ``heun``         | PF-ODE, EDM's Heun                     | edm ρ=7  | 2K − 1              |
-| ``dpmpp-2m``     | DPM-Solver++(2M)                       | log_snr  | K                   |
+| ``dpmpp-2m``     | DPM-Solver++(2M); ``eta`` > 0: SDE     | log_snr  | K                   |
+| ``dpmpp-2m-sde`` | SDE-DPM-Solver++(2M), ``eta`` = 1      | log_snr  | K                   |
 | ``adaptive``     | PF-ODE, embedded RK pair, rtol/atol    | —        | set by tolerances   |
 | ``flow-map``     | K flow-map jumps, ``gamma`` re-noising  | uniform  | K                   |
 
@@ -38,7 +39,7 @@ from moldiff.errors import MoldiffError
 from moldiff.solvers.adaptive import sample_adaptive
 from moldiff.solvers.ddim import sample_ddim
 from moldiff.solvers.ddpm import sample_ddpm
-from moldiff.solvers.dpm_solver import sample_dpmpp_2m
+from moldiff.solvers.dpm_solver import sample_dpmpp_2m, sample_dpmpp_2m_sde
 from moldiff.solvers.euler import sample_euler
 from moldiff.solvers.euler_maruyama import sample_euler_maruyama
 from moldiff.solvers.flow_map import sample_flow_map
@@ -65,6 +66,7 @@ SOLVERS: dict[str, SolverSpec] = {
     "euler": SolverSpec(sample_euler, "uniform", lambda k, o: k, True),
     "heun": SolverSpec(sample_heun, "edm", lambda k, o: 2 * k - 1, True),
     "dpmpp-2m": SolverSpec(sample_dpmpp_2m, "log_snr", lambda k, o: k, True),
+    "dpmpp-2m-sde": SolverSpec(sample_dpmpp_2m_sde, "log_snr", lambda k, o: k, False),
     "adaptive": SolverSpec(sample_adaptive, "uniform", lambda k, o: None, True),
     "flow-map": SolverSpec(sample_flow_map, "uniform", lambda k, o: k, False),
 }
@@ -129,6 +131,6 @@ def solver_times(name: str, steps: int, schedule, *, grid: str | None = None, **
 
 __all__ = [
     "SOLVERS", "SolverSpec", "expected_nfe", "get_solver", "intervals_for", "solver_options", "solver_times",
-    "uniform_times", "sample_adaptive", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_euler",
+    "uniform_times", "sample_adaptive", "sample_ddim", "sample_ddpm", "sample_dpmpp_2m", "sample_dpmpp_2m_sde", "sample_euler",
     "sample_euler_maruyama", "sample_flow_map", "sample_heun", "sample_pc",
 ]  # fmt: skip

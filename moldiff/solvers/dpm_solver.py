@@ -12,6 +12,15 @@ The first step (no history) is first order (D_1 = x̂₀_0, i.e. DDIM). With few
 final step is also first order ("lower_order_final" of the reference implementation), which
 stabilises few-step sampling.
 
+``eta`` > 0 solves the reverse SDE instead (SDE-DPM-Solver++(2M), Lu et al. 2022, §5 / App. B),
+trading some of the deterministic contraction for fresh noise:
+
+    z_i = (σ_i/σ_{i−1}) e^{−η h_i} z_{i−1} + α_i (1 − e^{−(1+η) h_i}) D_i + σ_i √(1 − e^{−2η h_i}) ξ.
+
+η = 0 is the ODE solver above; η = 1 with first-order D is exactly DDPM's ancestral step (the
+posterior q(z_i | z_{i−1}, x̂₀)), so η = 1 is "ancestral sampling, second order". The injected noise
+corrects part of the network's error, which matters for molecule stability at few steps.
+
 Cost: one network evaluation per interval (K intervals, K NFE).
 """
 
@@ -28,8 +37,11 @@ LOWER_ORDER_FINAL_BELOW = 15  # steps below which the last step drops to first o
 
 @torch.no_grad()
 def sample_dpmpp_2m(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                    noise: MoleculeNoise, callback=None) -> torch.Tensor:  # fmt: skip
-    """DPM-Solver++(2M) along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+                    noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> torch.Tensor:  # fmt: skip
+    """DPM-Solver++(2M) along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0; ``eta`` > 0
+    makes it the SDE solver (1: ancestral noise level)."""
+    if eta < 0:
+        raise ValueError(f"eta must be >= 0, got {eta}")
     schedule = denoiser.schedule
     lam = schedule.log_snr(times.double())
     steps = len(times) - 1
@@ -46,8 +58,24 @@ def sample_dpmpp_2m(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
         else:
             r = h_prev / h
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
-        z = project((s_s / s_t) * z - a_s * torch.expm1(-h) * d, graph)  # no CoM drift from rounding
+        z = (s_s / s_t) * torch.exp(-eta * h) * z - a_s * torch.expm1(-(1 + eta) * h) * d
+        if eta > 0:
+            z = z + s_s * (-torch.expm1(-2 * eta * h)).sqrt() * noise.randn(z.shape[1])
+        z = project(z, graph)  # no CoM drift from rounding
         x0_prev, h_prev = x0, h
         if callback is not None:
             callback(i, z)
     return z
+
+
+SDE_ETA = 1.0  # the default noise level of ``dpmpp-2m-sde``; see bench/results/solvers.md for others
+
+
+@torch.no_grad()
+def sample_dpmpp_2m_sde(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
+                        noise: MoleculeNoise, callback=None, *, eta: float = SDE_ETA) -> torch.Tensor:  # fmt: skip
+    """SDE-DPM-Solver++(2M): ``sample_dpmpp_2m`` with noise level ``eta`` > 0 by default.
+
+    Every η ≥ 0 keeps the marginals (for a point mass and an exact x̂₀ the step maps N(α_t x₀, σ_t²)
+    onto N(α_s x₀, σ_s²)); η > 1 adds Langevin-like mixing on top of the reverse SDE (η = 1)."""
+    return sample_dpmpp_2m(denoiser, z, times, graph, noise, callback, eta=eta)

@@ -77,6 +77,34 @@ def test_ddim_with_eta_one_is_ddpm():
     assert torch.allclose(a, b, atol=1e-10)
 
 
+def test_first_order_sde_dpm_solver_with_eta_one_is_ddpm():
+    # with fewer than 15 steps the last step is first order; the first step always is: compare 1 step
+    a, _, _ = run("dpmpp-2m", eta=1.0, steps=1)
+    b, _, _ = run("ddpm", steps=1)
+    assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_sde_dpm_solver_samples_the_data_distribution():
+    atoms, s = 16, DATA.std
+    z0, _, _ = run("dpmpp-2m", molecules=300, atoms=atoms, steps=100, eta=1.0)
+    feats, coords = z0[:, N_COORDS:], z0[:, :N_COORDS]
+    assert torch.allclose(feats.mean(0), DATA.mean_h, atol=0.04)
+    assert torch.allclose(feats.std(0) / s, torch.ones(2, dtype=torch.float64), atol=0.05)
+    assert abs(float(coords.std()) / (s * ((atoms - 1) / atoms) ** 0.5) - 1) < 0.05
+
+
+def test_sde_dpm_solver_uses_the_noise_stream():
+    schedule = make_schedule("polynomial")
+    graph = MolGraph.from_counts(torch.full((8,), 4))
+    denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
+    times = solver_times("dpmpp-2m", 10, schedule)
+    z1 = DATA.marginal_sample(times[:1].expand(8), graph, MoleculeNoise(list(range(8)), graph).randn(5).double(),
+                              schedule)  # fmt: skip
+    solve = get_solver("dpmpp-2m", eta=0.5)
+    a, b, c = (solve(denoiser, z1, times, graph, MoleculeNoise(list(range(k, k + 8)), graph)) for k in (0, 100, 0))
+    assert torch.equal(a, c) and not torch.allclose(a, b)  # same start: only the noise stream differs
+
+
 def test_deterministic_solvers_ignore_the_noise_stream():
     for name in ("ddim", "euler", "heun", "dpmpp-2m", "adaptive"):
         a, ea, _ = run(name, seed=0, steps=10)
