@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import METRICS, sample_and_score
+from common import METRICS, parse_label, sample_and_score
 
 from moldiff.models import load_generator
 from moldiff.solvers import SOLVERS, get_solver
@@ -43,17 +43,6 @@ def adaptive_rtol(nfe: int) -> float:
     xs = np.log10(sorted(ADAPTIVE_RTOL))
     ys = np.log10([ADAPTIVE_RTOL[k] for k in sorted(ADAPTIVE_RTOL)])
     return float(10 ** np.interp(math.log10(nfe), xs, ys))
-
-
-def parse_label(label: str) -> tuple[str, str | None, dict]:
-    """``NAME[@GRID][,KEY=VALUE...]`` -> (solver, grid or None, options): ``dpmpp-2m@edm,eta=1``."""
-    head, *pairs = label.split(",")
-    solver, _, grid = head.partition("@")
-    options = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        options[key] = float(value) if "." in value or "e" in value.lower() else int(value)
-    return solver, grid or None, options
 
 
 def run(gen, label: str, nfe: int, n: int, seed: int, batch_size: int, device: str) -> dict:

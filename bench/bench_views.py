@@ -3,10 +3,11 @@
 then sample each with the same solvers and NFE and score with the EDM protocol.
 
     python bench/bench_views.py                                  # 3,000 steps per view, 200 molecules
-    python bench/bench_views.py --steps 300 --n 50 --rows ddpm:100   # a quick look
+    python bench/bench_views.py --steps 300 --n 50 --rows ddpm:100  # a quick look
 
 Every view runs the same network on the same batches, so a step costs the same CPU in each; the
-CPU seconds each training really used are measured (``getrusage`` of the child) and reported.
+CPU seconds each training really used are measured (the trainer's process time, kept across
+resumes) and reported.
 Trainings live in ``runs/views/<view>`` and resume if interrupted (run the command again).
 Writes bench/results/views.{md,json} (``--out`` changes the stem).
 
@@ -21,15 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
-from common import METRICS, sample_and_score
+from common import METRICS, parse_label, sample_and_score
 
 from moldiff.models import load_generator
+from moldiff.train.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = {
@@ -37,11 +38,6 @@ VIEWS = {
     "score": {"schedule": "polynomial", "prediction": "score"},
     "flow": {"schedule": "linear", "prediction": "velocity"},
 }
-
-
-def child_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def train_view(view: str, args) -> dict:
@@ -53,10 +49,9 @@ def train_view(view: str, args) -> dict:
     cmd = [sys.executable, "-m", "moldiff", "train", "--config", args.config, "--resume"]
     for key, value in sets.items():
         cmd += ["--set", f"{key}={value}"]
-    before = child_cpu_seconds()
     print(f"[{view}] training to step {args.steps} in {out_dir}", flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return {"out_dir": str(out_dir), "cpu_seconds_this_run": child_cpu_seconds() - before}
+    return {"out_dir": str(out_dir)}
 
 
 def markdown(rows: list[dict], title: str) -> str:
@@ -64,7 +59,7 @@ def markdown(rows: list[dict], title: str) -> str:
     lines = [f"### {title}", "", head, "|" + "---|" * 9]
     for r in rows:
         pct = " | ".join(f"{100 * r[k]:.1f}" for k in METRICS)
-        cpu = f"{r['train_cpu_hours']:.2f}" if r["train_cpu_hours"] is not None else "—"
+        cpu = f"{r['train_cpu_hours']:.2f}"
         lines.append(f"| {r['view']} | {r['solver']} | {r['nfe']:g} | {r['n']} | {pct} | {cpu} |")
     return "\n".join(lines) + "\n"
 
@@ -74,7 +69,8 @@ def main() -> None:
     parser.add_argument("--config", default="configs/qm9_builtin.yaml", help="the recipe every view shares")
     parser.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps per view")
-    parser.add_argument("--rows", nargs="+", default=["ddpm:500", "heun:100"], help="SOLVER:NFE to sample with")
+    parser.add_argument("--rows", nargs="+", default=["dpmpp-2m-sde:100", "heun:100"],
+                        help="SOLVER:NFE to sample with (SOLVER as in bench_solvers: NAME[@GRID][,KEY=VALUE])")
     parser.add_argument("--n", type=int, default=200, help="molecules per row")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=200)
@@ -87,15 +83,14 @@ def main() -> None:
     for view in args.views:
         trained = train_view(view, args)
         gen, _, payload = load_generator(str(ROOT / trained["out_dir"] / "model.pt"))
-        state = ROOT / trained["out_dir"] / "metrics.jsonl"
-        cpu = None  # CPU of the whole training, also across resumed runs: summed from its log
-        if state.exists():
-            cpu = cpu_hours_from_log(state) or trained["cpu_seconds_this_run"] / 3600
+        # CPU of the whole training, summed by the trainer across resumed runs
+        cpu = load_checkpoint(ROOT / trained["out_dir"] / "last.pt").get("cpu_seconds", 0.0) / 3600
         for row in args.rows:
-            solver, nfe = row.rsplit(":", 1)
+            label, nfe = row.rsplit(":", 1)
+            solver, grid, options = parse_label(label)
             result = sample_and_score(gen, solver, int(nfe), n=args.n, seed=args.seed, batch_size=args.batch_size,
-                                      device="cpu")  # fmt: skip
-            rows.append({"view": view, "step": payload.get("step"), "train_cpu_hours": cpu, **result})
+                                      device="cpu", options=options, grid=grid)  # fmt: skip
+            rows.append({"view": view, "step": payload.get("step"), "train_cpu_hours": cpu, **result, "solver": label})
             print(f"[{view}] {solver} NFE {result['nfe']:g}: atom {100 * result['atom_stability']:.1f}%  "
                   f"mol {100 * result['mol_stability']:.1f}%  valid {100 * result['validity']:.1f}%", flush=True)
     title = f"Views at {args.steps} steps each ({args.config}), {args.n} molecules per row"
@@ -105,15 +100,6 @@ def main() -> None:
                                                    indent=2) + "\n")  # fmt: skip
     out.with_suffix(".md").write_text(markdown(rows, title))
     print(f"wrote {out.with_suffix('.md')} and .json")
-
-
-def cpu_hours_from_log(path: Path) -> float | None:
-    """The training's CPU hours if its metrics log records process CPU time (``cpu_seconds``)."""
-    last = None
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        last = record.get("cpu_seconds", last)
-    return None if last is None else last / 3600
 
 
 if __name__ == "__main__":

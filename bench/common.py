@@ -13,6 +13,17 @@ from moldiff.solvers import get_solver, solver_times
 METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
 
 
+def parse_label(label: str) -> tuple[str, str | None, dict]:
+    """``NAME[@GRID][,KEY=VALUE...]`` -> (solver, grid or None, options): ``dpmpp-2m@edm,eta=1``."""
+    head, *pairs = label.split(",")
+    solver, _, grid = head.partition("@")
+    options = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        options[key] = float(value) if "." in value or "e" in value.lower() else int(value)
+    return solver, grid or None, options
+
+
 def sample_and_score(gen, solver: str, nfe: int, *, n: int, seed: int, batch_size: int, device: str,
                      options: dict | None = None, grid: str | None = None) -> dict:  # fmt: skip
     """One benchmark row: ``n`` molecules from ``gen`` with ``solver`` at an NFE budget of ``nfe``

@@ -15,6 +15,7 @@ import platform
 from pathlib import Path
 
 
+from moldiff import defaults
 from moldiff.train.checkpoint import MODEL, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +40,15 @@ def curve_rows(history: list[dict]) -> list[str]:
     return rows
 
 
+def results_section(name: str, heading: str, intro: str) -> list[str]:
+    """A benchmark's markdown table (bench/results/NAME.md) under ``heading``, if it was run."""
+    path = ROOT / "bench" / "results" / f"{name}.md"
+    if not path.exists():
+        return []
+    table = [line for line in path.read_text().splitlines() if not line.startswith("### ")]
+    return ["", heading, "", intro, "", *table]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--state", default=str(ROOT / "train_state" / "qm9_builtin"))
@@ -61,7 +71,8 @@ def main() -> None:
         f"EGNN {m['hidden']} × {m['layers']} ({n_params / 1e6:.2f} M parameters, attention "
         f"{'on' if m['attention'] else 'off'}), ε-prediction with L_simple, EDM's polynomial schedule, "
         "scaled one-hot atom types (×0.25). Trained on QM9's EDM training split (100,000 molecules, "
-        "explicit hydrogens) with `configs/qm9_builtin.yaml`; sampled with 500 DDPM steps by default.",
+        f"explicit hydrogens) with `configs/qm9_builtin.yaml`; sampled by default with `{defaults.SOLVER}` at "
+        f"{defaults.STEPS} network evaluations per molecule (the choice is measured below).",
         "",
         "## Training",
         "",
@@ -98,6 +109,11 @@ def main() -> None:
         ]
     else:
         lines.append("Not yet evaluated on 1,000 molecules (`python bench/eval_builtin.py`).")
+    lines += results_section("solvers", "## Solvers: quality against cost",
+                             "`python bench/bench_solvers.py` (the default sampler was chosen from this table):")
+    lines += results_section("views", "## Which view to train",
+                             "The same recipe trained in each view for the same number of steps (equal CPU), "
+                             "`python bench/bench_views.py`:")
     (MODELS / "qm9.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {MODELS / 'qm9.md'}" + (f" and {MODELS / 'qm9.pt'}" if args.export else ""))
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from moldiff import defaults
 from moldiff.errors import MoldiffError
 
 TRANSFORMS = ("linear", "reverse_linear", "sigmoid", "reverse_sigmoid", "step")
@@ -41,8 +42,8 @@ def _check_score_names(names) -> None:
 
 
 class Sampling(_Strict):
-    solver: str = "ddpm"
-    steps: int = Field(500, ge=1)
+    solver: str = defaults.SOLVER
+    steps: int = Field(defaults.STEPS, ge=1)
     options: dict[str, float | int | bool] = {}  # solver options, e.g. {eta: 0.5} for ddim
     n_atoms: int | None = Field(None, ge=1, le=200)  # fixed size; default: drawn from the model's training sizes
     batch_size: int = Field(50, ge=1)  # molecules per batch: the unit of resuming and sharding

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from moldiff import defaults
 from moldiff.cli.main import app
 
 
@@ -16,9 +17,10 @@ def sample(
     output: Path = typer.Option(Path("samples.sdf"), "-o", "--output", help="SDF to write (a CSV goes beside it)."),
     model: str = typer.Option(None, "--model", help="Built-in model name (default: qm9) or model file."),
     seed: int = typer.Option(0, "--seed", help="Run seed; molecule i gets a seed derived from (seed, i)."),
-    steps: int = typer.Option(500, "--steps", help="Network evaluations (NFE) per molecule; sets the solver's grid."),
-    solver: str = typer.Option("ddpm", "--solver",
-                               help="ddpm, ddim, euler-maruyama, pc, euler, heun, dpmpp-2m or adaptive."),
+    steps: int = typer.Option(defaults.STEPS, "--steps",
+                              help="Network evaluations (NFE) per molecule; sets the solver's grid."),
+    solver: str = typer.Option(defaults.SOLVER, "--solver", help="ddpm, ddim, euler-maruyama, pc, euler, heun, "
+                               "dpmpp-2m, dpmpp-2m-sde, adaptive or flow-map."),
     solver_opt: list[str] = typer.Option(None, "--solver-opt", help="Solver option KEY=VALUE (ddim: eta=0.5)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(100, "--batch-size", help="Molecules denoised together."),
