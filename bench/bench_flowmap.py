@@ -5,7 +5,7 @@ ancestral steps, all on the same molecules, with wall time per valid molecule an
     python bench/bench_flowmap.py --flowmap train_state/flowmap_qm9/model.pt      # teacher: built-in qm9
     python bench/bench_flowmap.py --flowmap FM.pt --n 20 --k 1 4 --teacher-rows dpmpp-2m:4   # a quick look
 
-Teacher rows are SOLVER:NFE (default dpmpp-2m at each K and at 50, ddpm at 1000). Writes
+Teacher rows are SOLVER:NFE (default dpmpp-2m and dpmpp-2m-sde at each K and at 50, ddpm at 1000). Writes
 bench/results/flowmap.{md,json} (``--out`` changes the stem).
 """
 
@@ -44,7 +44,9 @@ def markdown(rows: list[dict], title: str, reference: dict | None) -> str:
 
 def teacher_rows(spec: list[str] | None, ks: list[int]) -> list[tuple[str, int]]:
     if spec is None:
-        return [("dpmpp-2m", k) for k in ks] + [("dpmpp-2m", 50), ("ddpm", 1000)]
+        # the ODE the flow map learns (dpmpp-2m) and the teacher's best sampler (the default, SDE)
+        per_k = [(solver, k) for k in ks for solver in ("dpmpp-2m", "dpmpp-2m-sde")]
+        return per_k + [("dpmpp-2m", 50), ("dpmpp-2m-sde", 50), ("ddpm", 1000)]
     out = []
     for item in spec:
         solver, _, nfe = item.partition(":")

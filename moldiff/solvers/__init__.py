@@ -15,7 +15,7 @@ molecule. ``solver_times`` turns that budget into the solver's own time grid:
 | ``euler``        | PF-ODE, Euler in t                     | uniform  | K                   |
 | ``heun``         | PF-ODE, EDM's Heun                     | edm ρ=7  | 2K − 1              |
 | ``dpmpp-2m``     | DPM-Solver++(2M); ``eta`` > 0: SDE     | log_snr  | K                   |
-| ``dpmpp-2m-sde`` | SDE-DPM-Solver++(2M), ``eta`` = 1      | log_snr  | K                   |
+| ``dpmpp-2m-sde`` | SDE-DPM-Solver++(2M), ``eta`` = 5      | log_snr  | K                   |
 | ``adaptive``     | PF-ODE, embedded RK pair, rtol/atol    | —        | set by tolerances   |
 | ``flow-map``     | K flow-map jumps, ``gamma`` re-noising  | uniform  | K                   |
 
