@@ -100,12 +100,13 @@ def plot(rows: list[dict], reference: dict, path: Path, title: str) -> None:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     panels = (("mol_stability", "molecule stability %"), ("validity", "validity %"),
               ("seconds_per_molecule", "wall time per molecule (s)"))  # fmt: skip
-    for solver in dict.fromkeys(r["solver"] for r in rows):
+    colours = plt.cm.tab20.colors  # distinct colours for up to 20 solvers
+    for index, solver in enumerate(dict.fromkeys(r["solver"] for r in rows)):
         mine = sorted((r for r in rows if r["solver"] == solver), key=lambda r: r["nfe"])
         x = [r["nfe"] for r in mine]
         for ax, (key, label) in zip(axes, panels):
             y = [r[key] * (1 if key == "seconds_per_molecule" else 100) for r in mine]
-            ax.plot(x, y, marker="o", label=solver)
+            ax.plot(x, y, marker="o", label=solver, color=colours[index % len(colours)])
             ax.set_xscale("log")
             ax.set_xlabel("NFE per molecule")
             ax.set_ylabel(label)
