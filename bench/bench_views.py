@@ -40,8 +40,8 @@ VIEWS = {
 }
 
 
-def train_view(view: str, args) -> dict:
-    """Train (or resume) one view to ``args.steps`` steps; returns where and what it cost."""
+def train_view(view: str, args) -> Path:
+    """Train (or resume) one view to ``args.steps`` steps; returns its output folder."""
     out_dir = Path(args.runs) / view
     sets = {"name": f"views_{view}", "out_dir": str(out_dir), "diffusion.view": view,
             **{f"diffusion.{k}": v for k, v in VIEWS[view].items()}, "train.max_steps": args.steps,
@@ -51,7 +51,7 @@ def train_view(view: str, args) -> dict:
         cmd += ["--set", f"{key}={value}"]
     print(f"[{view}] training to step {args.steps} in {out_dir}", flush=True)
     subprocess.run(cmd, check=True, cwd=ROOT)
-    return {"out_dir": str(out_dir)}
+    return ROOT / out_dir
 
 
 def markdown(rows: list[dict], title: str) -> str:
@@ -81,10 +81,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rows = []
     for view in args.views:
-        trained = train_view(view, args)
-        gen, _, payload = load_generator(str(ROOT / trained["out_dir"] / "model.pt"))
+        out_dir = train_view(view, args)
+        gen, _, payload = load_generator(str(out_dir / "model.pt"))
         # CPU of the whole training, summed by the trainer across resumed runs
-        cpu = load_checkpoint(ROOT / trained["out_dir"] / "last.pt").get("cpu_seconds", 0.0) / 3600
+        cpu = load_checkpoint(out_dir / "last.pt").get("cpu_seconds", 0.0) / 3600
         for row in args.rows:
             label, nfe = row.rsplit(":", 1)
             solver, grid, options = parse_label(label)

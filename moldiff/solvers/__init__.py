@@ -55,20 +55,19 @@ class SolverSpec:
     sample: Callable
     grid: str
     cost: Callable[[int, dict], int | None]
-    deterministic: bool
 
 
 SOLVERS: dict[str, SolverSpec] = {
-    "ddpm": SolverSpec(sample_ddpm, "uniform", lambda k, o: k, False),
-    "ddim": SolverSpec(sample_ddim, "uniform", lambda k, o: k, False),
-    "euler-maruyama": SolverSpec(sample_euler_maruyama, "uniform", lambda k, o: k, False),
-    "pc": SolverSpec(sample_pc, "uniform", lambda k, o: k * (1 + int(o.get("corrector_steps", 1))), False),
-    "euler": SolverSpec(sample_euler, "uniform", lambda k, o: k, True),
-    "heun": SolverSpec(sample_heun, "edm", lambda k, o: 2 * k - 1, True),
-    "dpmpp-2m": SolverSpec(sample_dpmpp_2m, "log_snr", lambda k, o: k, True),
-    "dpmpp-2m-sde": SolverSpec(sample_dpmpp_2m_sde, "log_snr", lambda k, o: k, False),
-    "adaptive": SolverSpec(sample_adaptive, "uniform", lambda k, o: None, True),
-    "flow-map": SolverSpec(sample_flow_map, "uniform", lambda k, o: k, False),
+    "ddpm": SolverSpec(sample_ddpm, "uniform", lambda k, o: k),
+    "ddim": SolverSpec(sample_ddim, "uniform", lambda k, o: k),
+    "euler-maruyama": SolverSpec(sample_euler_maruyama, "uniform", lambda k, o: k),
+    "pc": SolverSpec(sample_pc, "uniform", lambda k, o: k * (1 + int(o.get("corrector_steps", 1)))),
+    "euler": SolverSpec(sample_euler, "uniform", lambda k, o: k),
+    "heun": SolverSpec(sample_heun, "edm", lambda k, o: 2 * k - 1),
+    "dpmpp-2m": SolverSpec(sample_dpmpp_2m, "log_snr", lambda k, o: k),
+    "dpmpp-2m-sde": SolverSpec(sample_dpmpp_2m_sde, "log_snr", lambda k, o: k),
+    "adaptive": SolverSpec(sample_adaptive, "uniform", lambda k, o: None),
+    "flow-map": SolverSpec(sample_flow_map, "uniform", lambda k, o: k),
 }
 
 
