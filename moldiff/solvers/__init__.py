@@ -15,7 +15,7 @@ molecule. ``solver_times`` turns that budget into the solver's own time grid:
 | ``euler``        | PF-ODE, Euler in t                     | uniform  | K                   |
 | ``heun``         | PF-ODE, EDM's Heun                     | edm ρ=7  | 2K − 1              |
 | ``dpmpp-2m``     | DPM-Solver++(2M); ``eta`` > 0: SDE     | log_snr  | K                   |
-| ``dpmpp-2m-sde`` | SDE-DPM-Solver++(2M), ``eta`` = 5      | log_snr  | K                   |
+| ``dpmpp-2m-sde`` | SDE-DPM-Solver++(2M), ``eta`` = 5      | log_snr_late | K               |
 | ``adaptive``     | PF-ODE, embedded RK pair, rtol/atol    | —        | set by tolerances   |
 | ``flow-map``     | K flow-map jumps, ``gamma`` re-noising  | uniform  | K                   |
 
@@ -65,7 +65,7 @@ SOLVERS: dict[str, SolverSpec] = {
     "euler": SolverSpec(sample_euler, "uniform", lambda k, o: k),
     "heun": SolverSpec(sample_heun, "edm", lambda k, o: 2 * k - 1),
     "dpmpp-2m": SolverSpec(sample_dpmpp_2m, "log_snr", lambda k, o: k),
-    "dpmpp-2m-sde": SolverSpec(sample_dpmpp_2m_sde, "log_snr", lambda k, o: k),
+    "dpmpp-2m-sde": SolverSpec(sample_dpmpp_2m_sde, "log_snr_late", lambda k, o: k),
     "adaptive": SolverSpec(sample_adaptive, "uniform", lambda k, o: None),
     "flow-map": SolverSpec(sample_flow_map, "uniform", lambda k, o: k),
 }

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from moldiff.diffusion.schedules import SCHEDULES, make_schedule
-from moldiff.solvers.grids import GRIDS, edm_times, log_snr_times, make_times
+from moldiff.solvers.grids import GRIDS, edm_times, log_snr_late_times, log_snr_times, make_times
 
 
 @pytest.mark.parametrize("schedule_name", sorted(SCHEDULES))
@@ -34,3 +34,17 @@ def test_bad_grid_arguments():
         make_times("quadratic", 5, make_schedule("polynomial"))
     with pytest.raises(ValueError, match="at least one interval"):
         make_times("uniform", 0, make_schedule("polynomial"))
+
+
+@pytest.mark.parametrize("power", [1.0, 0.5])
+def test_log_snr_late_grid_shrinks_its_steps_towards_the_data(power):
+    schedule = make_schedule("polynomial")
+    lam = schedule.log_snr(log_snr_late_times(8, schedule, power))
+    lam_1, lam_0 = lam[0], lam[-1]
+    assert torch.allclose((lam - lam_1) / (lam_0 - lam_1), torch.linspace(0, 1, 9, dtype=torch.float64) ** power,
+                          atol=1e-6)  # fmt: skip
+    steps = lam[1:] - lam[:-1]
+    if power == 1.0:
+        assert torch.allclose(lam, schedule.log_snr(log_snr_times(8, schedule)), atol=1e-6)
+    else:
+        assert (steps[1:] < steps[:-1]).all()
