@@ -22,6 +22,8 @@ def sample(
     solver: str = typer.Option(defaults.SOLVER, "--solver", help="ddpm, ddim, euler-maruyama, pc, euler, heun, "
                                "dpmpp-2m, dpmpp-2m-sde, adaptive or flow-map."),
     solver_opt: list[str] = typer.Option(None, "--solver-opt", help="Solver option KEY=VALUE (ddim: eta=0.5)."),
+    grid: str = typer.Option(None, "--grid", help="Time grid: uniform, log_snr, log_snr_late or edm "
+                             "(default: the solver's own)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(100, "--batch-size", help="Molecules denoised together."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
@@ -70,10 +72,14 @@ def sample(
     from moldiff.models import load_generator, resolve_model
     from moldiff.paths import atomic_write_text
     from moldiff.provenance import run_record, write_run_record
-    from moldiff.solvers import get_solver, solver_times
+    from moldiff.solvers import SOLVERS, get_solver, solver_times
     from moldiff.train.loop import pick_device
 
     options = parse_options(solver_opt or [])
+    from moldiff.solvers.grids import GRIDS
+
+    if grid is not None and grid not in GRIDS:
+        raise MoldiffError(f"unknown --grid {grid!r}; choose from {', '.join(GRIDS)}")
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
                          scaffold_h=scaffold_h, jump=jump, resamples=resample)  # fmt: skip
@@ -88,7 +94,7 @@ def sample(
     if hasattr(generator.denoiser, "jump") and solver != "flow-map":  # a flow map only jumps
         raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
     plan = plan_guidance(generator, config, payload, spec, device=str(dev))
-    times = solver_times(solver, steps, generator.denoiser.schedule, **options)
+    times = solver_times(solver, steps, generator.denoiser.schedule, grid=grid, **options)
     generator.denoiser.nfe = 0
     start = time.time()
     with progress_bar(n, "sampling", quiet=json_out) as advance:
@@ -115,7 +121,7 @@ def sample(
     summary["seconds_per_molecule"] = seconds / n
     summary["nfe"] = nfe
     record = run_record(config.model_dump(), seed, model=str(model_path), model_step=payload.get("step"),
-                        solver=solver, solver_options=options, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms,
+                        solver=solver, solver_options=options, grid=grid or SOLVERS[solver].grid, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms,
                         summary=summary, **({"guidance": plan.record} if plan.active else {}))  # fmt: skip
     write_run_record(output.with_suffix(".run.json"), record)
     if tracker is not None:

@@ -5,9 +5,11 @@ import json
 import pytest
 import torch
 
+from moldiff import defaults
 from moldiff.cli.main import main
 from moldiff.config import load_config
 from moldiff.generator import build_network
+from moldiff.solvers import SOLVERS
 from moldiff.train.checkpoint import save_checkpoint
 from moldiff.train.loop import model_payload
 
@@ -39,6 +41,17 @@ def test_sample_reports_the_nfe(model_file, tmp_path, capsys, solver, steps, opt
     assert record["solver"] == solver and record["steps"] == steps
 
 
+def test_grid_is_the_solvers_own_unless_given(model_file, tmp_path, capsys):
+    runs = {}
+    for name, extra in (("own", []), ("edm", ["--grid", "edm"])):
+        out = tmp_path / f"{name}.sdf"
+        assert main(["sample", "-n", "2", "-o", str(out), "--model", str(model_file), "--steps", "4", "--json",
+                     *extra]) == 0  # fmt: skip
+        runs[name] = (json.loads(out.with_suffix(".run.json").read_text()), out.read_text())
+    assert runs["own"][0]["grid"] == SOLVERS[defaults.SOLVER].grid and runs["edm"][0]["grid"] == "edm"
+    assert runs["own"][1] != runs["edm"][1]  # another grid, other molecules
+
+
 def test_adaptive_reports_its_mean_nfe_per_batch(model_file, tmp_path, capsys):
     out = tmp_path / "a.sdf"
     assert main(["sample", "-n", "3", "--batch-size", "2", "-o", str(out), "--model", str(model_file), "--solver",
@@ -52,6 +65,7 @@ def test_adaptive_reports_its_mean_nfe_per_batch(model_file, tmp_path, capsys):
     (["--solver", "ddim", "--solver-opt", "eta"], "KEY=VALUE"),
     (["--solver", "ddim", "--solver-opt", "eta=-1"], "eta must be >= 0"),
     (["--solver", "pc", "--solver-opt", "corrector_steps=1.5"], "must be int"),
+    (["--grid", "quadratic"], "unknown --grid 'quadratic'"),
 ])  # fmt: skip
 def test_bad_solver_options_are_one_line_errors(model_file, tmp_path, capsys, options, needle):
     base = ["sample", "-n", "1", "-o", str(tmp_path / "x.sdf"), "--model", str(model_file), "--steps", "2"]
