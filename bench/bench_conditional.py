@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moldiff import defaults
+
 PROPERTIES = ["alpha", "gap", "homo", "lumo", "mu", "Cv"]
 PUBLISHED = {  # ANCHORS.md, EDM protocol
     "Naive upper bound (published)": [9.01, 1470, 645, 1457, 1.616, 6.857],
@@ -47,12 +49,15 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--properties", nargs="+", default=PROPERTIES, choices=PROPERTIES)
     p.add_argument("--n", type=int, default=10_000, help="generated molecules per property")
-    p.add_argument("--steps", type=int, default=500, help="NFE budget per molecule")
-    p.add_argument("--solver", default="ddpm")
+    p.add_argument("--steps", type=int, default=defaults.STEPS, help="NFE budget per molecule")
+    p.add_argument("--solver", default=defaults.SOLVER)
     p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free w (1: plain conditional)")
     p.add_argument("--eegsde-scale", type=float, default=1.0, help="energy guidance strength")
     p.add_argument("--judge-minutes", type=float, default=120.0)
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
+    p.add_argument("--init", default=None,
+                   help="start each conditional model from this model (e.g. qm9, the built-in unconditional "
+                        "model) with its architecture and schedule; the condition inputs start at zero")
     p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
     p.add_argument("--gen-hidden", type=int, default=128)
@@ -100,20 +105,29 @@ def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hid
 
 
 def train_generator(args, prop: str) -> Path:
-    from moldiff.config import load_config
+    from moldiff.config import apply_overrides, load_config, validate_config
+    from moldiff.models import resolve_model
+    from moldiff.train.checkpoint import load_checkpoint
     from moldiff.train.loop import train
 
     out = args.work_dir / f"gen_{prop}"
     if args.reuse and (out / "model.pt").exists():
         return out / "model.pt"
-    cfg = load_config(None, common(args) + [
+    overrides = common(args) + [
         "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{prop}]",
-        f"model.hidden={args.gen_hidden}",
-        f"model.layers={args.gen_layers}", f"train.max_minutes={args.gen_minutes}", "train.eval_every=100000000",
-        "train.log_every=500", "train.checkpoint_every=2000",
-    ])  # fmt: skip
-    print(f"[gen_{prop}] training the conditional model for {args.gen_minutes} min on half B", flush=True)
-    train(cfg, log=lambda m: None)
+        f"train.max_minutes={args.gen_minutes}", "train.eval_every=100000000", "train.log_every=500",
+        "train.checkpoint_every=2000",
+    ]  # fmt: skip
+    init = str(resolve_model(args.init)) if args.init else None
+    if init:  # the init model's own data, network and schedule; a fine-tuning learning rate
+        source = load_checkpoint(init)["config"]
+        source = {k: source[k] for k in ("data", "model", "diffusion") if k in source}
+        cfg = validate_config(apply_overrides(source, overrides + ["train.lr=2.0e-4", "train.warmup_steps=200"]))
+    else:
+        cfg = load_config(None, overrides + [f"model.hidden={args.gen_hidden}", f"model.layers={args.gen_layers}"])
+    print(f"[gen_{prop}] training the conditional model for {args.gen_minutes} min on half B"
+          + (f", from {init}" if init else ""), flush=True)  # fmt: skip
+    train(cfg, init=init, log=lambda m: None)
     return out / "model.pt"
 
 
@@ -242,7 +256,7 @@ def main() -> None:
     table = {k: rows[k] for k in order}
     published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
     note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE; judge {args.judge_minutes} min, "
-            f"conditional models {args.gen_minutes} min each" + (f", max_train {args.max_train}" if args.max_train else "")
+            f"conditional models {args.gen_minutes} min each" + (f" from {args.init}" if args.init else "") + (f", max_train {args.max_train}" if args.max_train else "")
             + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
     text = "### Measured\n\n" + markdown(table, args.properties, note)
     text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")

@@ -25,6 +25,7 @@ from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
 from moldiff.train.data import BatchOrder, load_training_data
 from moldiff.train.ema import EMA
+from moldiff.train.warm_start import warm_start
 
 
 def pick_device(name: str) -> torch.device:
@@ -71,8 +72,10 @@ class Trainer:
             self._restore(load_checkpoint(self.state_path, (TRAINING_STATE,)))
         elif init is not None:
             payload = load_checkpoint(init)
-            self.net.load_state_dict(payload["ema"] if "ema" in payload else payload["model"])
+            widened = warm_start(self.net, payload["ema"] if "ema" in payload else payload["model"], str(init))
             self.ema.load_state_dict(self.net.state_dict())
+            if widened:
+                log(f"initialised from {init}; new condition inputs start at zero in {', '.join(widened)}")
 
     # ----------------------------------------------------------------- hooks
     def build_network(self, config: RunConfig) -> torch.nn.Module:
