@@ -33,12 +33,15 @@ SCAFFOLD_FILES = (".sdf", ".sd", ".mol")  # what a scaffold file may be called
 
 @dataclass(frozen=True)
 class Fragment:
-    """A scaffold: atomic numbers (k,), positions (k, 3) in Å, its query graph and a SMILES."""
+    """A scaffold: atomic numbers (k,), positions (k, 3) in Å, its query graph and a SMILES;
+    ``open_hydrogens``: the hydrogens its kept atoms carry but the fragment leaves out (each becomes
+    a hydrogen or a substituent, so a molecule needs at least k + open_hydrogens atoms)."""
 
     atomic_numbers: np.ndarray
     positions: np.ndarray
     query: Chem.Mol
     smiles: str
+    open_hydrogens: int = 0
 
 
 def _keep_atoms(mol: Chem.Mol, keep: list[int]) -> Chem.Mol:
@@ -74,7 +77,8 @@ def fragment_from_sdf(path: str | Path, *, hydrogens: bool = False) -> Fragment:
     if not keep:
         raise MoldiffError(f"the scaffold in {path} has no heavy atom (keep its hydrogens to use it)")
     query = _keep_atoms(mol, keep)
-    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query))
+    dropped = len(z) - len(keep)  # hydrogens of the file (all of them on kept atoms)
+    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query), dropped)
 
 
 def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DEFAULT_SEED) -> Fragment:
@@ -88,7 +92,8 @@ def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DE
             query = Chem.AddHs(query)
     # AddHs appends hydrogens after the heavy atoms, in the SMILES' atom order
     keep = [i for i, a in enumerate(conf.atomic_numbers.tolist()) if hydrogens or a != 1]
-    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles)
+    dropped = len(conf.atomic_numbers) - len(keep)
+    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles, dropped)
 
 
 def _topology(mol: Chem.Mol) -> Chem.Mol:

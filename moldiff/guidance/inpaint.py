@@ -198,29 +198,32 @@ def align_to_scaffold(molecules: MolSet, scaffold: Scaffold) -> MolSet:
                   properties=molecules.properties)  # fmt: skip
 
 
-def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_atoms: int | None) -> list[int]:
+def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_atoms: int | None,
+                         open_hydrogens: int = 0) -> list[int]:  # fmt: skip
     """Atoms per molecule, scaffold included: ``n_atoms`` for all, or drawn from the training sizes
-    larger than the scaffold."""
+    that leave room for the scaffold and the ``open_hydrogens`` its atoms still need."""
     k = scaffold.size
     if n_atoms is not None:
         if n_atoms <= k:
             raise MoldiffError(f"n_atoms ({n_atoms}) must exceed the scaffold's {k} atoms (it counts them)")
         return [int(n_atoms)] * n
-    sizes = np.array(sorted(s for s in generator.atom_count_hist if s > k), dtype=np.int64)
+    smallest = k + max(open_hydrogens, 1)
+    sizes = np.array(sorted(s for s in generator.atom_count_hist if s >= smallest), dtype=np.int64)
     if sizes.size == 0:
-        raise MoldiffError(f"the model never saw a molecule larger than the scaffold's {k} atoms; give n_atoms")
+        raise MoldiffError(f"the model never saw a molecule of {smallest} atoms or more (the scaffold's {k} and the "
+                           f"{open_hydrogens} hydrogens it needs); give n_atoms")  # fmt: skip
     p = np.array([generator.atom_count_hist[s] for s in sizes], dtype=np.float64)
     return np.random.default_rng([seed, 7]).choice(sizes, size=n, p=p / p.sum()).tolist()
 
 
 def generate_with_scaffold(generator, scaffold: Scaffold, n: int, *, seed: int, solver: Callable,
                            times: torch.Tensor, n_atoms: int | None = None, jump: int = 1, resamples: int = 1,
-                           **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
+                           open_hydrogens: int = 0, **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
     """``n`` molecules containing ``scaffold`` (its atoms first, at the given coordinates); other
     keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond)."""
     from moldiff.sampling import generate
 
-    counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms)
+    counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms, open_hydrogens)
     wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples)
     mols, seeds = generate(generator, n, seed=seed, solver=wrapped, times=times, n_atoms=counts, **kwargs)
     return align_to_scaffold(mols, scaffold), seeds

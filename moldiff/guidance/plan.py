@@ -72,7 +72,7 @@ class GuidancePlan:
 
         if self.scaffold is None:
             return atom_counts(self.generator, seed, n, n_atoms)
-        return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms)
+        return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms, self.fragment.open_hydrogens)
 
     def solver(self, solver):
         """``solver`` itself, or wrapped to keep the scaffold fixed."""

@@ -104,3 +104,18 @@ def test_scaffold_errors():
         Scaffold.from_atoms([6, 16], np.zeros((2, 3)), QM9_ELEMENTS)
     with pytest.raises(MoldiffError, match="jump"):
         inpaint_solver(get_solver("ddpm"), SCAFFOLD, 0.25, jump=0)
+
+
+def test_drawn_sizes_leave_room_for_the_hydrogens_the_scaffold_needs():
+    from moldiff.chem.substructure import fragment_from_smiles
+    from moldiff.guidance.inpaint import scaffold_atom_counts
+
+    ring = fragment_from_smiles("C1CCCCC1")
+    assert len(ring.atomic_numbers) == 6 and ring.open_hydrogens == 12
+    assert fragment_from_smiles("C1CCCCC1", hydrogens=True).open_hydrogens == 0
+    gen = _generator()  # sizes 6, 9, 12 in its histogram
+    scaffold = Scaffold(SCAFFOLD.positions, SCAFFOLD.types)
+    assert set(scaffold_atom_counts(gen, scaffold, 50, 0, None, open_hydrogens=6)) == {9, 12}
+    assert set(scaffold_atom_counts(gen, scaffold, 50, 0, None, open_hydrogens=8)) == {12}
+    with pytest.raises(MoldiffError, match="13 atoms or more"):
+        scaffold_atom_counts(gen, scaffold, 5, 0, None, open_hydrogens=10)
