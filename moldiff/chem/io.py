@@ -83,6 +83,7 @@ def write_sdf(
     with rdkit_quiet():
         writer = Chem.SDWriter(buffer)
         writer.SetKekulize(False)
+        writer.SetForceV3000(_beyond_v2000(mols))
         for i, mol in enumerate(mols):
             mol = Chem.Mol(mol)
             if names is not None or default_names is not None:
@@ -92,6 +93,18 @@ def write_sdf(
             writer.write(mol)
         writer.close()
     atomic_write_text(path, buffer.getvalue())
+
+
+# V2000 atom lines hold coordinates in a 10-character field ("%10.4f"): a diverged sample with
+# |x| >= 1e5 Å would make the file unreadable, so such files are written as V3000 (free format).
+V2000_LIMIT = 99_999.0
+
+
+def _beyond_v2000(mols: Sequence[Chem.Mol]) -> bool:
+    for mol in mols:
+        if mol.GetNumConformers() and np.abs(mol.GetConformer().GetPositions()).max(initial=0.0) >= V2000_LIMIT:
+            return True
+    return False
 
 
 def _molset_to_mols(molset: MolSet, bonds: bool) -> list[Chem.Mol]:

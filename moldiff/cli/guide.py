@@ -14,7 +14,7 @@ from moldiff.guidance.plan import GuidanceSpec
 
 def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str], predictor: str | None,
                   guide_scale: float, scaffold: Path | None, scaffold_smiles: str | None, scaffold_h: bool,
-                  jump: int, resamples: int) -> GuidanceSpec:  # fmt: skip
+                  jump: int, resamples: int, reconstruction: float | None = None) -> GuidanceSpec:  # fmt: skip
     """Parse and cross-check the options (MoldiffError naming the option on bad input)."""
     from moldiff.guidance.regressor import parse_guide
     from moldiff.guidance.units import parse_target
@@ -31,7 +31,10 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
         raise MoldiffError("give either --scaffold or --scaffold-smiles, not both")
     if (scaffold is not None or scaffold_smiles is not None) and (jump < 1 or resamples < 1):
         raise MoldiffError(f"--jump and --resample must be at least 1, got {jump}, {resamples}")
+    if reconstruction is not None and reconstruction < 0:
+        raise MoldiffError(f"--reconstruction must be >= 0, got {reconstruction}")
+    extra = {} if reconstruction is None else {"reconstruction": reconstruction}
     return GuidanceSpec(targets=parsed, guidance_scale=guidance_scale, terms=terms, predictor=predictor,
                         guide_scale=guide_scale, scaffold_sdf=None if scaffold is None else str(scaffold),
                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump,
-                        resamples=resamples)  # fmt: skip
+                        resamples=resamples, **extra)  # fmt: skip

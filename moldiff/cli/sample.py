@@ -44,6 +44,8 @@ def sample(
     scaffold_h: bool = typer.Option(False, "--scaffold-h/--no-scaffold-h", help="Keep the scaffold's hydrogens too."),
     jump: int = typer.Option(1, "--jump", help="Scaffold: solver intervals between RePaint replacements."),
     resample: int = typer.Option(1, "--resample", help="Scaffold: RePaint resamplings of each segment."),
+    reconstruction: float = typer.Option(None, "--reconstruction",
+                                         help="Scaffold: reconstruction-guidance weight (0: off; default: built in)."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
 
@@ -82,7 +84,7 @@ def sample(
         raise MoldiffError(f"unknown --grid {grid!r}; choose from {', '.join(GRIDS)}")
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
-                         scaffold_h=scaffold_h, jump=jump, resamples=resample)  # fmt: skip
+                         scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction)  # fmt: skip
     solver_fn = get_solver(solver, **options)
     dev = pick_device(device)
     model_path = resolve_model(model)

@@ -130,25 +130,40 @@ def renoise(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, 
 
 class ScaffoldDenoiser(GuidedDenoiser):
     """x̂₀ replacement: the known block of x̂₀ takes the scaffold's shape (around x̂₀'s own centroid
-    of that block) and exact types; ε̂ of the known atoms follows as (z − α x̂₀)/σ."""
+    of that block) and exact types; ε̂ of the known atoms follows as (z − α x̂₀)/σ.
 
-    def __init__(self, inner, scaffold: Scaffold, type_scale: float) -> None:
+    ``reconstruction`` w > 0 adds reconstruction guidance (Ho et al. 2022, "Video diffusion
+    models", eq. 7) before the replacement: the free atoms' x̂₀ moves by −(w α/2) ∇_z ‖x̂₀(z)_known −
+    scaffold‖², so that the network itself would predict the scaffold from the free atoms (one
+    backward pass through the network per evaluation)."""
+
+    def __init__(self, inner, scaffold: Scaffold, type_scale: float, reconstruction: float = 0.0) -> None:
         super().__init__(inner)
-        self.scaffold, self.type_scale = scaffold, float(type_scale)
+        self.scaffold, self.type_scale, self.reconstruction = scaffold, float(type_scale), float(reconstruction)
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        x0, eps = self.inner.x0_eps(z, t, graph)
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
-        x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
-        a, s, _, _ = self.coefficients(t, graph)
         mask = self.scaffold.mask(graph)
-        eps = eps.clone()
+        a, s, _, _ = self.coefficients(t, graph)
+        if self.reconstruction > 0:
+            with torch.enable_grad():
+                z_in = z.detach().requires_grad_(True)
+                x0, _ = self.inner.x0_eps(z_in, t, graph)
+                target = place_known(x0.detach(), graph, self.scaffold, self.type_scale, ones, ones * 0)
+                (grad,) = torch.autograd.grad(((x0 - target)[mask] ** 2).sum(), z_in)
+            grad[mask] = 0
+            x0 = project(x0.detach() - self.reconstruction * a / 2 * grad, graph)
+            eps = (z - a * x0) / s
+        else:
+            x0, eps = self.inner.x0_eps(z, t, graph)
+            eps = eps.clone()
+        x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
         eps[mask] = (z[mask] - a[mask] * x0[mask]) / s[mask]
         return x0, project(eps, graph)
 
 
 def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, jump: int = 1,
-                   resamples: int = 1) -> Callable:  # fmt: skip
+                   resamples: int = 1, reconstruction: float = 0.0) -> Callable:  # fmt: skip
     """A solver (same signature as ``solver``) that keeps ``scaffold`` fixed: x̂₀ replacement at
     every network call, RePaint's replacement after every ``jump`` intervals, each such segment run
     ``resamples`` times, and the exact scaffold at the end.
@@ -162,7 +177,7 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
 
     def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
                callback=None) -> torch.Tensor:  # fmt: skip
-        guided = ScaffoldDenoiser(denoiser, scaffold, type_scale)
+        guided = ScaffoldDenoiser(denoiser, scaffold, type_scale, reconstruction)
         schedule, k_total = denoiser.schedule, len(times) - 1
         z = replace_known(z, times[0], graph, scaffold, type_scale, schedule, noise)
         for a in range(0, k_total, jump):
@@ -218,12 +233,13 @@ def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_ato
 
 def generate_with_scaffold(generator, scaffold: Scaffold, n: int, *, seed: int, solver: Callable,
                            times: torch.Tensor, n_atoms: int | None = None, jump: int = 1, resamples: int = 1,
-                           open_hydrogens: int = 0, **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
+                           open_hydrogens: int = 0, reconstruction: float = 0.0, **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
     """``n`` molecules containing ``scaffold`` (its atoms first, at the given coordinates); other
     keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond)."""
     from moldiff.sampling import generate
 
     counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms, open_hydrogens)
-    wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples)
+    wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples,
+                             reconstruction=reconstruction)  # fmt: skip
     mols, seeds = generate(generator, n, seed=seed, solver=wrapped, times=times, n_atoms=counts, **kwargs)
     return align_to_scaffold(mols, scaffold), seeds

@@ -20,6 +20,7 @@ import torch
 
 from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
+from moldiff.defaults import RECONSTRUCTION
 from moldiff.guidance.regressor import GuideTerm
 
 
@@ -37,6 +38,7 @@ class GuidanceSpec:
     scaffold_h: bool = False  # keep the scaffold's hydrogens
     jump: int = 1
     resamples: int = 1
+    reconstruction: float = RECONSTRUCTION  # reconstruction-guidance weight of the scaffold (0: off)
 
     @property
     def active(self) -> bool:
@@ -54,6 +56,7 @@ class GuidancePlan:
     fragment: object | None = None  # moldiff.chem.substructure.Fragment (its query graph)
     jump: int = 1
     resamples: int = 1
+    reconstruction: float = 0.0
     record: dict = field(default_factory=dict)
 
     @property
@@ -81,7 +84,7 @@ class GuidancePlan:
         if self.scaffold is None:
             return solver
         return inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
-                              resamples=self.resamples)  # fmt: skip
+                              resamples=self.resamples, reconstruction=self.reconstruction)  # fmt: skip
 
     def place(self, molecules: MolSet) -> MolSet:
         """Molecules translated so the scaffold atoms sit at the given coordinates."""
@@ -158,7 +161,8 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
 
     if spec.active and hasattr(generator.denoiser, "jump"):
         raise MoldiffError("flow-map models do not take guidance or scaffolds yet")
-    plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples)
+    plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples,
+                        reconstruction=spec.reconstruction)  # fmt: skip
     denoiser = generator.denoiser
     properties = list(config.data.properties)
 
@@ -231,7 +235,7 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     if plan.fragment is not None:
         scaffold = {"source": spec.scaffold_sdf or spec.scaffold_smiles, "smiles": plan.fragment.smiles,
                     "atoms": int(plan.scaffold.size), "hydrogens": spec.scaffold_h, "jump": spec.jump,
-                    "resamples": spec.resamples}  # fmt: skip
+                    "resamples": spec.resamples, "reconstruction": spec.reconstruction}  # fmt: skip
     return {
         "targets": plan.targets or None,
         "guidance_scale": spec.guidance_scale if plan.targets else None,

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from moldiff import defaults
+
 from moldiff.campaign.config import load_campaign, validate_campaign
 from moldiff.cli.main import main
 from moldiff.errors import MoldiffError
@@ -25,6 +27,7 @@ def test_scaffold_example_validates_for_the_qm9_model():
     config = load_campaign(SCAFFOLD_EXAMPLE)
     spec = config.guidance_spec()
     assert config.model == "qm9" and spec.scaffold_smiles == "c1ccncc1" and (spec.jump, spec.resamples) == (10, 2)
+    assert spec.reconstruction == defaults.RECONSTRUCTION
 
 
 @pytest.mark.parametrize("change, needle", [
@@ -53,6 +56,7 @@ def test_scaffold_example_validates_for_the_qm9_model():
     ({"scaffold": {"smiles": "CO", "sdf": "frag.sdf"}}, "key 'scaffold': give exactly one of smiles or sdf"),
     ({"scaffold": {"smiles": "CO", "n_atoms": 9}}, "key 'scaffold': set the atom count in sampling.n_atoms"),
     ({"scaffold": {"smiles": "CO", "jump": 0}}, "key 'scaffold.jump': Input should be greater than or equal to 1"),
+    ({"scaffold": {"smiles": "CO", "reconstruction": -1}}, "key 'scaffold.reconstruction'"),
     ({"scaffold": {"smiles": "CO", "resamples": 2}}, "unknown key 'scaffold.resamples'"),
     ({"sampling": {"stepz": 3}}, "unknown key 'sampling.stepz'"),
     ({"diversity": {"max_per_scaffold": 0}}, "key 'diversity.max_per_scaffold'"),

@@ -8,6 +8,7 @@ from chem_molecules import ETHANOL, GLYCINE_CHARGES, GLYCINE_ZWITTERION, WATER, 
 from rdkit import Chem
 
 from moldiff.chem.io import format_value, read_molecules, read_sdf, read_xyz, write_sdf, write_xyz
+from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
 
 
@@ -183,3 +184,15 @@ def test_xyz_count_line_garbage_after_first_molecule(tmp_path):
     text = "1\n\nH 0 0 0\nnot a count\nmore\n"
     molset, rejects = read_xyz(_write(tmp_path, "x.xyz", text))
     assert len(molset) == 1 and rejects[0][0] == 1 and "rest of file skipped" in rejects[0][1]
+
+
+def test_coordinates_too_large_for_v2000_are_written_as_v3000_and_read_back(tmp_path):
+    far = MolSet(np.array([6, 8]), np.array([[0.0, 0.0, 0.0], [3.0e7, -2.0e6, 1.0]]), ptr=[0, 2])
+    near = MolSet(np.array([6, 8]), np.array([[0.0, 0.0, 0.0], [1.2, 0.0, 0.0]]), ptr=[0, 2])
+    for name, molset, version in (("far", far, "V3000"), ("near", near, "V2000")):
+        path = tmp_path / f"{name}.sdf"
+        write_sdf(path, molset)
+        assert version in path.read_text()
+        back, rejects = read_sdf(path)
+        assert not rejects
+        np.testing.assert_allclose(back.positions, molset.positions, rtol=1e-6)

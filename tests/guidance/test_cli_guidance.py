@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from moldiff import defaults
 from moldiff.chem.conformers import smiles_to_3d
 from moldiff.chem.io import read_sdf, write_sdf
 from moldiff.cli.main import main
@@ -71,6 +72,7 @@ def test_scaffold_from_sdf_is_kept_and_reported(files, tmp_path):
         np.testing.assert_allclose(pos[:2], files["frag_pos"], atol=1e-3)  # SDF keeps 4 decimals
     record = json.loads(out.with_suffix(".run.json").read_text())
     assert record["guidance"]["scaffold"]["atoms"] == 2
+    assert record["guidance"]["scaffold"]["reconstruction"] == defaults.RECONSTRUCTION
 
 
 def test_targets_of_a_conditional_model(files, tmp_path):
@@ -108,6 +110,7 @@ def test_regressor_guidance_columns(files, tmp_path):
     ("uncond", ["--scaffold", "{xyz}"], "must be an SDF"),
     ("uncond", ["--scaffold", "{frag}", "--n-atoms", "2"], "must exceed"),
     ("uncond", ["--scaffold", "{frag}", "--jump", "0"], "--jump"),
+    ("uncond", ["--scaffold", "{frag}", "--reconstruction", "-1"], "--reconstruction must be >= 0"),
     ("uncond", ["--scaffold-smiles", "C1CC"], "unparsable SMILES"),
     ("uncond", ["--scaffold-smiles", "C[Si](C)C"], "does not fit this model"),
     ("uncond", ["--scaffold", "{frag}", "--scaffold-smiles", "CO"], "not both"),

@@ -25,12 +25,13 @@ SCAFFOLD = Scaffold(torch.tensor([[5.0, 1.0, -2.0], [6.2, 1.1, -2.3], [5.4, 2.3,
 DATA = GaussianData(torch.tensor([0.25, 0.0, 0.1, 0.0, 0.0], dtype=torch.float64), 0.8, std_h=0.2)
 
 
-def _gaussian(counts, solver, steps=20, jump=1, resamples=1, seed=0):
+def _gaussian(counts, solver, steps=20, jump=1, resamples=1, seed=0, reconstruction=0.0):
     schedule = make_schedule("polynomial")
     denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
     graph = MolGraph.from_counts(torch.tensor(counts))
     noise = MoleculeNoise([seed + i for i in range(len(counts))], graph, dtype=torch.float64)
-    sample = inpaint_solver(get_solver(solver), SCAFFOLD, 0.25, jump=jump, resamples=resamples)
+    sample = inpaint_solver(get_solver(solver), SCAFFOLD, 0.25, jump=jump, resamples=resamples,
+                            reconstruction=reconstruction)  # fmt: skip
     return sample(denoiser, noise.randn(DATA.dim), solver_times(solver, steps, schedule), graph, noise), graph
 
 
@@ -38,11 +39,12 @@ def _known_block(z, graph, k=3):
     return z[SCAFFOLD.mask(graph), :N_COORDS].reshape(graph.num_graphs, k, 3)
 
 
-@pytest.mark.parametrize("solver, jump, resamples", [
-    ("ddpm", 1, 1), ("ddpm", 4, 3), ("dpmpp-2m", 100, 1), ("heun", 5, 2), ("pc", 1, 1), ("adaptive", 100, 1),
+@pytest.mark.parametrize("solver, jump, resamples, reconstruction", [
+    ("ddpm", 1, 1, 0.0), ("ddpm", 4, 3, 0.0), ("dpmpp-2m", 100, 1, 0.0), ("heun", 5, 2, 0.0), ("pc", 1, 1, 0.0),
+    ("adaptive", 100, 1, 0.0), ("dpmpp-2m-sde", 1, 1, 10.0), ("ddpm", 4, 2, 3.0),
 ])  # fmt: skip
-def test_scaffold_shape_and_types_are_exact_and_com_stays_zero(solver, jump, resamples):
-    z, graph = _gaussian([5, 8, 6], solver, jump=jump, resamples=resamples)
+def test_scaffold_shape_and_types_are_exact_and_com_stays_zero(solver, jump, resamples, reconstruction):
+    z, graph = _gaussian([5, 8, 6], solver, jump=jump, resamples=resamples, reconstruction=reconstruction)
     block = _known_block(z, graph)
     shape = SCAFFOLD.positions - SCAFFOLD.positions.mean(0)
     torch.testing.assert_close(block - block.mean(1, keepdim=True), shape.expand(3, -1, -1), atol=1e-12, rtol=0)
@@ -51,15 +53,17 @@ def test_scaffold_shape_and_types_are_exact_and_com_stays_zero(solver, jump, res
     assert torch.isfinite(z).all()
 
 
-@pytest.mark.parametrize("jump, resamples", [(1, 1), (5, 2)])
-def test_free_atoms_and_scaffold_centroid_follow_the_true_conditional(jump, resamples):
+@pytest.mark.parametrize("jump, resamples, reconstruction", [(1, 1, 0.0), (5, 2, 0.0), (1, 1, 10.0)])
+def test_free_atoms_and_scaffold_centroid_follow_the_true_conditional(jump, resamples, reconstruction):
     # Gaussian data: the scaffold's shape is independent of its centroid and of the other atoms, so
     # conditioning on it must leave their laws as without it: in the zero-CoM frame of n atoms each
     # free coordinate has variance s²(1 − 1/n) and the k-atom centroid s²(1/k − 1/n). Pinning the
     # scaffold's centroid at the origin (a naive replacement) would shrink the latter to ~0. (150
-    # ancestral steps: their own variance deficit is ~3 %.)
+    # ancestral steps: their own variance deficit is ~3 %.) The network's x̂₀ of the scaffold does
+    # not depend on the free atoms here, so reconstruction guidance must leave these laws alone.
     n, k, molecules = 6, 3, 300
-    z, graph = _gaussian([n] * molecules, "ddpm", steps=150, jump=jump, resamples=resamples)
+    z, graph = _gaussian([n] * molecules, "ddpm", steps=150, jump=jump, resamples=resamples,
+                         reconstruction=reconstruction)  # fmt: skip
     s2 = DATA.std**2
     centroid = _known_block(z, graph).mean(1)
     free = z[~SCAFFOLD.mask(graph), :N_COORDS]
