@@ -119,12 +119,20 @@ class FlowMapConfig(_Strict):
     objective: Literal["teacher-ode", "lagrangian", "meanflow"] = "teacher-ode"
     teacher: str | None = None
     diagonal: float | None = Field(None, ge=0.0, le=1.0)  # share of t = s pairs (None: the objective's default)
-    substeps: int = Field(4, ge=1)  # teacher-ode: teacher Heun steps per target
+    grid_share: float = Field(0.0, ge=0.0, le=1.0)  # share of pairs that are jumps of the 1/2/4/8-jump uniform grids
+    # velocity: G = z + (t − s) F; eps: G is a DDIM jump with noise prediction F (warm-startable
+    # from an eps diffusion model with --init); x0: a DDIM jump with data prediction α_s z + σ_s F
+    # (well conditioned for long jumps); see moldiff.flowmap.model
+    parameterization: Literal["velocity", "eps", "x0"] = "velocity"
+    substeps: int = Field(4, ge=1)  # teacher-ode: teacher solver steps per target
+    teacher_solver: Literal["heun", "dpmpp-2m"] = "heun"  # teacher-ode: Heun in t or DPM-Solver++(2M) in λ
     adaptive_p: float = Field(0.0, ge=0.0)  # meanflow: adaptive loss weight power (0: off)
     eval_jumps: int = Field(4, ge=1)  # flow-map jumps of the sample-quality evaluation
 
     @model_validator(mode="after")
     def _teacher(self):
+        if (self.diagonal or 0.0) + self.grid_share > 1.0:
+            raise ValueError("flowmap.diagonal + flowmap.grid_share must be at most 1")
         if self.objective != "meanflow" and self.teacher is None:
             raise ValueError(f"objective {self.objective!r} distils a teacher: set flowmap.teacher")
         return self
@@ -207,6 +215,19 @@ def load_config(path: str | Path | None, overrides: list[str] = (), schema: type
         if not isinstance(raw, dict):
             raise MoldiffError(f"config {path} must be a mapping of sections")
     return validate_config(apply_overrides(raw, list(overrides)), schema)
+
+
+def is_flowmap_config(path: str | Path | None, overrides: list[str] = ()) -> bool:
+    """Whether a config file (or an override) has a ``flowmap`` section, i.e. describes a flow-map run."""
+    if any(o.split("=", 1)[0].startswith("flowmap.") for o in overrides):
+        return True
+    if path is None:
+        return False
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # load_config reports it
+    return isinstance(raw, dict) and "flowmap" in raw
 
 
 def validate_config(raw: dict, schema: type[BaseModel] | None = None):

@@ -19,7 +19,13 @@ def train(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
-    """Train a diffusion model; checkpoints go to the config's out_dir (last.pt, model.pt)."""
+    """Train a diffusion model, or a flow map when the config has a flowmap section; checkpoints go to
+    the config's out_dir (last.pt, model.pt)."""
+    from moldiff.config import is_flowmap_config
+
+    if is_flowmap_config(config, overrides):
+        _train_flowmap(config, overrides, resume, init, tracking_uri, no_track)
+        return
     from moldiff.config import load_config
     from moldiff.models import resolve_model
     from moldiff.train.loop import train as run_training
@@ -36,16 +42,24 @@ def train_flowmap(
     config: Path = typer.Option(None, "--config", "-c", help="YAML flow-map run config (a run config + flowmap section)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set flowmap.objective=meanflow"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt if it exists."),
+    init: str = typer.Option(None, "--init", help="Start from a model's weights, e.g. the teacher's (a built-in name or a file)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
     """Train a few-step flow map: distilled from flowmap.teacher, or MeanFlow from data."""
+    _train_flowmap(config, overrides, resume, init, tracking_uri, no_track)
+
+
+def _train_flowmap(config, overrides, resume: bool, init, tracking_uri, no_track: bool) -> None:
     from moldiff.config import FlowMapRunConfig, load_config
     from moldiff.flowmap.train import train_flowmap as run_training
+    from moldiff.models import resolve_model
 
     cfg = load_config(config, overrides, FlowMapRunConfig)
-    _run_tracked(cfg, "train-flowmap", lambda tracker, log: run_training(cfg, resume=resume, tracker=tracker, log=log),
-                 tracking_uri=tracking_uri, no_track=no_track, init=None, resume=resume)  # fmt: skip
+    init_path = str(resolve_model(init)) if init else None
+    _run_tracked(cfg, "train-flowmap", lambda tracker, log: run_training(cfg, resume=resume, tracker=tracker,
+                                                                    init=init_path, log=log),
+                 tracking_uri=tracking_uri, no_track=no_track, init=init_path, resume=resume)  # fmt: skip
 
 
 def _run_tracked(cfg, command: str, run, *, tracking_uri, no_track: bool, init, resume: bool) -> None:

@@ -3,20 +3,40 @@ in one evaluation (Boffi, Albergo & Vanden-Eijnden 2024, "Flow map matching"; Ge
 "Mean flows").
 
 The flow map X_{s,t} carries a point z_s at time s along dz/dτ = v(z, τ) to time t (here t < s:
-toward the data). It is parameterised by an average velocity u so that its boundary condition
-holds exactly, whatever the network:
+toward the data). Two parameterisations of the network output F make the boundary condition
+G(z, t, t) = z hold exactly, whatever the network:
 
-    G(z_s, s, t) = z_s + (t − s) · u(z_s, s, t),        G(z, t, t) = z,
-    u(z_s, s, t) → (1 / (t − s)) ∫_s^t v(z_τ, τ) dτ,     u(z, t, t) → v(z, t).
+* ``velocity``: F is the average velocity u,
 
-``u`` is a backbone with the usual signature ``net(x, h, τ, batch, ptr, cond)``: its time input is
+      G(z_s, s, t) = z_s + (t − s) · F,     F → (1 / (t − s)) ∫_s^t v(z_τ, τ) dτ,  F(z, t, t) → v(z, t);
+
+* ``eps`` (VP-type schedules, α > 0 on [0, 1]): F is a noise prediction and the jump is a DDIM step
+  from s to t with it (the exact PF-ODE map when x̂ = (z_s − σ_s F)/α_s is constant on [t, s]),
+
+      G(z_s, s, t) = α_t x̂ + σ_t F = r z_s + (σ_t − r σ_s) F,   r = α_t / α_s,
+
+  so F(z, t, t) → ε̂(z, t), the base model's noise prediction, and a network warm-started from an
+  ε-predicting diffusion model (its time columns at zero) starts as that model's DDIM sampler.
+  The coefficient of F is −α_t(σ_s/α_s − σ_t/α_t): long jumps from the noisy end amplify errors of
+  F (by up to 1/α_1 ≈ 300 on EDM's schedule), the price of the warm start;
+
+* ``x0`` (VP-type schedules): the jump is a DDIM step with a data prediction preconditioned as in
+  Karras et al. (2022) for unit-variance data, x̂ = α_s z_s + σ_s F,
+
+      G(z_s, s, t) = q z_s + (α_t − q α_s) x̂,   q = σ_t / σ_s,
+
+  whose coefficient on x̂ lies in [0, α_t]: well conditioned for every jump, including one jump
+  from pure noise to data (G(z_1, 1, 0) ≈ x̂), as in consistency trajectory models.
+
+The network is a backbone with the usual signature ``net(x, h, τ, batch, ptr, cond)``: its time input is
 the start time s and two per-molecule condition columns carry (t, s − t) after any property
 condition, so the EGNN sees both times without any change to its layers (build it with
 ``cond_features = C + TIME_COND_FEATURES``). Coordinate outputs are E(3)-equivariant and projected
 to zero CoM, so G keeps a zero-CoM z zero-CoM; type features are continuous columns of z, as in the
 base model, and are read by argmax at the end.
 
-Shapes: z (N, 3 + F), s and t (B,), graph.cond (B, C) or None.
+Shapes: z (N, 3 + F), s and t (B,), graph.cond (B, C) or None. (F also names the type features'
+width; the output has the width of z.)
 """
 
 from __future__ import annotations
@@ -41,17 +61,32 @@ def flowmap_egnn(in_features: int, cond_features: int = 0, **kwargs) -> EGNN:
     return EGNN(in_features, cond_features=cond_features + TIME_COND_FEATURES, **kwargs)
 
 
+PARAMETERIZATIONS = ("velocity", "eps", "x0")
+
+
 class FlowMapModel(nn.Module):
-    """G(z_s, s, t) = z_s + (t − s) u_θ(z_s, s, t), with u_θ a backbone conditioned on both times.
+    """G(z_s, s, t) from a backbone F_θ(z_s, s, t) conditioned on both times (module docstring).
 
     Args:
-        net: ``net(x, h, s, batch, ptr, cond) -> (u_x (N, 3), u_h (N, F))`` whose ``cond`` is
+        net: ``net(x, h, s, batch, ptr, cond) -> (F_x (N, 3), F_h (N, F))`` whose ``cond`` is
             ``time_condition(s, t, graph.cond)``.
+        parameterization: ``velocity``, ``eps`` or ``x0``.
+        schedule: the path's schedule; required by ``eps`` (its α must be positive at t = 1) and
+            ``x0`` (its σ must be positive at t = 0).
     """
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, parameterization: str = "velocity", schedule=None) -> None:
         super().__init__()
-        self.net = net
+        if parameterization not in PARAMETERIZATIONS:
+            raise ValueError(f"unknown flow-map parameterization {parameterization!r}; choose from {PARAMETERIZATIONS}")
+        if parameterization != "velocity":
+            if schedule is None:
+                raise ValueError(f"the {parameterization} flow-map parameterization needs the schedule")
+            ends = schedule(torch.tensor([0.0, 1.0], dtype=torch.float64))
+            if float(ends[0][1]) <= 0 or float(ends[1][0]) <= 0:
+                raise ValueError(f"the {parameterization} flow-map parameterization needs α > 0 at t = 1 and "
+                                 "σ > 0 at t = 0 (a VP schedule)")  # fmt: skip
+        self.net, self.parameterization, self.schedule = net, parameterization, schedule
 
     @staticmethod
     def _check(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> None:
@@ -61,14 +96,61 @@ class FlowMapModel(nn.Module):
         if s.shape != (b,) or t.shape != (b,):
             raise ValueError(f"flow map expects s and t of shape ({b},), got {tuple(s.shape)} and {tuple(t.shape)}")
 
-    def velocity(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """The average velocity u(z_s, s, t) (N, 3 + F), coordinate columns zero-CoM."""
+    def output(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        """The network output F(z_s, s, t) (N, 3 + F), coordinate columns zero-CoM."""
         self._check(z, s, t, graph)
         out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], s, graph.batch, graph.ptr,
                                 time_condition(s, t, graph.cond))  # fmt: skip
         return project(torch.cat([out_x, out_h], dim=1), graph)
 
+    def _coefficients(self, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, dtype):
+        """Per atom (N, 1), (a, c) with G = a z + c F: exactly (1, 0) where t = s."""
+        a_s, sig_s = (v.to(dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+        a_t, sig_t = (v.to(dtype)[graph.batch, None] for v in self.schedule(t)[:2])
+        if self.parameterization == "eps":
+            r = a_t / a_s  # exactly 1 where t = s, so c is exactly 0 there
+            return r, sig_t - r * sig_s
+        q = sig_t / sig_s  # x0: G = q z + (α_t − q α_s)(α_s z + σ_s F)
+        c = a_t - q * a_s
+        return q + c * a_s, c * sig_s
+
     def forward(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """G(z_s, s, t) (N, 3 + F): the state at time t reached from z_s at time s."""
-        u = self.velocity(z, s, t, graph)
-        return z + (t - s).to(z.dtype)[graph.batch, None] * u
+        out = self.output(z, s, t, graph)
+        if self.parameterization == "velocity":
+            return z + (t - s).to(z.dtype)[graph.batch, None] * out
+        a, c = self._coefficients(s, t, graph, z.dtype)
+        return a * z + c * out
+
+    def velocity(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        """The average velocity u = (G − z_s)/(t − s) (N, 3 + F); at t = s its limit ∂_t G."""
+        if self.parameterization == "velocity":
+            return self.output(z, s, t, graph)
+        out = self.output(z, s, t, graph)
+        diagonal = (s == t)[graph.batch, None]
+        a, c = self._coefficients(s, t, graph, z.dtype)
+        gap = torch.where(diagonal, torch.ones_like(a), (t - s).to(z.dtype)[graph.batch, None])  # no 0/0 anywhere
+        average = ((a - 1) * z + c * out) / gap
+        alpha, sig, d_alpha, d_sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s))
+        x0 = (z - sig * out) / alpha if self.parameterization == "eps" else alpha * z + sig * out
+        eps = out if self.parameterization == "eps" else (z - alpha * x0) / sig
+        return torch.where(diagonal, d_alpha * x0 + d_sig * eps, average)
+
+    def output_for_jump(self, z_s: torch.Tensor, s: torch.Tensor, t: torch.Tensor, z_t: torch.Tensor,
+                        graph: MolGraph) -> torch.Tensor:  # fmt: skip
+        """The output F for which G(z_s, s, t) = z_t; defined where t < s (elsewhere: garbage, no NaN)."""
+        if self.parameterization == "velocity":
+            gap = torch.where(s == t, torch.ones_like(s), t - s).to(z_s.dtype)[graph.batch, None]
+            return (z_t - z_s) / gap
+        a, c = self._coefficients(s, t, graph, z_s.dtype)
+        return (z_t - a * z_s) / torch.where(c == 0, torch.ones_like(c), c)
+
+    def diagonal_output(self, teacher, z: torch.Tensor, s: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+        """What the output F(z, s, s) should equal: the teacher's velocity, noise prediction or, for
+        ``x0``, the F whose x̂ = α_s z + σ_s F is the teacher's data prediction."""
+        if self.parameterization == "velocity":
+            return teacher.velocity(z, s, graph)
+        if self.parameterization == "eps":
+            return teacher.eps(z, s, graph)
+        alpha, sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+        return (teacher.x0(z, s, graph) - alpha * z) / sig

@@ -19,6 +19,7 @@ from moldiff.flowmap.generator import build_flowmap_network
 from moldiff.flowmap.losses import flowmap_loss
 from moldiff.flowmap.model import FlowMapModel
 from moldiff.flowmap.sampler import FlowMapSampler
+from moldiff.generator import build_schedule
 from moldiff.guidance.condition import null_condition
 from moldiff.train import distributed as dist_utils
 from moldiff.train.loop import Trainer
@@ -54,15 +55,19 @@ class FlowMapTrainer(Trainer):
     def build_network(self, config: FlowMapRunConfig) -> torch.nn.Module:
         return build_flowmap_network(config)
 
+    def flow_map(self, net: torch.nn.Module) -> FlowMapModel:
+        return FlowMapModel(net, self.config.flowmap.parameterization, build_schedule(self.config.diffusion))
+
     def compute_loss(self, gen, z0, graph, generator) -> dict:
-        fm, options = self.config.flowmap, {}
+        fm = self.config.flowmap
+        options = {"grid_share": fm.grid_share}
         if fm.diagonal is not None:
             options["diagonal"] = fm.diagonal
         if fm.objective == "teacher-ode":
-            options["substeps"] = fm.substeps
+            options["substeps"], options["teacher_solver"] = fm.substeps, fm.teacher_solver
         if fm.objective == "meanflow":
             options["adaptive_p"] = fm.adaptive_p
-        return flowmap_loss(fm.objective, FlowMapModel(gen.denoiser.net), z0, graph, gen.denoiser.schedule,
+        return flowmap_loss(fm.objective, self.flow_map(gen.denoiser.net), z0, graph, gen.denoiser.schedule,
                             teacher=self.teacher, type_weight=self.config.diffusion.type_loss_weight,
                             generator=generator, **options)  # fmt: skip
 
@@ -75,7 +80,7 @@ class FlowMapTrainer(Trainer):
         cond = None
         if self.cond_norm is not None:
             cond = null_condition(tc.eval_samples, len(self.cond_norm.names)).to(self.device)
-        sampler = FlowMapSampler(FlowMapModel(self.ema.model), self.ema_gen.denoiser.schedule)
+        sampler = FlowMapSampler(self.flow_map(self.ema.model), self.ema_gen.denoiser.schedule)
         gen = type(self.ema_gen)(sampler, self.ema_gen.vocab, self.ema_gen.type_scale, self.ema_gen.atom_count_hist)
         mols = gen.sample(list(range(tc.eval_samples)), counts, solver=sample_flow_map,
                           times=uniform_times(self.config.flowmap.eval_jumps), cond=cond, device=self.device)  # fmt: skip
@@ -89,10 +94,13 @@ def _device(name: str) -> torch.device:
     return pick_device(name)
 
 
-def train_flowmap(config: FlowMapRunConfig, *, resume: bool = False, tracker=None, log=print) -> dict:
-    """Train (or resume) a flow map; checkpoints go to ``config.out_dir`` (last.pt, model.pt)."""
+def train_flowmap(config: FlowMapRunConfig, *, resume: bool = False, tracker=None, init: str | None = None,
+                  log=print) -> dict:  # fmt: skip
+    """Train (or resume) a flow map; checkpoints go to ``config.out_dir`` (last.pt, model.pt).
+    ``init`` warm-starts the network from a model file (e.g. the teacher: its new time columns
+    start at zero, so with the ``eps`` parameterisation the flow map starts as the teacher's DDIM)."""
     dist_utils.setup()
     try:
-        return FlowMapTrainer(config, resume=resume, tracker=tracker, log=log).run()
+        return FlowMapTrainer(config, resume=resume, tracker=tracker, init=init, log=log).run()
     finally:
         dist_utils.teardown()

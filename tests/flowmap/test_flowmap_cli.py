@@ -25,3 +25,23 @@ def test_train_flowmap_then_sample_with_k_jumps(tmp_path, capsys):
     base = ["sample", "-n", "1", "-o", str(tmp_path / "x.sdf"), "--model", str(model), "--steps", "2"]
     assert main(base + ["--solver", "ddpm"]) == 2
     assert "sample it with --solver flow-map" in capsys.readouterr().err
+
+
+def test_train_with_a_flowmap_section_distils_a_warm_started_teacher(tmp_path, capsys):
+    def sets(extra):
+        return [x for s in TINY + extra for x in ("--set", s)]
+
+    assert main(["train", "--no-track", *sets([f"out_dir={tmp_path}/teacher"])]) == 0
+    teacher = str(tmp_path / "teacher/model.pt")
+    extra = [f"out_dir={tmp_path}/fm", "flowmap.objective=teacher-ode", f"flowmap.teacher={teacher}",
+             "flowmap.parameterization=eps", "flowmap.teacher_solver=dpmpp-2m", "flowmap.substeps=2",
+             "flowmap.grid_share=0.5"]  # fmt: skip
+    capsys.readouterr()
+    assert main(["train", "--no-track", "--init", teacher, *sets(extra)]) == 0
+    assert "new condition inputs start at zero in embed.weight" in capsys.readouterr().out
+    record = json.loads((tmp_path / "fm/run.json").read_text())
+    assert record["config"]["flowmap"]["parameterization"] == "eps" and record["init"] == teacher
+    out = tmp_path / "fm.sdf"
+    assert main(["sample", "-n", "2", "-o", str(out), "--model", str(tmp_path / "fm/model.pt"),
+                 "--solver", "flow-map", "--steps", "4", "--json"]) == 0  # fmt: skip
+    assert out.exists()

@@ -4,19 +4,31 @@ from e3nn import o3
 
 from moldiff.data.com import max_abs_mean
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.schedules import ScheduleValues, make_schedule
 from moldiff.flowmap import TIME_COND_FEATURES, FlowMapModel, flowmap_egnn, time_condition
+from moldiff.flowmap.model import PARAMETERIZATIONS
+from moldiff.nets import EGNN
+from moldiff.train.warm_start import warm_start
 
 FEATURES = 4
 
 
-@pytest.fixture
-def model():
+SCHEDULE = make_schedule("polynomial")
+
+
+def _net():
     torch.manual_seed(0)
     net = flowmap_egnn(FEATURES, cond_features=1, hidden=16, layers=2).double()
     torch.nn.init.normal_(net.out[1].weight, std=0.5)  # the head starts at zero: wake it up
     for layer in net.layers:
         torch.nn.init.normal_(layer.coord_mlp[-1].weight, std=0.5)
-    return FlowMapModel(net)
+    return net
+
+
+@pytest.fixture(params=PARAMETERIZATIONS)
+def model(request):
+    return FlowMapModel(_net(), request.param, SCHEDULE)
 
 
 def _inputs(counts=(3, 5, 4)):
@@ -59,8 +71,8 @@ def test_translation_of_the_input_is_removed(model):
     z, s, t, graph = _inputs()
     shift = torch.zeros_like(z)
     shift[:, :N_COORDS] = torch.randn(graph.num_graphs, N_COORDS, dtype=z.dtype)[graph.batch]
-    u, u_shifted = model.velocity(z, s, t, graph), model.velocity(z + shift, s, t, graph)
-    assert torch.allclose(u, u_shifted, atol=1e-10)
+    out, out_shifted = model.output(z, s, t, graph), model.output(z + shift, s, t, graph)
+    assert torch.allclose(out, out_shifted, atol=1e-10)
 
 
 def test_shapes_are_checked(model):
@@ -69,3 +81,46 @@ def test_shapes_are_checked(model):
         model(z, s[:2], t, graph)
     with pytest.raises(ValueError, match="z \\(N, 3 \\+ F\\)"):
         model(z[:4], s, t, graph)
+
+
+def test_average_velocity_tends_to_the_derivative_of_the_jump_on_the_diagonal(model):
+    z, s, _, graph = _inputs()
+    h = 1e-6
+    with torch.no_grad():
+        finite = (model(z, s, s - h, graph) - z) / -h
+        assert torch.allclose(model.velocity(z, s, s, graph), finite, atol=1e-4, rtol=1e-4)
+        assert torch.allclose(model.velocity(z, s, s - h, graph), finite, atol=1e-8)
+
+
+def test_output_for_jump_inverts_the_jump(model):
+    z, s, t, graph = _inputs()
+    with torch.no_grad():
+        target = model(z, s, t, graph)
+        assert torch.allclose(model.output_for_jump(z, s, t, target, graph), model.output(z, s, t, graph), atol=1e-8)
+
+
+def test_eps_flow_map_warm_started_from_a_denoiser_is_its_ddim_step():
+    torch.manual_seed(1)
+    teacher = Denoiser(EGNN(FEATURES, hidden=16, layers=2).double(), SCHEDULE, "eps")
+    torch.nn.init.normal_(teacher.net.out[1].weight, std=0.5)
+    net = flowmap_egnn(FEATURES, hidden=16, layers=2).double()
+    assert warm_start(net, teacher.net.state_dict()) == ["embed.weight"]  # the time columns start at zero
+    model = FlowMapModel(net, "eps", SCHEDULE)
+    z, s, t, graph = _inputs()
+    graph = MolGraph(graph.batch, graph.ptr)
+    with torch.no_grad():
+        x0, eps = teacher.x0_eps(z, s, graph)
+        alpha_t, sigma_t = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
+        assert torch.allclose(model(z, s, t, graph), alpha_t * x0 + sigma_t * eps, atol=1e-10)
+
+
+def test_schedule_based_parameterizations_need_a_vp_schedule():
+    with pytest.raises(ValueError, match="needs the schedule"):
+        FlowMapModel(_net(), "x0")
+    def exact_interpolation(t):  # x_t = (1 − t) x_0 + t ε: no signal at t = 1, no noise at t = 0
+        return ScheduleValues(1 - t, t, -torch.ones_like(t), torch.ones_like(t))
+
+    with pytest.raises(ValueError, match="α > 0 at t = 1"):
+        FlowMapModel(_net(), "eps", exact_interpolation)
+    with pytest.raises(ValueError, match="unknown flow-map parameterization"):
+        FlowMapModel(_net(), "magic")
