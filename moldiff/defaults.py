@@ -5,6 +5,7 @@ CLI starts fast."""
 
 SOLVER = "dpmpp-2m-sde"
 STEPS = 100  # network evaluations per molecule
+FLOWMAP_STEPS = 4  # jumps (network evaluations) of a flow-map model such as qm9-fast
 
 # Reconstruction-guidance weight of scaffold inpainting (``moldiff.guidance.inpaint``; --reconstruction).
 # Off by default: its step −(w α/2)∇ is unbounded and diverges on a poorly trained network. On the

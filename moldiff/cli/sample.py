@@ -17,10 +17,11 @@ def sample(
     output: Path = typer.Option(Path("samples.sdf"), "-o", "--output", help="SDF to write (a CSV goes beside it)."),
     model: str = typer.Option(None, "--model", help="Built-in model name (default: qm9) or model file."),
     seed: int = typer.Option(0, "--seed", help="Run seed; molecule i gets a seed derived from (seed, i)."),
-    steps: int = typer.Option(defaults.STEPS, "--steps",
-                              help="Network evaluations (NFE) per molecule; sets the solver's grid."),
-    solver: str = typer.Option(defaults.SOLVER, "--solver", help="ddpm, ddim, euler-maruyama, pc, euler, heun, "
-                               "dpmpp-2m, dpmpp-2m-sde, adaptive or flow-map."),
+    steps: int = typer.Option(None, "--steps", help="Network evaluations (NFE) per molecule; sets the solver's grid "
+                              f"(default: {defaults.STEPS}; {defaults.FLOWMAP_STEPS} for a flow map)."),
+    solver: str = typer.Option(None, "--solver", help="ddpm, ddim, euler-maruyama, pc, euler, heun, dpmpp-2m, "
+                               f"dpmpp-2m-sde, adaptive or flow-map (default: {defaults.SOLVER}; flow-map for a "
+                               "flow map)."),
     solver_opt: list[str] = typer.Option(None, "--solver-opt", help="Solver option KEY=VALUE (ddim: eta=0.5)."),
     grid: str = typer.Option(None, "--grid", help="Time grid: uniform, log_snr, log_snr_late or edm "
                              "(default: the solver's own)."),
@@ -55,7 +56,7 @@ def sample(
 
     if n < 1:
         raise MoldiffError(f"-n must be at least 1, got {n}")
-    if steps < 1:
+    if steps is not None and steps < 1:
         raise MoldiffError(f"--steps must be at least 1, got {steps}")
     if n_atoms is not None and not 1 <= n_atoms <= 200:
         raise MoldiffError(f"--n-atoms must be between 1 and 200, got {n_atoms}")
@@ -85,7 +86,8 @@ def sample(
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
                          scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction)  # fmt: skip
-    solver_fn = get_solver(solver, **options)
+    if solver is not None:
+        get_solver(solver, **options)  # an unknown solver or option fails before the model loads
     dev = pick_device(device)
     model_path = resolve_model(model)
     tracker = None
@@ -93,8 +95,12 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
-    if hasattr(generator.denoiser, "jump") and solver != "flow-map":  # a flow map only jumps
+    is_flow_map = hasattr(generator.denoiser, "jump")
+    solver = solver or ("flow-map" if is_flow_map else defaults.SOLVER)
+    steps = steps or (defaults.FLOWMAP_STEPS if is_flow_map else defaults.STEPS)
+    if is_flow_map and solver != "flow-map":  # a flow map only jumps
         raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
+    solver_fn = get_solver(solver, **options)
     plan = plan_guidance(generator, config, payload, spec, device=str(dev))
     times = solver_times(solver, steps, generator.denoiser.schedule, grid=grid, **options)
     generator.denoiser.nfe = 0

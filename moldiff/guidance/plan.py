@@ -159,8 +159,9 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
     """
     from moldiff.guidance.condition import PropertyNorm, null_condition
 
-    if spec.active and hasattr(generator.denoiser, "jump"):
-        raise MoldiffError("flow-map models do not take guidance or scaffolds yet")
+    if spec.active and hasattr(generator.denoiser, "jump") and not generator.denoiser.predicts_x0:
+        raise MoldiffError("guidance and scaffolds need a flow map with the x0 or eps parameterisation "
+                           "(this one predicts velocities)")  # fmt: skip
     plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples,
                         reconstruction=spec.reconstruction)  # fmt: skip
     denoiser = generator.denoiser

@@ -41,7 +41,15 @@ def test_train_with_a_flowmap_section_distils_a_warm_started_teacher(tmp_path, c
     assert "new condition inputs start at zero in embed.weight" in capsys.readouterr().out
     record = json.loads((tmp_path / "fm/run.json").read_text())
     assert record["config"]["flowmap"]["parameterization"] == "eps" and record["init"] == teacher
-    out = tmp_path / "fm.sdf"
-    assert main(["sample", "-n", "2", "-o", str(out), "--model", str(tmp_path / "fm/model.pt"),
-                 "--solver", "flow-map", "--steps", "4", "--json"]) == 0  # fmt: skip
-    assert out.exists()
+    out, model = tmp_path / "fm.sdf", str(tmp_path / "fm/model.pt")
+    capsys.readouterr()
+    assert main(["sample", "-n", "2", "-o", str(out), "--model", model, "--json"]) == 0  # a flow map: 4 jumps
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["nfe"] == 4 and out.exists()
+    record = json.loads(out.with_suffix(".run.json").read_text())
+    assert record["solver"] == "flow-map" and record["steps"] == 4
+    # guidance is applied per jump: a scaffold is kept by an eps flow map
+    assert main(["sample", "-n", "2", "-o", str(out), "--model", model, "--scaffold-smiles", "CO", "--n-atoms", "8",
+                 "--json"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["has_scaffold"] == 1.0

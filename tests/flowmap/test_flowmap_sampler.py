@@ -90,3 +90,53 @@ def test_gamma_is_checked():
     z, graph, noise = _prior([0], [3])
     with pytest.raises(MoldiffError, match="gamma must be in"):
         get_solver("flow-map", gamma=1.5)(ExactGaussianFlowMap(), z, torch.tensor([1.0, 0.0]), graph, noise)
+
+
+def _x_sampler(parameterization):
+    torch.manual_seed(0)
+    net = flowmap_egnn(2, hidden=16, layers=2).double()
+    torch.nn.init.normal_(net.out[1].weight, std=0.3)
+    return FlowMapSampler(FlowMapModel(net, parameterization, SCHEDULE), SCHEDULE)
+
+
+class _PassThrough:
+    """A guidance wrapper that changes nothing."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def x0_eps(self, z, t, graph):
+        return self.inner.x0_eps(z, t, graph)
+
+
+@pytest.mark.parametrize("parameterization", ["x0", "eps"])
+def test_guided_jumps_are_the_flow_map_when_nothing_is_guided(parameterization):
+    sampler, solver = _x_sampler(parameterization), get_solver("flow-map")
+    times = solver_times("flow-map", 4, SCHEDULE)
+    z, graph, noise = _prior([1, 2], [4, 6])
+    plain = solver(sampler, z, times, graph, noise)
+    sampler.nfe = 0
+    guided = solver(_PassThrough(sampler), z, times, graph, noise)
+    assert sampler.nfe == 4 and sampler.horizon is None
+    torch.testing.assert_close(guided, plain, atol=1e-10, rtol=0)
+
+
+def test_a_scaffold_is_kept_exactly_by_flow_map_jumps():
+    from moldiff.guidance.inpaint import Scaffold, inpaint_solver
+
+    scaffold = Scaffold(torch.tensor([[0.0, 0.0, 0.0], [1.4, 0.0, 0.0]], dtype=torch.float64), torch.tensor([0, 1]))
+    sampler = _x_sampler("x0")
+    z, graph, noise = _prior([1, 2, 3], [4, 6, 5])
+    sample = inpaint_solver(get_solver("flow-map"), scaffold, 0.25, jump=2, resamples=2)
+    out = sample(sampler, z, solver_times("flow-map", 4, SCHEDULE), graph, noise)
+    block = out[scaffold.mask(graph), :N_COORDS].reshape(3, 2, 3)
+    torch.testing.assert_close(block[:, 1] - block[:, 0], torch.tensor([1.4, 0.0, 0.0], dtype=torch.float64).expand(3, 3),
+                               atol=1e-10, rtol=0)  # fmt: skip
+    assert out[scaffold.mask(graph), N_COORDS:].argmax(1).tolist() == [0, 1] * 3
+    assert max_abs_mean(out[:, :N_COORDS], graph.batch) < 1e-10
+
+
+def test_guidance_of_a_velocity_flow_map_is_refused():
+    z, graph, noise = _prior([1], [4])
+    with pytest.raises(MoldiffError, match="x0 or eps parameterisation"):
+        get_solver("flow-map")(_PassThrough(_egnn_sampler()), z, solver_times("flow-map", 2, SCHEDULE), graph, noise)
