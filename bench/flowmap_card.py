@@ -13,9 +13,9 @@ import argparse
 import platform
 from pathlib import Path
 
-from model_card import MODELS, ROOT, results_section, training_hours
+from model_card import MODELS, ROOT, export_model, results_section, training_hours
 
-from moldiff.train.checkpoint import MODEL, load_checkpoint, save_checkpoint
+from moldiff.train.checkpoint import load_checkpoint
 
 OBJECTIVES = {
     "teacher-ode": "regression onto the teacher's probability-flow ODE solved from s to t",
@@ -45,9 +45,7 @@ def main() -> None:
     state = load_checkpoint(Path(args.state) / "last.pt")
     history, config = state["history"], state["config"]
     if args.export:
-        payload = {"kind": MODEL, "config": config, "ema": state["ema"], "step": state["step"],
-                   "atom_count_hist": state["atom_count_hist"], "history": []}  # fmt: skip
-        save_checkpoint(MODELS / "qm9_fast.pt", payload)
+        export_model(state, MODELS / "qm9_fast.pt")
     fm, tc, m = config["flowmap"], config["train"], config["model"]
     teacher = fm.get("teacher")
     teacher_step = None
@@ -77,7 +75,7 @@ def main() -> None:
         f"- steps: {state['step']} (batch {tc['batch_size']}), lr {tc['lr']}, warm-up {tc['warmup_steps']}, "
         f"EMA {tc['ema_decay']}; time pairs: {fm['diagonal']} on the diagonal t = s, {fm['grid_share']} on the "
         "jumps of the 1/2/4/8-jump uniform grids, the rest s ~ U(0, 1), t = s·U(0, 1)",
-        f"- hardware: {training_hours(history):.1f} h on one core of a 2-core CPU machine ({platform.machine()})",
+        f"- hardware: {training_hours(history):.1f} h on a 2-core CPU machine ({platform.machine()}), one or two threads",
         "- continue it: `moldiff train --config configs/flowmap_qm9.yaml --resume`",
         "",
         "## Learning curve",

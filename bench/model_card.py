@@ -28,6 +28,13 @@ def training_hours(history: list[dict]) -> float:
     return sum(b - a for a, b in zip(times, times[1:]) if b - a < 600) / 3600
 
 
+def export_model(state: dict, path: Path) -> None:
+    """Install a training state's EMA weights as a model file (no optimiser, no history)."""
+    payload = {"kind": MODEL, "config": state["config"], "ema": state["ema"], "step": state["step"],
+               "atom_count_hist": state["atom_count_hist"], "history": []}  # fmt: skip
+    save_checkpoint(path, payload)
+
+
 def curve_rows(history: list[dict]) -> list[str]:
     rows = ["| step | epoch | val loss | atom stab. | mol stab. | validity |", "|---|---|---|---|---|---|"]
     last_epoch = 0.0
@@ -66,9 +73,7 @@ def main() -> None:
     state = load_checkpoint(Path(args.state) / "last.pt")
     history, config = state["history"], state["config"]
     if args.export:
-        payload = {"kind": MODEL, "config": config, "ema": state["ema"], "step": state["step"],
-                   "atom_count_hist": state["atom_count_hist"], "history": []}  # fmt: skip
-        save_checkpoint(MODELS / "qm9.pt", payload)
+        export_model(state, MODELS / "qm9.pt")
     n_params = sum(v.numel() for v in state["ema"].values())
     epochs = state["step"] * config["train"]["batch_size"] / 100_000
     eval_path = ROOT / "bench" / "results" / "builtin_eval.json"

@@ -57,5 +57,7 @@ def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
     assert cfg.flowmap.teacher == "qm9"  # distils the built-in model, so it must share its sections
     builtin = load_config("configs/qm9_builtin.yaml")
     assert cfg.diffusion == builtin.diffusion and cfg.data.elements == builtin.data.elements
+    scratch = load_config("configs/flowmap_meanflow_qm9.yaml", [], FlowMapRunConfig)  # no teacher needed
+    assert scratch.flowmap.objective == "meanflow" and scratch.flowmap.teacher is None
     with pytest.raises(MoldiffError, match="set flowmap.teacher"):
         load_config(None, ["flowmap.objective=teacher-ode"], FlowMapRunConfig)
