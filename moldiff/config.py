@@ -126,6 +126,7 @@ class FlowMapConfig(_Strict):
     parameterization: Literal["velocity", "eps", "x0"] = "velocity"
     substeps: int = Field(4, ge=1)  # teacher-ode: teacher solver steps per target
     teacher_solver: Literal["heun", "dpmpp-2m"] = "heun"  # teacher-ode: Heun in t or DPM-Solver++(2M) in λ
+    huber: float = Field(0.0, ge=0.0)  # teacher-ode: pseudo-Huber δ of the per-feature error (0: squared error)
     adaptive_p: float = Field(0.0, ge=0.0)  # meanflow: adaptive loss weight power (0: off)
     eval_jumps: int = Field(4, ge=1)  # flow-map jumps of the sample-quality evaluation
 

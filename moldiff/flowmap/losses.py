@@ -114,13 +114,23 @@ NEAR_DIAGONAL = 1e-3  # teacher-ode: pairs with s − t below this get the diago
 DIAGONAL_MIN_ALPHA = 0.1
 
 
+def pseudo_huber(squared: torch.Tensor, delta: float) -> torch.Tensor:
+    """2δ²(√(1 + e²/δ²) − 1) from squared errors e²: e² for |e| ≪ δ, 2δ|e| for |e| ≫ δ, so a rare
+    ill-conditioned target pulls with a bounded gradient (Song & Dhariwal 2023 use it for
+    consistency training). δ = 0: plain squared error."""
+    if delta <= 0:
+        return squared
+    return 2 * squared / (torch.sqrt(1 + squared / delta**2) + 1)  # the same, without cancellation
+
+
 def teacher_ode_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher=None, substeps: int = 4,
-                     teacher_solver: str = "heun", diagonal: float = 0.25, type_weight: float = 1.0,
+                     teacher_solver: str = "heun", diagonal: float = 0.25, huber: float = 0.0, type_weight: float = 1.0,
                      grid_share: float = 0.0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """‖F_θ(z_s, s, t) − F*‖², F* the output whose jump lands where ``substeps`` steps of the
     teacher's ``teacher_solver`` land (for ``velocity``: ū_T, the teacher's average velocity; for
     ``eps``: the noise prediction whose DDIM step from s hits the teacher's z_t), and on the
-    diagonal t = s the teacher's own velocity or noise prediction."""
+    diagonal t = s the teacher's own velocity or noise prediction. ``huber`` δ > 0 replaces the
+    squared error by its pseudo-Huber version."""
     _need_teacher(teacher, "teacher-ode")
     if teacher_solver not in TEACHER_SOLVERS:
         raise ValueError(f"unknown teacher solver {teacher_solver!r}; choose from {TEACHER_SOLVERS}")
@@ -141,7 +151,7 @@ def teacher_ode_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teac
             target = model.output_for_jump(z_s, s, t, z_t, graph)
             if on_diagonal.any():
                 target = torch.where(on_diagonal, model.diagonal_output(teacher, z_s, s, graph), target)
-    err = (model.output(z_s, s, t, graph) - target) ** 2
+    err = pseudo_huber((model.output(z_s, s, t, graph) - target) ** 2, huber)
     if teacher_solver == "dpmpp-2m" or parameterization != "velocity":
         unreliable = on_diagonal & (schedule(s)[0] < DIAGONAL_MIN_ALPHA)[graph.batch, None]
         err = torch.where(unreliable, torch.zeros_like(err), err)

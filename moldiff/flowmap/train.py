@@ -64,7 +64,7 @@ class FlowMapTrainer(Trainer):
         if fm.diagonal is not None:
             options["diagonal"] = fm.diagonal
         if fm.objective == "teacher-ode":
-            options["substeps"], options["teacher_solver"] = fm.substeps, fm.teacher_solver
+            options.update(substeps=fm.substeps, teacher_solver=fm.teacher_solver, huber=fm.huber)
         if fm.objective == "meanflow":
             options["adaptive_p"] = fm.adaptive_p
         return flowmap_loss(fm.objective, self.flow_map(gen.denoiser.net), z0, graph, gen.denoiser.schedule,

@@ -9,8 +9,8 @@ from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
 from moldiff.diffusion.state import MolGraph, project
 from moldiff.flowmap import FlowMapModel
-from moldiff.flowmap.losses import (GRID_JUMPS, flowmap_loss, noised, sample_times, teacher_average_velocity,
-                                    teacher_dpm_solve)
+from moldiff.flowmap.losses import (GRID_JUMPS, flowmap_loss, noised, pseudo_huber, sample_times,
+                                    teacher_average_velocity, teacher_dpm_solve)
 
 SCHEDULE = make_schedule("cosine")
 DATA = GaussianData(torch.tensor([0.5, -0.5]), std=1.0, std_h=0.5)
@@ -20,7 +20,7 @@ TEACHER = Denoiser(DATA.network(SCHEDULE), SCHEDULE, "eps")
 # tolerance on 1–4 jumps vs the exact flow)
 BUDGET = {"teacher-ode": (300, 0.1, 0.08), "lagrangian": (300, 0.1, 0.1), "meanflow": (800, 0.4, 0.2),
           "teacher-ode/x0": (300, 0.2, 0.08), "lagrangian/x0": (300, 0.1, 0.1)}  # fmt: skip
-OPTIONS = {"teacher-ode/x0": {"teacher_solver": "dpmpp-2m", "substeps": 12, "grid_share": 0.3}}
+OPTIONS = {"teacher-ode/x0": {"teacher_solver": "dpmpp-2m", "substeps": 12, "grid_share": 0.3, "huber": 1.0}}
 
 
 def _train(run: str) -> FlowMapModel:
@@ -61,6 +61,14 @@ def test_grid_share_draws_the_jumps_of_the_uniform_grids():
     assert abs(float(on_grid.float().mean()) - 0.5) < 0.03
     assert abs(float((t == s).float().mean()) - 0.1) < 0.02
     assert (t <= s).all()
+
+
+def test_pseudo_huber_is_quadratic_near_zero_and_linear_far_out():
+    e2 = torch.tensor([1e-6, 1e-2, 1e4])
+    out = pseudo_huber(e2, 1.0)
+    assert torch.allclose(out[:2], e2[:2], rtol=1e-2)
+    assert abs(float(out[2]) - 2 * 100) < 2.5  # 2δ|e| − 2δ²
+    assert torch.equal(pseudo_huber(e2, 0.0), e2)
 
 
 def test_teacher_dpm_solve_follows_the_exact_flow_with_few_calls():
