@@ -138,24 +138,34 @@ def teacher_ode_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teac
                         device=z0.device)
     z_s, _ = noised(z0, s, graph, schedule, generator)
     s, t = s.to(z0.dtype), t.to(z0.dtype)
-    parameterization = getattr(model, "parameterization", "velocity")
     with torch.no_grad():
-        if teacher_solver == "heun" and parameterization == "velocity":
-            target = teacher_average_velocity(teacher, z_s, s, t, graph, substeps)
-        else:
-            z_t = teacher_dpm_solve(teacher, z_s, s, t, graph, substeps) if teacher_solver == "dpmpp-2m" else \
-                z_s + (t - s)[graph.batch, None] * teacher_average_velocity(teacher, z_s, s, t, graph, substeps)
-            # the jump's output is a difference quotient of the teacher's solution: for t within
-            # NEAR_DIAGONAL of s it amplifies the solver's rounding, so take its limit there
-            on_diagonal = (s - t < NEAR_DIAGONAL)[graph.batch, None]
-            target = model.output_for_jump(z_s, s, t, z_t, graph)
-            if on_diagonal.any():
-                target = torch.where(on_diagonal, model.diagonal_output(teacher, z_s, s, graph), target)
+        target, usable = _jump_targets(model, teacher, z_s, s, t, graph, schedule, substeps, teacher_solver)
     err = pseudo_huber((model.output(z_s, s, t, graph) - target) ** 2, huber)
-    if teacher_solver == "dpmpp-2m" or parameterization != "velocity":
-        unreliable = on_diagonal & (schedule(s)[0] < DIAGONAL_MIN_ALPHA)[graph.batch, None]
-        err = torch.where(unreliable, torch.zeros_like(err), err)
+    if usable is not None:
+        err = torch.where(usable, err, torch.zeros_like(err))
     return _reduce(err, graph, type_weight)
+
+
+def _jump_targets(model, teacher, z_s: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
+                  substeps: int, teacher_solver: str) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """teacher-ode: (the outputs F* (N, 3 + F) whose jumps land on the teacher's solution, the atoms
+    (N, 1) whose target is usable, or None when all are). Heun targets of a velocity model are the
+    teacher's mean slope, finite everywhere; other targets are difference quotients of the
+    teacher's z_t, replaced by their diagonal limit near t = s and unusable where that limit is
+    ill-conditioned (DIAGONAL_MIN_ALPHA)."""
+    parameterization = getattr(model, "parameterization", "velocity")
+    if teacher_solver == "heun" and parameterization == "velocity":
+        return teacher_average_velocity(teacher, z_s, s, t, graph, substeps), None
+    if teacher_solver == "dpmpp-2m":
+        z_t = teacher_dpm_solve(teacher, z_s, s, t, graph, substeps)
+    else:
+        z_t = z_s + (t - s)[graph.batch, None] * teacher_average_velocity(teacher, z_s, s, t, graph, substeps)
+    # a difference quotient amplifies the solver's rounding as t → s: take its limit there
+    on_diagonal = (s - t < NEAR_DIAGONAL)[graph.batch, None]
+    target = model.output_for_jump(z_s, s, t, z_t, graph)
+    if on_diagonal.any():
+        target = torch.where(on_diagonal, model.diagonal_output(teacher, z_s, s, graph), target)
+    return target, ~(on_diagonal & (schedule(s)[0] < DIAGONAL_MIN_ALPHA)[graph.batch, None])
 
 
 def lagrangian_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher=None, diagonal: float = 0.25,

@@ -131,10 +131,19 @@ class FlowMapModel(nn.Module):
         a, c = self._coefficients(s, t, graph, z.dtype)
         gap = torch.where(diagonal, torch.ones_like(a), (t - s).to(z.dtype)[graph.batch, None])  # no 0/0 anywhere
         average = ((a - 1) * z + c * out) / gap
-        alpha, sig, d_alpha, d_sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s))
-        x0 = (z - sig * out) / alpha if self.parameterization == "eps" else alpha * z + sig * out
-        eps = out if self.parameterization == "eps" else (z - alpha * x0) / sig
+        x0, eps = self.x0_eps(z, s, out, graph)
+        d_alpha, d_sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[2:])
         return torch.where(diagonal, d_alpha * x0 + d_sig * eps, average)
+
+    def x0_eps(self, z: torch.Tensor, s: torch.Tensor, out: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x̂, ε̂) at s of an ``eps`` or ``x0`` output F: every such jump is α_t x̂ + σ_t ε̂."""
+        if self.parameterization == "velocity":
+            raise ValueError("a velocity flow map has no (x̂, ε̂): its jumps are not DDIM steps")
+        alpha, sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+        if self.parameterization == "eps":
+            return (z - sig * out) / alpha, out
+        x0 = alpha * z + sig * out
+        return x0, (z - alpha * x0) / sig
 
     def output_for_jump(self, z_s: torch.Tensor, s: torch.Tensor, t: torch.Tensor, z_t: torch.Tensor,
                         graph: MolGraph) -> torch.Tensor:  # fmt: skip

@@ -55,12 +55,7 @@ class FlowMapSampler(PredictionViews):
         if self.horizon is None:
             raise RuntimeError("set FlowMapSampler.horizon (the jump's end time) before asking for predictions")
         self.nfe += 1
-        out = self.model.output(z, s, self.horizon, graph)
-        alpha, sigma = self.coefficients(s, graph)[:2]
-        if self.model.parameterization == "eps":
-            return (z - sigma * out) / alpha, out
-        x0 = alpha * z + sigma * out
-        return x0, (z - alpha * x0) / sigma
+        return self.model.x0_eps(z, s, self.model.output(z, s, self.horizon, graph), graph)
 
     def predict(self, kind: str, z: torch.Tensor, s: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         x0, eps = self.x0_eps(z, s, graph)
