@@ -19,7 +19,10 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    dataset: str = "qm9"  # "qm9" or the path of a .npz written by `moldiff data ingest`
+    # "qm9", "moses" (drug-like, conformers prepared and cached on first use), a .npz written by
+    # `moldiff data ingest` / `moldiff data prepare`, or an SDF / SMILES / CSV file read directly
+    dataset: str = "qm9"
+    subset: int | None = Field(None, ge=1)  # moses only: the first N of its shuffled training split
     hydrogens: bool = True
     elements: list[str] = ["H", "C", "N", "O", "F"]
     properties: list[str] = []  # per-molecule conditioning inputs (for guidance work)

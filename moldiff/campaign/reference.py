@@ -2,7 +2,8 @@
 distributions): by default the training set of its model.
 
 ``scoring.reference`` is ``training`` (QM9's EDM training split for a model trained on ``qm9``, the
-``.npz`` a model was trained on when that file is here), ``moses`` (the MOSES train SMILES), or a
+MOSES subset of a model
+trained on ``moses``, the ``.npz`` a model was trained on when that file is here), ``moses`` (the MOSES train SMILES), or a
 file: SMILES (``.smi``, ``.txt``, ``.csv``), a molecule set (``.npz`` with SMILES) or an SDF.
 """
 
@@ -32,6 +33,10 @@ def _training(config) -> tuple[str, list[str]]:
         from moldiff.data.qm9 import load_qm9
 
         return "QM9 train (EDM split)", [str(s) for s in load_qm9("train").smiles]
+    if data.dataset == "moses":
+        from moldiff.data.moses import subset_smiles
+
+        return f"MOSES train subset ({data.subset or 'all'})", subset_smiles(data.subset)
     path = Path(data.dataset)
     if path.is_file():
         name, smiles = _from_file(path)

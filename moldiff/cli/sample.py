@@ -156,21 +156,21 @@ def sample(
 
 
 def _training_reference(config) -> set[str] | None:
-    """SMILES of the model's training set, for novelty (QM9: the EDM-rule SMILES of its split)."""
-    from pathlib import Path as _Path
-
+    """SMILES of the model's training set, for novelty (QM9: the EDM-rule SMILES of its split;
+    otherwise the set :func:`moldiff.campaign.reference.reference_smiles` reads). None when that
+    set is not on this machine: novelty is then left out rather than guessed."""
+    from moldiff.campaign.reference import reference_smiles
     from moldiff.chem.rdmol import canonicalize_smiles
     from moldiff.chem.reference import qm9_train_reference_smiles
-    from moldiff.data.molset import MolSet
+    from moldiff.errors import MoldiffError
 
-    data = config.data
-    if data.dataset == "qm9":
-        return qm9_train_reference_smiles() if data.hydrogens else None
-    if _Path(data.dataset).is_file():
-        smiles = MolSet.load(data.dataset).smiles
-        if smiles is not None:
-            return {c for c in (canonicalize_smiles(s) for s in smiles) if c is not None}
-    return None
+    if config.data.dataset == "qm9":
+        return qm9_train_reference_smiles() if config.data.hydrogens else None
+    try:
+        _, smiles = reference_smiles("training", config)
+    except MoldiffError:
+        return None
+    return {c for c in (canonicalize_smiles(s) for s in smiles) if c is not None}
 
 
 def parse_options(items: list[str]) -> dict:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from moldiff.cli.main import app
+from moldiff.errors import MoldiffError
 
 
 @app.command()
@@ -16,11 +17,14 @@ def train(
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set train.lr=1e-4"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt if it exists."),
     init: str = typer.Option(None, "--init", help="Start from a model's weights (a built-in name or a file)."),
+    data: str = typer.Option(None, "--data", help="Train on this set: SDF, SMILES (.smi/.csv), .npz, qm9 or moses."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),
 ) -> None:
     """Train a diffusion model, or a flow map when the config has a flowmap section; checkpoints go to
-    the config's out_dir (last.pt, model.pt)."""
+    the config's out_dir (last.pt, model.pt). With --init and no --config, fine-tune: the init
+    model's config with fine-tuning defaults (moldiff/train/finetune.py), e.g.
+    `moldiff train --init drugs --data my_series.sdf`."""
     from moldiff.config import is_flowmap_config
 
     if is_flowmap_config(config, overrides):
@@ -30,8 +34,19 @@ def train(
     from moldiff.models import resolve_model
     from moldiff.train.loop import train as run_training
 
-    cfg = load_config(config, overrides)
     init_path = str(resolve_model(init)) if init else None
+    if data is not None:
+        overrides = [*overrides, f"data.dataset={data}"]
+    if config is None and init_path is not None:
+        from moldiff.train.checkpoint import load_checkpoint
+        from moldiff.train.finetune import finetune_config
+
+        payload = load_checkpoint(init_path)
+        if "config" not in payload or "flowmap" in payload["config"]:
+            raise MoldiffError(f"--init {init}: fine-tuning needs a diffusion model; give --config for other runs")
+        cfg = finetune_config(payload["config"], data, overrides)
+    else:
+        cfg = load_config(config, overrides)
     _run_tracked(cfg, "train", lambda tracker, log: run_training(cfg, resume=resume, tracker=tracker,
                                                             init=init_path, log=log),
                  tracking_uri=tracking_uri, no_track=no_track, init=init_path, resume=resume)  # fmt: skip

@@ -83,6 +83,18 @@ def moses_smiles(split: str = "train", wheel: Path | None = None) -> list[str]:
     return [line.split(",")[0].strip() for line in lines[1:] if line.strip()]
 
 
+def subset_order(n: int, subset: int | None, seed: int = 0) -> np.ndarray:
+    """Positions in a split of ``n`` molecules of the subset ``prepare_moses`` embeds."""
+    return np.random.default_rng(seed).permutation(n)[: subset or n]
+
+
+def subset_smiles(subset: int | None, split: str = "train", seed: int = 0) -> list[str]:
+    """The SMILES of the subset ``prepare_moses(subset, split=split, seed=seed)`` embeds (before
+    conformer failures), without embedding anything: a model's training reference."""
+    smiles = moses_smiles(split)
+    return [smiles[i] for i in subset_order(len(smiles), subset, seed)]
+
+
 @dataclass
 class PreparedSet:
     """The embedded molecules (``molset.ids``: position in the MOSES split, ``smiles`` canonical),
@@ -114,7 +126,7 @@ def prepare_moses(subset: int | None = None, *, split: str = "train", seed: int 
     if subset is not None and subset < 1:
         raise MoldiffError(f"--subset must be at least 1, got {subset}")
     smiles = moses_smiles(split)
-    order = np.random.default_rng(seed).permutation(len(smiles))[: subset or len(smiles)]
+    order = subset_order(len(smiles), subset, seed)
     key = hashlib.sha256(json.dumps([split, seed, len(smiles), max_atoms, DEFAULT_SEED]).encode()).hexdigest()[:12]
     folder = moldiff_home() / "moses" / "conformers" / f"{split}-{key}-c{chunk_size}"
     n_chunks = -(-len(order) // chunk_size)

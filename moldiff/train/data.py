@@ -17,13 +17,13 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
     if cfg.dataset == "qm9":
         from moldiff.data.qm9 import load_qm9
 
+        if cfg.subset is not None:
+            raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for QM9")
+
         train = load_qm9("train", hydrogens=cfg.hydrogens)
         valid = load_qm9("valid", hydrogens=cfg.hydrogens)
     else:
-        path = Path(cfg.dataset)
-        if path.suffix != ".npz":
-            raise MoldiffError(f"data.dataset must be 'qm9' or a .npz from `moldiff data ingest`, got {path}")
-        data = MolSet.load(path)
+        data = _user_or_moses_set(cfg)
         if not cfg.hydrogens:
             data = data.without_hydrogens()
         # a fixed 90/10 split of the user's set
@@ -42,6 +42,36 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
     if len(train) == 0:
         raise MoldiffError("the training set is empty")
     return train, valid
+
+
+def _user_or_moses_set(cfg: DataConfig) -> MolSet:
+    """The whole set (before the train/valid split) of a dataset that is not QM9."""
+    if cfg.dataset == "moses":
+        from moldiff.data.moses import prepare_moses
+
+        return prepare_moses(cfg.subset, on_chunk=_chunk_progress).molset
+    if cfg.subset is not None:
+        raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for other sets")
+    path = Path(cfg.dataset)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise MoldiffError(f"data.dataset: no such file {path}")
+        return MolSet.load(path)
+    if path.suffix.lower() in (".sdf", ".sd", ".mol", ".csv", ".gz", ".smi", ".smiles"):
+        from moldiff.data.ingest import ingest
+
+        result = ingest(path, AtomVocabulary(tuple(cfg.elements)))
+        if result.rejects:
+            index, reason = result.rejects[0]
+            print(f"{path}: {result.summary()}; first rejected record {index}: {reason}", flush=True)
+        return result.molset
+    raise MoldiffError(f"data.dataset must be 'qm9', 'moses', a .npz from `moldiff data ingest`, or an "
+                       f"SDF/SMILES/CSV file; got {path}")  # fmt: skip
+
+
+def _chunk_progress(done: int, total: int) -> None:
+    if done == total or done % 10 == 0:
+        print(f"MOSES conformers: chunk {done}/{total}", flush=True)
 
 
 def training_half(train: MolSet, half: str) -> MolSet:

@@ -25,7 +25,7 @@ from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
 from moldiff.train.data import BatchOrder, load_training_data
 from moldiff.train.ema import EMA
-from moldiff.train.warm_start import warm_start
+from moldiff.train.warm_start import remap_elements, warm_start
 
 
 def pick_device(name: str) -> torch.device:
@@ -72,7 +72,13 @@ class Trainer:
             self._restore(load_checkpoint(self.state_path, (TRAINING_STATE,)))
         elif init is not None:
             payload = load_checkpoint(init)
-            widened = warm_start(self.net, payload["ema"] if "ema" in payload else payload["model"], str(init))
+            state = payload["ema"] if "ema" in payload else payload["model"]
+            source_elements = (payload.get("config") or {}).get("data", {}).get("elements")
+            if source_elements and list(source_elements) != list(config.data.elements):
+                state = remap_elements(state, source_elements, config.data.elements)
+                log(f"initialised from {init}: element vocabulary {' '.join(source_elements)} -> "
+                    f"{' '.join(config.data.elements)} (new elements start at zero)")  # fmt: skip
+            widened = warm_start(self.net, state, str(init))
             self.ema.load_state_dict(self.net.state_dict())
             if widened:
                 log(f"initialised from {init}; new condition inputs start at zero in {', '.join(widened)}")

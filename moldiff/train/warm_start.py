@@ -39,3 +39,30 @@ def warm_start(net: torch.nn.Module, state: dict[str, torch.Tensor], source: str
                                f"{tuple(mine.shape)} here")  # fmt: skip
     net.load_state_dict(merged)
     return widened
+
+
+# The backbone's atom-type columns: input features open the first layer, predictions leave the last.
+TYPE_INPUT_KEYS = ("embed.weight",)
+TYPE_OUTPUT_KEYS = ("out.1.weight", "out.1.bias")
+
+
+def remap_elements(state: dict[str, torch.Tensor], source: list[str], target: list[str]) -> dict[str, torch.Tensor]:
+    """``state`` of a network over the ``source`` element vocabulary, rearranged for ``target``.
+
+    Each target element shared with the source takes the source's input column and output row;
+    a new element starts at zero in both (the network first treats it as an unknown type and learns
+    it from the data). Columns after the types (time, condition) keep their order. This is what
+    lets a QM9 model warm-start a drug-like model whose vocabulary adds S, Cl and Br.
+    """
+    if list(source) == list(target):
+        return state
+    index = {e: i for i, e in enumerate(source)}
+    state = dict(state)
+    for key in TYPE_INPUT_KEYS:
+        w = state[key]
+        cols = [w[:, index[e]] if e in index else torch.zeros_like(w[:, 0]) for e in target]
+        state[key] = torch.cat([torch.stack(cols, 1), w[:, len(source) :]], 1)
+    for key in TYPE_OUTPUT_KEYS:
+        w = state[key]
+        state[key] = torch.stack([w[index[e]] if e in index else torch.zeros_like(w[0]) for e in target])
+    return state

@@ -119,7 +119,9 @@ def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
     (["--set", "justtext"], "key=value"),
     (["--config", "missing.yaml"], "config file not found"),
     (["--set", "data.elements=[H, C, Xq]"], "Xq"),
-    (["--set", "data.dataset=foo.csv"], ".npz"),
+    (["--set", "data.dataset=foo.txt"], ".npz"),
+    (["--set", "data.dataset=foo.csv"], "no such file: foo.csv"),
+    (["--set", "data.subset=100"], "moses dataset only"),
 ])  # fmt: skip
 def test_train_bad_config(extra, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -42,3 +42,25 @@ def test_same_shapes_load_exactly_and_other_architectures_are_errors():
         warm_start(build_network(load_config(None, ["model.hidden=32", "model.layers=2"])), source.state_dict())
     with pytest.raises(MoldiffError, match="other architecture"):
         warm_start(build_network(load_config(None, ["model.hidden=16", "model.layers=3"])), source.state_dict())
+
+
+def test_a_larger_vocabulary_starts_from_the_shared_elements():
+    """A QM9 network (H C N O F) warm-starts one over H C N O F S Cl: on molecules made of the shared
+    elements it computes exactly what its source did, and the new elements start at zero."""
+    from moldiff.train.warm_start import remap_elements
+
+    torch.manual_seed(0)
+    source = build_network(load_config(None, SMALL))
+    for p in source.parameters():  # the source's output layer starts at zero; make it informative
+        p.data.normal_()
+    wide = ["H", "C", "N", "O", "F", "S", "Cl"]
+    target = build_network(load_config(None, SMALL + [f"data.elements=[{', '.join(wide)}]"]))
+    warm_start(target, remap_elements(source.state_dict(), ["H", "C", "N", "O", "F"], wide))
+    x, h, t, batch, ptr, _ = _inputs(0)
+    out_source = source(x, h, t, batch, ptr)
+    out_target = target(x, torch.cat([h, torch.zeros(7, 2)], 1), t, batch, ptr)
+    torch.testing.assert_close(out_source[0], out_target[0])
+    torch.testing.assert_close(out_source[1], out_target[1][:, :5])
+    assert out_target[1][:, 5:].abs().sum() == 0 and target.embed.weight[:, 5:7].abs().sum() == 0
+    reordered = remap_elements(source.state_dict(), ["H", "C", "N", "O", "F"], ["C", "H", "N", "O", "F"])
+    assert torch.equal(reordered["embed.weight"][:, 0], source.state_dict()["embed.weight"][:, 1])
