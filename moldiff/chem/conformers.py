@@ -68,6 +68,14 @@ def smiles_to_3d(smiles: str, *, seed: int = DEFAULT_SEED, screen: Screen | None
         z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
         if screen is not None and (reason := screen(z)) is not None:
             return reason
+    return embed_mol(mol, seed=seed, smiles=canonical)
+
+
+def embed_mol(mol: Chem.Mol, *, seed: int = DEFAULT_SEED, smiles: str = "") -> Conformer | str:
+    """Embed a molecule whose hydrogens are all explicit atoms (ETKDG, then a force field); the
+    conformer keeps its atom order. Returns a :class:`Conformer` or the reason it failed."""
+    mol = Chem.Mol(mol)
+    with rdkit_quiet():
         try:
             if not _embed(mol, seed):
                 return "conformer embedding failed"
@@ -75,10 +83,10 @@ def smiles_to_3d(smiles: str, *, seed: int = DEFAULT_SEED, screen: Screen | None
         except Exception as exc:  # RDKit raises several types on exotic input; cost one molecule only
             return f"conformer generation failed: {' '.join(str(exc).split()) or type(exc).__name__}"
     return Conformer(
-        atomic_numbers=z,
+        atomic_numbers=np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64),
         positions=np.asarray(mol.GetConformer().GetPositions(), dtype=np.float64),
         charges=np.array([a.GetFormalCharge() for a in mol.GetAtoms()], dtype=np.int64),
-        smiles=canonical,
+        smiles=smiles,
         forcefield=forcefield,
     )
 

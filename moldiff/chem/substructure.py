@@ -10,7 +10,8 @@ Two checks per generated molecule (its bonds inferred with the EDM rule):
   sanitized molecule; False for molecules RDKit cannot sanitize.
 
 Hydrogens of the scaffold are dropped unless asked for: a model with explicit hydrogens then adds
-them itself, and the scaffold's open valences stay open for growth.
+them itself, and the scaffold's open valences stay open for growth. A SMILES with ``*`` attachment
+points keeps every hydrogen but those, so growth happens only at the marked atoms.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from rdkit import Chem
 
 from moldiff.chem.bonds import molset_bonds
-from moldiff.chem.conformers import DEFAULT_SEED, smiles_to_3d
+from moldiff.chem.conformers import DEFAULT_SEED, embed_mol, smiles_to_3d
 from moldiff.chem.io import read_sdf
 from moldiff.chem.rdmol import mol_from_edges, rdkit_quiet
 from moldiff.data.molset import MolSet
@@ -82,7 +83,14 @@ def fragment_from_sdf(path: str | Path, *, hydrogens: bool = False) -> Fragment:
 
 
 def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DEFAULT_SEED) -> Fragment:
-    """A SMILES scaffold embedded in 3D (ETKDG + force field, :func:`smiles_to_3d`)."""
+    """A SMILES scaffold embedded in 3D (ETKDG + force field, :func:`smiles_to_3d`).
+
+    ``*`` atoms mark attachment points: the scaffold then keeps every hydrogen except one in the
+    place of each ``*``, so the molecule grows there and nowhere else (``hydrogens`` is implied)."""
+    with rdkit_quiet():
+        parsed = Chem.MolFromSmiles(smiles.strip()) if smiles and smiles.strip() else None
+    if parsed is not None and any(a.GetAtomicNum() == 0 for a in parsed.GetAtoms()):
+        return _fragment_with_attachments(smiles, parsed, seed)
     conf = smiles_to_3d(smiles, seed=seed)
     if isinstance(conf, str):
         raise MoldiffError(f"scaffold SMILES {smiles!r}: {conf}")
@@ -94,6 +102,34 @@ def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DE
     keep = [i for i, a in enumerate(conf.atomic_numbers.tolist()) if hydrogens or a != 1]
     dropped = len(conf.atomic_numbers) - len(keep)
     return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles, dropped)
+
+
+def _fragment_with_attachments(smiles: str, parsed: Chem.Mol, seed: int) -> Fragment:
+    """Embed with a hydrogen in place of each ``*``, then leave those hydrogens out."""
+    attachments = [a.GetIdx() for a in parsed.GetAtoms() if a.GetAtomicNum() == 0]
+    for idx in attachments:
+        atom = parsed.GetAtomWithIdx(idx)
+        if atom.GetDegree() != 1 or any(b.GetBondType() != Chem.BondType.SINGLE for b in atom.GetBonds()):
+            raise MoldiffError(f"scaffold SMILES {smiles!r}: each * must hang on one atom by a single bond")
+    capped = Chem.RWMol(parsed)
+    for idx in attachments:
+        capped.GetAtomWithIdx(idx).SetAtomicNum(1)
+    with rdkit_quiet():
+        try:
+            Chem.SanitizeMol(capped)
+        except Exception as exc:
+            raise MoldiffError(f"scaffold SMILES {smiles!r}: {' '.join(str(exc).split())}") from None
+        capped = Chem.AddHs(capped)  # the capping hydrogens keep their indices; the rest are appended
+    conf = embed_mol(capped, seed=seed)
+    if isinstance(conf, str):
+        raise MoldiffError(f"scaffold SMILES {smiles!r}: {conf}")
+    keep = [i for i in range(capped.GetNumAtoms()) if i not in attachments]
+    query = Chem.RWMol(parsed)
+    for idx in sorted(attachments, reverse=True):
+        query.RemoveAtom(idx)
+    query = query.GetMol()
+    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, _smiles_of(query),
+                    open_hydrogens=len(attachments))
 
 
 def _topology(mol: Chem.Mol) -> Chem.Mol:

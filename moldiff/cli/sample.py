@@ -41,7 +41,7 @@ def sample(
     predictor: str = typer.Option(None, "--predictor", help="Property predictor file for --guide."),
     guide_scale: float = typer.Option(1.0, "--guide-scale", help="Overall strength of regressor guidance."),
     scaffold: Path = typer.Option(None, "--scaffold", help="SDF fragment whose atoms are kept (generate around it)."),
-    scaffold_smiles: str = typer.Option(None, "--scaffold-smiles", help="SMILES scaffold, embedded in 3D and kept."),
+    scaffold_smiles: str = typer.Option(None, "--scaffold-smiles", help="SMILES scaffold, embedded in 3D and kept; * marks attachment points (other H kept)."),
     scaffold_h: bool = typer.Option(False, "--scaffold-h/--no-scaffold-h", help="Keep the scaffold's hydrogens too."),
     jump: int = typer.Option(1, "--jump", help="Scaffold: solver intervals between RePaint replacements."),
     resample: int = typer.Option(1, "--resample", help="Scaffold: RePaint resamplings of each segment."),

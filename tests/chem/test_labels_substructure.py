@@ -57,3 +57,18 @@ def test_fragments_drop_hydrogens_unless_kept(tmp_path):
         fragment_from_sdf(tmp_path / "missing.sdf")
     with pytest.raises(MoldiffError, match="unparsable"):
         fragment_from_smiles("C1CC")
+
+
+def test_attachment_points_keep_every_other_hydrogen():
+    frag = fragment_from_smiles("*NC(=O)c1ccccc1")  # grow on the amide nitrogen only
+    assert frag.atomic_numbers.tolist() == [7, 6, 8, 6, 6, 6, 6, 6, 6] + [1] * 6  # one H on N, five on the ring
+    assert frag.open_hydrogens == 1 and frag.smiles == "NC(=O)c1ccccc1"
+    n_h = np.linalg.norm(frag.positions[9:] - frag.positions[0], axis=1).min()
+    assert 0.95 < n_h < 1.1  # the N-H kept at a bond length, the attachment's H left out
+    para = fragment_from_smiles("NC(=O)c1ccc(*)cc1")
+    assert para.atomic_numbers.tolist().count(1) == 6 and para.open_hydrogens == 1
+    mols = _molset(["CNC(=O)c1ccccc1", "NC(=O)C1CCCCC1"])
+    has, exact = scaffold_matches(mols, frag.query)
+    assert has == [True, True] and not exact[1]  # (the EDM rule reads benzene rings badly: no exact check on [0])
+    with pytest.raises(MoldiffError, match="single bond"):
+        fragment_from_smiles("*=CC")
