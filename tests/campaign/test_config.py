@@ -18,7 +18,7 @@ BASE = {"name": "c", "n_molecules": 10}
 
 def test_example_campaign_validates():
     config = load_campaign(EXAMPLE)
-    assert config.model == "qm9" and config.filters.ranges["qed"].min == 0.6 and config.filters.alerts == ["pains"]
+    assert config.model == "drugs" and config.filters.ranges["qed"].min == 0.6 and config.filters.alerts == ["pains"]
     assert config.n_batches == -(-config.n_molecules // config.sampling.batch_size)
     assert config.guidance is None and config.scaffold is None
 
