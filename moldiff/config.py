@@ -38,6 +38,9 @@ class ModelConfig(_Strict):
     layers: int = 6
     attention: bool = True
     norm_factor: float = 1.0
+    # take a scaffold as input: one more input flag marks known atoms, which training shows clean
+    # (moldiff.diffusion.known); the same network still generates without a scaffold
+    known_atoms: bool = False
 
 
 class DiffusionConfig(_Strict):
@@ -96,6 +99,8 @@ class TrainConfig(_Strict):
     # classifier-free guidance: each molecule's condition (data.properties) is dropped with this
     # probability, so the same network also learns the unconditional model
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)
+    # model.known_atoms only: the share of molecules trained with a random known fragment
+    fragment_prob: float = Field(0.5, ge=0.0, le=1.0)
 
 
 class TrackingConfig(_Strict):

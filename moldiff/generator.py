@@ -31,6 +31,7 @@ def build_network(config: RunConfig) -> torch.nn.Module:
         cond_features=condition_features(config.data.properties),  # P properties + a "present" flag
         attention=m.attention,
         norm_factor=m.norm_factor,
+        known_atoms=m.known_atoms,
     )
 
 

@@ -54,7 +54,8 @@ class Denoiser(PredictionViews):
 
     def raw(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         self.nfe += 1
-        out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr, graph.cond)
+        extra = {} if graph.known is None else {"known": graph.known}  # only networks that take a scaffold
+        out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr, graph.cond, **extra)
         return project(torch.cat([out_x, out_h], dim=1), graph)
 
     def predict(self, kind: str, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:

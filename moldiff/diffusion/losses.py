@@ -26,6 +26,7 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.known import keep_known_shape
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
 
 VIEWS = ("variational", "score", "flow")
@@ -33,10 +34,17 @@ VIEWS = ("variational", "score", "flow")
 
 def noise_state(z0: torch.Tensor, t: torch.Tensor, graph: MolGraph, denoiser: Denoiser,
                 generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """z_t = α_t z_0 + σ_t ε with CoM-free ε. Returns (z_t, ε), each (N, 3 + F)."""
+    """z_t = α_t z_0 + σ_t ε with CoM-free ε. Returns (z_t, ε), each (N, 3 + F).
+
+    Known atoms (``graph.known``) keep z_0's shape and types around their noised centroid, and their
+    ε is the one that state implies (``moldiff.diffusion.known``)."""
     eps = project(torch.randn(z0.shape, generator=generator, device=z0.device), graph)
     a, s, _, _ = denoiser.coefficients(t, graph)
-    return a * z0 + s * eps, eps
+    z_t = a * z0 + s * eps
+    if graph.known is not None and bool(graph.known.any()):
+        z_t = keep_known_shape(z_t, z0, graph.known, graph)
+        eps = torch.where(graph.known[:, None], ((z_t - a * z0) / s).to(eps.dtype), eps)
+    return z_t, eps
 
 
 def per_molecule_mean(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:

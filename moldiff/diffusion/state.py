@@ -18,12 +18,14 @@ N_COORDS = 3
 class MolGraph:
     """What stays fixed while molecules are noised or denoised.
 
-    Shapes: batch (N,), ptr (B + 1,), cond (B, C) or None.
+    Shapes: batch (N,), ptr (B + 1,), cond (B, C) or None, known (N,) bool or None: the atoms a
+    scaffold fixes, for networks trained to take them (``moldiff.diffusion.known``).
     """
 
     batch: torch.Tensor
     ptr: torch.Tensor
     cond: torch.Tensor | None = None
+    known: torch.Tensor | None = None
 
     @property
     def num_graphs(self) -> int:

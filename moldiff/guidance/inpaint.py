@@ -28,13 +28,14 @@ coordinates. The known atoms are the first k of every molecule, in the scaffold'
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
+from moldiff.diffusion.known import takes_known_atoms
 from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
@@ -135,27 +136,35 @@ class ScaffoldDenoiser(GuidedDenoiser):
     ``reconstruction`` w > 0 adds reconstruction guidance (Ho et al. 2022, "Video diffusion
     models", eq. 7) before the replacement: the free atoms' x̂₀ moves by −(w α/2) ∇_z ‖x̂₀(z)_known −
     scaffold‖², so that the network itself would predict the scaffold from the free atoms (one
-    backward pass through the network per evaluation)."""
+    backward pass through the network per evaluation).
+
+    A network trained to take a scaffold (``model.known_atoms``, ``moldiff.diffusion.known``) is
+    shown it as it was trained: clean, around the state's own centroid of those atoms, and flagged."""
 
     def __init__(self, inner, scaffold: Scaffold, type_scale: float, reconstruction: float = 0.0) -> None:
         super().__init__(inner)
         self.scaffold, self.type_scale, self.reconstruction = scaffold, float(type_scale), float(reconstruction)
+        self.known_atoms = takes_known_atoms(inner)
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
         mask = self.scaffold.mask(graph)
         a, s, _, _ = self.coefficients(t, graph)
+        z_net, graph_net = z, graph
+        if self.known_atoms:  # the input the network was trained on: clean scaffold, flagged
+            z_net = place_known(z, graph, self.scaffold, self.type_scale, ones, ones * 0)
+            graph_net = replace(graph, known=mask)
         if self.reconstruction > 0:
             with torch.enable_grad():
-                z_in = z.detach().requires_grad_(True)
-                x0, _ = self.inner.x0_eps(z_in, t, graph)
+                z_in = z_net.detach().requires_grad_(True)
+                x0, _ = self.inner.x0_eps(z_in, t, graph_net)
                 target = place_known(x0.detach(), graph, self.scaffold, self.type_scale, ones, ones * 0)
                 (grad,) = torch.autograd.grad(((x0 - target)[mask] ** 2).sum(), z_in)
             grad[mask] = 0
             x0 = project(x0.detach() - self.reconstruction * a / 2 * grad, graph)
             eps = (z - a * x0) / s
         else:
-            x0, eps = self.inner.x0_eps(z, t, graph)
+            x0, eps = self.inner.x0_eps(z_net, t, graph_net)
             eps = eps.clone()
         x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
         eps[mask] = (z[mask] - a[mask] * x0[mask]) / s[mask]

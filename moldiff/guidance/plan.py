@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from moldiff.data.molset import MolSet
+from moldiff.diffusion.known import takes_known_atoms
 from moldiff.errors import MoldiffError
 from moldiff.defaults import RECONSTRUCTION
 from moldiff.guidance.regressor import GuideTerm
@@ -236,7 +237,8 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     if plan.fragment is not None:
         scaffold = {"source": spec.scaffold_sdf or spec.scaffold_smiles, "smiles": plan.fragment.smiles,
                     "atoms": int(plan.scaffold.size), "hydrogens": spec.scaffold_h, "jump": spec.jump,
-                    "resamples": spec.resamples, "reconstruction": spec.reconstruction}  # fmt: skip
+                    "resamples": spec.resamples, "reconstruction": spec.reconstruction,
+                    "known_atoms": takes_known_atoms(plan.generator.denoiser)}  # fmt: skip
     return {
         "targets": plan.targets or None,
         "guidance_scale": spec.guidance_scale if plan.targets else None,

@@ -18,6 +18,7 @@ import torch
 
 from moldiff.config import RunConfig
 from moldiff.data.batch import collate
+from moldiff.diffusion.known import covalent_radii, random_fragments
 from moldiff.diffusion.losses import training_loss
 from moldiff.generator import MoleculeGenerator, build_network
 from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
@@ -65,6 +66,9 @@ class Trainer:
         self.ema_gen = MoleculeGenerator.from_config(config, self.ema.model, self.hist)
         self.order = BatchOrder(len(self.train_set), tc.batch_size, tc.seed, self.rank, self.world)
         self.noise_gen = torch.Generator(device="cpu").manual_seed(tc.seed * 1000 + self.rank)
+        vocab = self.gen.vocab  # what a random known fragment needs (model.known_atoms)
+        self.radii = covalent_radii(vocab.atomic_numbers)
+        self.is_hydrogen = torch.tensor([s == "H" for s in vocab.symbols])
         self.step, self.epoch, self.cursor, self.history = 0, 0, 0, []
         self.cpu_seconds = 0.0  # process CPU time spent training, summed over resumed runs
         self._cpu_start = time.process_time()
@@ -141,6 +145,10 @@ class Trainer:
         batch = collate(self.train_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
         z0, graph = self.gen.encode(batch)
         graph = self.condition(graph, tc.cond_drop_prob)
+        if self.config.model.known_atoms:
+            known = random_fragments(z0[:, :3], batch.atom_type, graph, self.radii, self.is_hydrogen,
+                                     tc.fragment_prob, self.noise_gen)  # fmt: skip
+            graph = replace(graph, known=known)
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
         losses = self.compute_loss(self.gen, z0, graph, self.noise_gen)

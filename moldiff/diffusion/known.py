@@ -1,0 +1,115 @@
+"""Known atoms: a model that takes a scaffold as input (``model.known_atoms``).
+
+Replacement inpainting (``moldiff.guidance.inpaint``) hides the scaffold from an ordinary network
+until late in sampling: at high noise its atoms are noised like the rest. A network trained with
+known atoms sees them clean at every noise level, flagged by one extra input feature, and learns
+where new atoms may go around them.
+
+The state stays in the zero-CoM subspace of the whole molecule. The known atoms keep their clean
+*shape* (positions minus their centroid) and clean type features, while their centroid is whatever
+the forward process made it, so the state is still CoM-free and nothing else changes:
+
+    z_t[known] = centroid_known(α x₀ + σ ε) + (x₀ − centroid_known(x₀))[known],   types: x₀'s
+
+The training target for a known atom is the ε that state implies, (z_t − α x₀)/σ: its mean over the
+known atoms is still the centroid's noise (what the network must predict to place the scaffold), and
+it keeps ε CoM-free. At sampling, ``ScaffoldDenoiser`` builds the same input from the scaffold.
+
+Training fragments (:func:`random_fragments`) are connected sets of heavy atoms grown breadth-first
+over covalent bonds, half the time with the hydrogens bonded to them: the two ways a scaffold is given
+(heavy atoms only, or with every hydrogen but those at ``*`` attachment points).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import torch
+
+from moldiff.diffusion.state import N_COORDS, MolGraph
+
+BOND_TOLERANCE = 0.45  # Å over the sum of covalent radii (the usual distance-based bond perception)
+KEEP_HYDROGENS_PROB = 0.5  # how often a training fragment brings its hydrogens along
+
+
+def keep_known_shape(z: torch.Tensor, clean: torch.Tensor, known: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    """``z`` (N, 3 + F) with each molecule's known atoms set to ``clean``'s shape around ``z``'s own
+    centroid of them, and to ``clean``'s features. The centroid is kept, so a CoM-free ``z`` stays so."""
+    if not bool(known.any()):
+        return z
+    b = graph.num_graphs
+    weight = known.to(z.dtype)[:, None]
+    count = torch.zeros(b, 1, dtype=z.dtype, device=z.device).index_add_(0, graph.batch, weight).clamp(min=1)
+
+    def centroid(x: torch.Tensor) -> torch.Tensor:
+        total = torch.zeros(b, N_COORDS, dtype=z.dtype, device=z.device)
+        return (total.index_add_(0, graph.batch, x[:, :N_COORDS] * weight) / count)[graph.batch]
+
+    coords = centroid(z) + clean[:, :N_COORDS] - centroid(clean)
+    out = z.clone()
+    out[known] = torch.cat([coords, clean[:, N_COORDS:]], dim=1)[known]
+    return out
+
+
+def takes_known_atoms(denoiser) -> bool:
+    """Whether the network under a denoiser (and any guidance wrappers) takes known atoms."""
+    while not hasattr(denoiser, "net") and hasattr(denoiser, "inner"):
+        denoiser = denoiser.inner
+    net = getattr(denoiser, "net", None)
+    net = getattr(net, "module", net)  # DistributedDataParallel
+    return bool(getattr(net, "known_atoms", False))
+
+
+def covalent_radii(atomic_numbers) -> torch.Tensor:
+    """Covalent radii in Å (RDKit's periodic table) of a vocabulary's atomic numbers, (F,)."""
+    from rdkit import Chem  # only training needs it
+
+    table = Chem.GetPeriodicTable()
+    return torch.tensor([table.GetRcovalent(int(z)) for z in atomic_numbers], dtype=torch.float32)
+
+
+def random_fragments(positions: torch.Tensor, types: torch.Tensor, graph: MolGraph, radii: torch.Tensor,
+                     hydrogen: torch.Tensor, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """(N,) True for the atoms of each molecule's known fragment; a molecule gets one with ``prob``.
+
+    Args:
+        positions: (N, 3) clean coordinates in Å; types: (N,) vocabulary indices.
+        radii: (F,) covalent radius per type; hydrogen: (F,) True for the hydrogen type.
+        prob: the chance that a molecule gets a fragment (the others train the unconditional model).
+        generator: the source of every random choice (so a resumed training run repeats them).
+
+    A fragment has between one heavy atom and all but one of them, so something is left to generate.
+    """
+    known = torch.zeros(positions.shape[0], dtype=torch.bool)
+    ptr = graph.ptr.tolist()
+    draws = torch.rand(graph.num_graphs, 4, generator=generator)
+    pos, typ = positions.detach().float().cpu(), types.cpu()
+    for m in range(graph.num_graphs):
+        if float(draws[m, 0]) >= prob:
+            continue
+        a, e = ptr[m], ptr[m + 1]
+        is_h = hydrogen[typ[a:e]]
+        heavy = (~is_h).nonzero().flatten().tolist()
+        if len(heavy) < 2:
+            continue
+        r = radii[typ[a:e]]
+        bonded = torch.cdist(pos[a:e], pos[a:e]) < (r[:, None] + r[None, :] + BOND_TOLERANCE)
+        bonded.fill_diagonal_(False)
+        size = 1 + int(float(draws[m, 1]) * (len(heavy) - 1))  # 1 .. n_heavy - 1
+        start = heavy[min(int(float(draws[m, 2]) * len(heavy)), len(heavy) - 1)]
+        chosen = _grow(bonded & ~is_h[None, :], start, size)
+        if float(draws[m, 3]) < KEEP_HYDROGENS_PROB:
+            chosen |= set((bonded[sorted(chosen)].any(0) & is_h).nonzero().flatten().tolist())
+        known[[a + i for i in sorted(chosen)]] = True
+    return known.to(positions.device)
+
+
+def _grow(adjacency: torch.Tensor, start: int, size: int) -> set[int]:
+    """Breadth-first from ``start`` over ``adjacency`` until ``size`` atoms (or the component) are in."""
+    chosen, queue = {start}, deque([start])
+    while queue and len(chosen) < size:
+        for j in adjacency[queue.popleft()].nonzero().flatten().tolist():
+            if j not in chosen and len(chosen) < size:
+                chosen.add(j)
+                queue.append(j)
+    return chosen
