@@ -85,7 +85,7 @@ class Trainer:
             widened = warm_start(self.net, state, str(init))
             self.ema.load_state_dict(self.net.state_dict())
             if widened:
-                log(f"initialised from {init}; new condition inputs start at zero in {', '.join(widened)}")
+                log(f"initialised from {init}; new inputs (condition, known-atom flag) start at zero in {', '.join(widened)}")
 
     # ----------------------------------------------------------------- hooks
     def build_network(self, config: RunConfig) -> torch.nn.Module:
