@@ -55,6 +55,16 @@ def test_prepare_embeds_rejects_and_resumes_from_cached_chunks(fake_wheel, monke
     assert (again.molset.positions == first.molset.positions).all()
 
 
+def test_subsets_of_other_sizes_share_cached_chunks_correctly(fake_wheel):
+    # every subset is a prefix of one shuffled order, so chunks are shared across subset sizes
+    small = moses.prepare_moses(3, seed=1, workers=1, chunk_size=4)
+    assert len(small.molset) + len(small.rejects) == 3
+    full = moses.prepare_moses(7, seed=1, workers=1, chunk_size=4)  # chunk 0 was cached for 3: embedded again
+    assert len(full.molset) + len(full.rejects) == 7
+    again = moses.prepare_moses(3, seed=1, workers=1, chunk_size=4)  # now chunk 0 holds 4: ours only
+    assert again.molset.ids.tolist() == small.molset.ids.tolist() and again.rejects == small.rejects
+
+
 def test_cli_writes_set_description_and_rejects(fake_wheel, tmp_path, capsys):
     out = tmp_path / "moses.npz"
     assert main(["data", "prepare", "moses", "--subset", str(len(SMILES)), "-o", str(out), "--workers", "1"]) == 0
