@@ -2,9 +2,9 @@
 distributions): by default the training set of its model.
 
 ``scoring.reference`` is ``training`` (QM9's EDM training split for a model trained on ``qm9``, the
-MOSES subset of a model
-trained on ``moses``, the ``.npz`` a model was trained on when that file is here), ``moses`` (the MOSES train SMILES), or a
-file: SMILES (``.smi``, ``.txt``, ``.csv``), a molecule set (``.npz`` with SMILES) or an SDF.
+MOSES subset of a model trained on ``moses``, the ``.npz`` a model was trained on when that file is
+here), ``moses`` (the MOSES train SMILES), or a file: SMILES (``.smi``, ``.txt``, ``.csv``), a
+molecule set (``.npz`` with SMILES) or an SDF.
 """
 
 from __future__ import annotations

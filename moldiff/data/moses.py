@@ -137,12 +137,12 @@ def prepare_moses(subset: int | None = None, *, split: str = "train", seed: int 
         path = folder / f"chunk_{c:05d}.npz"
         # a chunk cached by a smaller subset is too short: embed it again; one cached by a larger
         # subset (every subset is a prefix of the same shuffled order) holds more: keep ours only
+        wanted = set(index.tolist())
         part, bad = _load_chunk(path) if path.exists() else (None, [])
-        if part is None or not set(index.tolist()) <= set(part.ids.tolist()) | {i for i, _ in bad}:
+        if part is None or not wanted <= set(part.ids.tolist()) | {i for i, _ in bad}:
             results = embed_many([smiles[i] for i in index], workers=workers, screen=screen, progress=progress)
             _save_chunk(path, index, results)
             part, bad = _load_chunk(path)
-        wanted = set(index.tolist())
         part = part.subset([k for k, i in enumerate(part.ids.tolist()) if i in wanted])
         bad = [(i, reason) for i, reason in bad if i in wanted]
         parts.append(part)

@@ -14,11 +14,10 @@ from moldiff.errors import MoldiffError
 
 def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
     """(train, valid) MolSets for a data config; checks every element is in the vocabulary."""
+    if cfg.subset is not None and cfg.dataset != "moses":
+        raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for other sets")
     if cfg.dataset == "qm9":
         from moldiff.data.qm9 import load_qm9
-
-        if cfg.subset is not None:
-            raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for QM9")
 
         train = load_qm9("train", hydrogens=cfg.hydrogens)
         valid = load_qm9("valid", hydrogens=cfg.hydrogens)
@@ -50,8 +49,6 @@ def _user_or_moses_set(cfg: DataConfig) -> MolSet:
         from moldiff.data.moses import prepare_moses
 
         return prepare_moses(cfg.subset, on_chunk=_chunk_progress).molset
-    if cfg.subset is not None:
-        raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for other sets")
     path = Path(cfg.dataset)
     if path.suffix == ".npz":
         if not path.is_file():

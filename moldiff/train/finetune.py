@@ -28,8 +28,7 @@ FINETUNE_DEFAULTS = {
 def finetune_config(init_config: dict, data: str | None, overrides: list[str] = ()):
     """A RunConfig fine-tuning the model with config ``init_config`` on ``data``."""
     raw = copy.deepcopy(init_config)
-    for section in ("flowmap",):
-        raw.pop(section, None)
+    raw.pop("flowmap", None)
     stem = Path(data).stem if data else "run"
     raw["name"], raw["out_dir"] = f"finetune-{stem}", f"runs/finetune-{stem}"
     raw.setdefault("train", {}).pop("max_minutes", None)
