@@ -51,8 +51,9 @@ def evaluate(n: int, steps: int, workers: int = 2, posebusters: str = "full") ->
     score_seconds = time.perf_counter() - start
     metrics = set_metrics(frame, reference, fcd=True)
     failures = frame.loc[~frame["valid"].astype(bool), "failure"].value_counts().head(8)
-    pb = {c: round(float(frame[c].dropna().astype(bool).mean()), 3) for c in frame.columns
-          if c.startswith("pb_") and str(frame[c].dtype) == "boolean" and frame[c].notna().any()}  # fmt: skip
+    readable = frame[frame["valid"].astype(bool)]
+    pb = {c: round(float(readable[c].dropna().astype(bool).mean()), 3) for c in frame.columns
+          if c.startswith("pb_") and str(frame[c].dtype) == "boolean" and readable[c].notna().any()}  # fmt: skip
     return {"command": " ".join(cmd[:-2] + ["-o", "samples.sdf"]), "n": n, "unreadable": len(rejects),
             "sample_seconds": sample_seconds, "score_seconds": score_seconds, "reference": name,
             "posebusters_mode": {"full": "mol", "fast": "mol_fast"}[posebusters],
@@ -126,7 +127,8 @@ def card(state: dict, evaluation: dict | None) -> str:
         "|---|---|",
         *(f"| {k} | {v} |" for k, v in evaluation["failures"].items()),
         "",
-        f"PoseBusters `{mode}` checks, pass rate of each over the molecules xyz2mol could read:",
+        f"PoseBusters `{mode}` checks, pass rate of each over the molecules xyz2mol could read (the energy "
+        "check only over those that passed every other check: the rest fail `mol` whatever their energy):",
         "",
         "| check | pass |",
         "|---|---|",

@@ -18,6 +18,7 @@ from moldiff.data.molset import MolSet
 BENZAMIDE = "NC(=O)c1ccccc1"
 RHODANINE = "O=C1NC(=S)SC1=Cc1ccccc1"  # 5-benzylidene rhodanine: the PAINS ene_rhod family
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+ETHANOL_SMILES = "CCO"
 
 
 def _embedded(*smiles: str) -> MolSet:
@@ -115,6 +116,23 @@ def test_posebusters_checks_are_columns():
     assert frame["pb_pass"].tolist() == [True, True]
     assert {"pb_bond_lengths", "pb_internal_steric_clash"} <= set(frame.columns)
     assert frame["pb_failed"].tolist() == ["", ""]
+
+
+def test_full_posebusters_gives_the_verdicts_of_its_mol_configuration():
+    PoseBusters = pytest.importorskip("posebusters").PoseBusters
+    from moldiff.chem.posebusters import posebusters_checks
+    from moldiff.chem.scoring import bonded_molecules
+
+    mols, _ = bonded_molecules(_embedded(ETHANOL_SMILES, BENZAMIDE, ASPIRIN))
+    clashing = Chem.Mol(mols[1])
+    clashing.GetConformer().SetAtomPosition(0, clashing.GetConformer().GetAtomPosition(1))
+    mols = [*mols, clashing, None]
+    frame = posebusters_checks(mols, "full")
+    reference = PoseBusters(config="mol").bust(mols[:4]).all(axis=1).tolist()
+    assert frame["pb_pass"].tolist() == [*reference, False] and reference[:3] == [True, True, True]
+    # the energy check runs only where every fast check passed; a failed check is named
+    assert frame["pb_internal_energy"].isna().tolist() == [False, False, False, True, True]
+    assert "bond_lengths" in frame.loc[3, "pb_failed"] and frame.loc[4, "pb_failed"] == "no molecule"
 
 
 def test_scores_do_not_depend_on_the_number_of_processes(reference):
