@@ -3,21 +3,19 @@
     python bench/drugs_card.py [--export] [--eval 1000] [--steps 50] [--state train_state/drugs_builtin]
 
 --export installs the EMA weights of STATE/last.pt as moldiff/models/drugs.pt. --eval N samples N
-molecules with `moldiff sample --model drugs` (default solver, --steps network evaluations per
-molecule, seed 0) and scores them like a campaign does: validity by RDKit's xyz2mol
-(rdDetermineBonds) with each failure's reason, the EDM protocol's valences beside it, PoseBusters'
-`mol` checks, uniqueness, novelty against the training subset, diversity, SNN and FCD. Results go to
-bench/results/drugs_eval.json; the card (moldiff/models/drugs.md) is written from the training
-history and the latest evaluation.
+molecules as `moldiff sample --model drugs --types closed-shell` does (default solver, --steps
+network evaluations per molecule, seed 0) and scores them like a campaign does: validity by RDKit's
+xyz2mol (rdDetermineBonds) with each failure's reason, how many valid molecules are neutral and in
+one piece, the EDM protocol's valences beside it, PoseBusters' `mol` checks, uniqueness, novelty
+against the training subset, diversity, SNN and FCD; the same trajectories read with plain argmax
+types are scored beside them. Results go to bench/results/drugs_eval.json; the card
+(moldiff/models/drugs.md) is written from the training history and the latest evaluation.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,35 +27,72 @@ EVAL = ROOT / "bench" / "results" / "drugs_eval.json"
 FLOOR = 0.50  # validity (xyz2mol) on 1,000 molecules
 
 
+def sample_both_decodings(n: int, steps: int) -> tuple[dict, float]:
+    """N molecules of `moldiff sample --model drugs --steps STEPS --seed 0`, with their elements read
+    both ways (the trajectories are the same; only the last step's reading differs):
+    {"closed-shell": MolSet, "argmax": MolSet}, and the sampling seconds."""
+    import torch
+
+    from moldiff import defaults
+    from moldiff.cli.display import progress_bar
+    from moldiff.data.molset import MolSet
+    from moldiff.models import load_generator
+    from moldiff.sampling import generate
+    from moldiff.solvers import get_solver, solver_times
+
+    torch.set_num_threads(2)
+    generator, _, _ = load_generator("drugs")
+    generator.type_decoding = "closed-shell"
+    argmax_parts = []
+    decode = generator.decode
+
+    def decode_both(z, graph, fixed=None):
+        generator.type_decoding = "argmax"
+        argmax_parts.append(decode(z, graph, fixed))
+        generator.type_decoding = "closed-shell"
+        return decode(z, graph, fixed)
+
+    generator.decode = decode_both
+    times = solver_times(defaults.SOLVER, steps, generator.denoiser.schedule)
+    start = time.perf_counter()
+    with progress_bar(n, "sampling") as advance:
+        closed, _ = generate(generator, n, seed=0, solver=get_solver(defaults.SOLVER), times=times, batch_size=100,
+                             progress=advance)  # fmt: skip
+    seconds = time.perf_counter() - start
+    argmax = MolSet.concat(argmax_parts)
+    argmax.ids = closed.ids
+    return {"closed-shell": closed, "argmax": argmax}, seconds
+
+
 def evaluate(n: int, steps: int, workers: int = 2, posebusters: str = "full") -> dict:
+    """Sample N molecules and score them: every set metric for the closed-shell reading (with
+    PoseBusters), the xyz2mol validity figures of the argmax reading beside it."""
     from moldiff.campaign.reference import reference_smiles
-    from moldiff.chem.io import read_sdf
     from moldiff.chem.reference_set import ReferenceSet
     from moldiff.chem.scoring import score_molset, set_metrics
     from moldiff.models import load_generator
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = ["moldiff", "sample", "-n", str(n), "--model", "drugs", "--steps", str(steps), "--seed", "0",
-               "-o", f"{tmp}/samples.sdf"]  # fmt: skip
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", *cmd], check=True, stdout=subprocess.DEVNULL)
-        sample_seconds = time.perf_counter() - start
-        molset, rejects = read_sdf(f"{tmp}/samples.sdf")
+    sets, sample_seconds = sample_both_decodings(n, steps)
     _, config, _ = load_generator("drugs")
     name, smiles = reference_smiles("training", config)
     reference = ReferenceSet.from_smiles(smiles, name)
     start = time.perf_counter()
-    frame = score_molset(molset, reference, posebusters=posebusters, workers=workers)
+    frame = score_molset(sets["closed-shell"], reference, posebusters=posebusters, workers=workers)
     score_seconds = time.perf_counter() - start
     metrics = set_metrics(frame, reference, fcd=True)
+    plain = set_metrics(score_molset(sets["argmax"], reference, workers=workers), reference)
     failures = frame.loc[~frame["valid"].astype(bool), "failure"].value_counts().head(8)
     readable = frame[frame["valid"].astype(bool)]
     pb = {c: round(float(readable[c].dropna().astype(bool).mean()), 3) for c in frame.columns
           if c.startswith("pb_") and str(frame[c].dtype) == "boolean" and readable[c].notna().any()}  # fmt: skip
-    return {"command": " ".join(cmd[:-2] + ["-o", "samples.sdf"]), "n": n, "unreadable": len(rejects),
-            "sample_seconds": sample_seconds, "score_seconds": score_seconds, "reference": name,
-            "posebusters_mode": {"full": "mol", "fast": "mol_fast"}[posebusters],
-            "metrics": metrics, "failures": {str(k): int(v) for k, v in failures.items()}, "posebusters": pb}  # fmt: skip
+    command = f"moldiff sample -n {n} --model drugs --steps {steps} --seed 0 --types closed-shell -o samples.sdf"
+    return {"command": command, "n": n, "sample_seconds": sample_seconds, "score_seconds": score_seconds,
+            "reference": name, "posebusters_mode": {"full": "mol", "fast": "mol_fast"}[posebusters],
+            "metrics": metrics, "argmax": {k: plain[k] for k in ARGMAX_KEYS},
+            "failures": {str(k): int(v) for k, v in failures.items()}, "posebusters": pb}  # fmt: skip
+
+
+ARGMAX_KEYS = ("validity", "neutral", "neutral_connected", "connected", "uniqueness")
 
 
 def pct(value) -> str:
@@ -105,21 +140,33 @@ def card(state: dict, evaluation: dict | None) -> str:
     s = evaluation["metrics"]
     mode = evaluation.get("posebusters_mode", "mol_fast")
     verdict = "met" if s["n"] >= 1000 and s["validity"] >= FLOOR else "NOT met"
+    plain = evaluation.get("argmax", {})
+    columns = ("validity", "neutral", "neutral_connected", "connected", "edm_validity", "mol_stability", "uniqueness",
+               "novelty", "posebusters_pass")  # fmt: skip
     lines += [
         f"`{evaluation['command']}` ({s['n']} molecules; sampling {evaluation['sample_seconds']:.0f} s, scoring with "
         f"PoseBusters `{mode}` {evaluation['score_seconds']:.0f} s), scored by "
-        f"`python bench/drugs_card.py --eval {s['n']}`:",
+        f"`python bench/drugs_card.py --eval {s['n']}`. The same trajectories are read two ways: `argmax` takes "
+        "each atom's likeliest element; `closed-shell` (`--types closed-shell`, `moldiff/decoding.py`) then changes "
+        "the one cheapest atom of each molecule with an odd electron count. Neutral: valid with no formal charge "
+        "(xyz2mol reaches valences by separating charges where no neutral structure fits, and MOSES holds no "
+        "charged molecule); connected: valid and in one piece (all as % of all molecules):",
         "",
-        f"| validity (xyz2mol) | connected | EDM validity | mol. stability (EDM) | uniqueness | novelty | PoseBusters `{mode}` pass |",
-        "|---|---|---|---|---|---|---|",
-        "| " + " | ".join(pct(s.get(k)) for k in ("validity", "connected", "edm_validity", "mol_stability", "uniqueness",
-                                                 "novelty", "posebusters_pass")) + " |",
+        f"| types | validity (xyz2mol) | neutral | neutral and connected | connected | EDM validity | mol. stability "
+        f"(EDM) | uniqueness | novelty | PoseBusters `{mode}` pass |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        "| closed-shell | " + " | ".join(pct(s.get(k)) for k in columns) + " |",
+        "| argmax | " + " | ".join(pct(plain.get(k)) for k in columns) + " |",
         "",
         f"Internal diversity {s.get('internal_diversity') or 0:.3f}, {s.get('n_scaffolds')} scaffolds, SNN "
-        f"{s.get('snn') or 0:.3f}, FCD {s['fcd']:.1f} against {evaluation['reference']}." if s.get("fcd") is not None
+        f"{s.get('snn') or 0:.3f}, FCD {s['fcd']:.1f} against {evaluation['reference']}, mean QED "
+        f"{s.get('mean_qed') or 0:.2f}, mean SA {s.get('mean_sa') or 0:.2f} (closed-shell)." if s.get("fcd") is not None
         else f"Internal diversity {s.get('internal_diversity') or 0:.3f}, SNN {s.get('snn') or 0:.3f}.",
         "",
-        f"Floor (validity by xyz2mol ≥ {100 * FLOOR:.0f} % on 1,000 molecules): **{verdict}**.",
+        f"Floor (validity by xyz2mol ≥ {100 * FLOOR:.0f} % on 1,000 molecules): **{verdict}** with closed-shell types "
+        f"({pct(s['validity'])} %); {pct(plain.get('validity'))} % with argmax types. The closed-shell reading adds "
+        f"{pct(s['validity'] - plain.get('validity', 0))} points of validity, {pct(s['neutral'] - plain.get('neutral', 0))} "
+        "of them neutral: the neutral and connected column is the stricter measure of this model.",
         "",
         "Why molecules failed (xyz2mol's reason, most common first):",
         "",

@@ -14,6 +14,7 @@ from moldiff.config import DiffusionConfig, RunConfig
 from moldiff.data.batch import MolBatch
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
+from moldiff.decoding import decode_types
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule, prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
@@ -51,6 +52,7 @@ class MoleculeGenerator:
     vocab: AtomVocabulary
     type_scale: float
     atom_count_hist: dict[int, int]
+    type_decoding: str = "argmax"  # or "closed-shell" (moldiff.decoding)
 
     @classmethod
     def from_config(cls, config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]):
@@ -65,11 +67,13 @@ class MoleculeGenerator:
         h = F.one_hot(batch.atom_type, len(self.vocab)).float() * self.type_scale
         return project(torch.cat([batch.pos.float(), h], dim=1), graph), graph
 
-    def decode(self, z: torch.Tensor, graph: MolGraph) -> MolSet:
-        """Coordinates and argmax atom types of a final state, as a MolSet."""
-        types = z[:, N_COORDS:].argmax(dim=1).cpu().numpy()
+    def decode(self, z: torch.Tensor, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:
+        """Coordinates and atom types (``type_decoding``; ``fixed`` (N,) atoms keep their argmax) of a
+        final state, as a MolSet."""
+        z_of_type = torch.as_tensor(self.vocab.atomic_numbers)
+        types = decode_types(z[:, N_COORDS:], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
         return MolSet(
-            atomic_numbers=self.vocab.decode(types),
+            atomic_numbers=self.vocab.decode(types.cpu().numpy()),
             positions=z[:, :N_COORDS].detach().cpu().numpy(),
             ptr=graph.ptr.cpu().numpy(),
         )
@@ -82,9 +86,11 @@ class MoleculeGenerator:
 
     @torch.no_grad()
     def sample(self, seeds: list[int], n_atoms: list[int], *, solver, times: torch.Tensor,
-               cond: torch.Tensor | None = None, device: str | torch.device = "cpu") -> MolSet:  # fmt: skip
+               cond: torch.Tensor | None = None, device: str | torch.device = "cpu",
+               fixed_atoms: int = 0) -> MolSet:  # fmt: skip
         """One molecule per seed, with the given atom counts; the same seed and size give the same
-        molecule whatever else is in the batch (up to floating-point summation order)."""
+        molecule whatever else is in the batch (up to floating-point summation order). The first
+        ``fixed_atoms`` atoms of every molecule (a scaffold) keep their types when decoding."""
         if len(seeds) != len(n_atoms):
             raise MoldiffError("need one atom count per seed")
         if min(n_atoms) < 1:
@@ -96,4 +102,5 @@ class MoleculeGenerator:
         # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
         z = noise.randn(N_COORDS + len(self.vocab)) * float(prior_std(self.denoiser.schedule(times[0])))
         z = solver(self.denoiser, z, times, graph, noise)
-        return self.decode(z, graph)
+        fixed = (torch.arange(len(graph.batch), device=device) - graph.ptr[graph.batch]) < fixed_atoms
+        return self.decode(z, graph, fixed)

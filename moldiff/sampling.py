@@ -26,11 +26,12 @@ def atom_counts(generator: MoleculeGenerator, run_seed: int, n: int, fixed: int 
 def generate(generator: MoleculeGenerator, n: int, *, seed: int, solver: Callable, times: torch.Tensor,
              n_atoms: int | list[int] | None = None, batch_size: int = 100, device: str = "cpu",
              progress: Callable[[int], None] | None = None,
-             cond: torch.Tensor | None = None) -> tuple[MolSet, list[int]]:  # fmt: skip
+             cond: torch.Tensor | None = None, fixed_atoms: int = 0) -> tuple[MolSet, list[int]]:  # fmt: skip
     """``n`` molecules; returns them (ids 0..n-1) and each molecule's seed.
 
     ``n_atoms``: one size for all, one per molecule, or None (drawn from the training sizes);
-    ``cond``: per-molecule conditions (n, C) for a conditional model (see ``moldiff.guidance``).
+    ``cond``: per-molecule conditions (n, C) for a conditional model (see ``moldiff.guidance``);
+    ``fixed_atoms``: leading atoms of every molecule (a scaffold) whose types decoding keeps.
     """
     seeds = molecule_seeds(seed, n)
     if isinstance(n_atoms, (list, tuple, np.ndarray)):
@@ -46,7 +47,7 @@ def generate(generator: MoleculeGenerator, n: int, *, seed: int, solver: Callabl
         end = min(start + batch_size, n)
         part_cond = None if cond is None else cond[start:end].to(device)
         parts.append(generator.sample(seeds[start:end], counts[start:end], solver=solver, times=times,
-                                      cond=part_cond, device=device))  # fmt: skip
+                                      cond=part_cond, device=device, fixed_atoms=fixed_atoms))  # fmt: skip
         if progress is not None:
             progress(end - start)
     mols = MolSet.concat(parts)

@@ -46,6 +46,7 @@ class Sampling(_Strict):
     steps: int = Field(defaults.STEPS, ge=1)
     options: dict[str, float | int | bool] = {}  # solver options, e.g. {eta: 0.5} for ddim
     n_atoms: int | None = Field(None, ge=1, le=200)  # fixed size; default: drawn from the model's training sizes
+    types: Literal["argmax", "closed-shell"] = "argmax"  # how elements are read (moldiff.decoding)
     batch_size: int = Field(50, ge=1)  # molecules per batch: the unit of resuming and sharding
     device: str = "auto"
 

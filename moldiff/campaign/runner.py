@@ -209,6 +209,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     device = pick_device(s.device)
     model_path = resolve_model(config.model)
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
+    generator.type_decoding = s.types
     plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
     reference = load_reference(config.scoring.reference, model_config, config.scoring.max_neighbours)
     times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)

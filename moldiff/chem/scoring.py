@@ -6,7 +6,7 @@ Per molecule (:func:`score_molset`), from 3D coordinates:
    charge from the formal charges); ``valid`` is its success, ``failure`` its reason otherwise;
    ``edm_valid`` and ``mol_stable`` give the EDM distance-rule verdict beside it for comparison;
 2. the largest fragment (``n_fragments`` counts them) in the reference SMILES form (no stereo,
-   canonical), then every descriptor of :data:`moldiff.chem.descriptors.DESCRIPTORS`, the named
+   canonical), ``charged_atoms`` (atoms xyz2mol gave a formal charge, whole molecule), then every descriptor of :data:`moldiff.chem.descriptors.DESCRIPTORS`, the named
    PAINS and Brenk alerts, novelty against a :class:`ReferenceSet` and the Tanimoto similarity of
    the nearest reference molecule (``nn_similarity``, ``nn_smiles``);
 3. optionally PoseBusters' ``mol`` checks (``pb_*`` columns; slow, off by default).
@@ -29,12 +29,13 @@ from moldiff.chem.rdmol import canonicalize_smiles, determine_bonds, largest_fra
 from moldiff.chem.reference_set import ReferenceSet
 from moldiff.data.molset import MolSet
 
-_INTEGER = ("n_atoms", "n_fragments", "hbd", "hba", "rotatable_bonds", "heavy_atoms", "rings",
+_INTEGER = ("n_atoms", "n_fragments", "charged_atoms", "hbd", "hba", "rotatable_bonds", "heavy_atoms", "rings",
             "lipinski_violations", *(f"n_{c}" for c in CATALOGS))  # fmt: skip
 _FLOAT = ("qed", "sa", "logp", "mw", "tpsa", "nn_similarity")
 _BOOL = ("valid", "edm_valid", "mol_stable")
 _TEXT = ("failure", "smiles", "scaffold", "nn_smiles", *CATALOGS)
-NUMERIC_SCORES = tuple(n for n in (*NUMERIC, *(f"n_{c}" for c in CATALOGS), "nn_similarity", "n_fragments"))
+NUMERIC_SCORES = tuple(n for n in (*NUMERIC, *(f"n_{c}" for c in CATALOGS), "nn_similarity", "n_fragments",
+                                    "charged_atoms"))  # fmt: skip
 """Score columns that hold numbers (what desirability components and range filters can use)."""
 
 
@@ -146,7 +147,7 @@ def score_mols(mols: Sequence[Chem.Mol | None], reasons: Sequence[str], *, poseb
     return frame
 
 
-_ROW_COLUMNS = ["valid", "failure", "smiles", "n_fragments", *DESCRIPTORS, *CATALOGS, *(f"n_{c}" for c in CATALOGS)]
+_ROW_COLUMNS = ["valid", "failure", "smiles", "n_fragments", "charged_atoms", *DESCRIPTORS, *CATALOGS, *(f"n_{c}" for c in CATALOGS)]
 
 
 def _score_one(mol: Chem.Mol | None, reason: str) -> dict:
@@ -160,7 +161,8 @@ def _score_one(mol: Chem.Mol | None, reason: str) -> dict:
         return {**row, "failure": f"cannot write SMILES: {' '.join(str(exc).split())}"}
     if smiles is None:
         return {**row, "failure": "RDKit cannot read back its own SMILES"}
-    row.update(valid=True, failure="", smiles=smiles, n_fragments=n_frags)
+    charged = sum(a.GetFormalCharge() != 0 for a in mol.GetAtoms())
+    row.update(valid=True, failure="", smiles=smiles, n_fragments=n_frags, charged_atoms=charged)
     for name, fn in DESCRIPTORS.items():
         try:
             row[name] = fn(heavy)
@@ -245,7 +247,8 @@ def set_metrics(frame, reference: ReferenceSet | None = None, *, fcd: bool = Fal
 
     Returns a dict of plain numbers (None where undefined):
         n, n_valid, validity (xyz2mol), edm_validity and mol_stability (if scored), connected
-        (valid and one fragment, / n), uniqueness (unique SMILES / valid), novelty (novel unique /
+        (valid and one fragment, / n), neutral (valid without formal charges, / n; xyz2mol reaches
+        a valence by separating charges where no neutral structure exists), neutral_connected, uniqueness (unique SMILES / valid), novelty (novel unique /
         unique), internal_diversity (1 − mean pairwise Tanimoto of the unique molecules),
         n_scaffolds (distinct non-empty Murcko scaffolds of the unique molecules),
         scaffold_diversity (n_scaffolds / unique), snn (mean nearest-reference similarity of the
@@ -262,6 +265,9 @@ def set_metrics(frame, reference: ReferenceSet | None = None, *, fcd: bool = Fal
         if col in frame:
             out[key] = _frac(int(frame[col].sum()), n)
     out["connected"] = _frac(int((valid["n_fragments"] == 1).sum()), n)
+    neutral = valid["charged_atoms"] == 0
+    out["neutral"] = _frac(int(neutral.sum()), n)
+    out["neutral_connected"] = _frac(int((neutral & (valid["n_fragments"] == 1)).sum()), n)
     out["n_unique"] = len(unique)
     out["uniqueness"] = _frac(len(unique), len(valid))
     if reference is not None:

@@ -25,6 +25,8 @@ def sample(
     solver_opt: list[str] = typer.Option(None, "--solver-opt", help="Solver option KEY=VALUE (ddim: eta=0.5)."),
     grid: str = typer.Option(None, "--grid", help="Time grid: uniform, log_snr, log_snr_late or edm "
                              "(default: the solver's own)."),
+    types: str = typer.Option("argmax", "--types", help="Element of each atom: argmax of its type features, or "
+                              "closed-shell (the most likely assignment with an even electron count)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(100, "--batch-size", help="Molecules denoised together."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
@@ -81,6 +83,10 @@ def sample(
     options = parse_options(solver_opt or [])
     from moldiff.solvers.grids import GRIDS
 
+    from moldiff.decoding import DECODINGS
+
+    if types not in DECODINGS:
+        raise MoldiffError(f"unknown --types {types!r}; choose from {', '.join(DECODINGS)}")
     if grid is not None and grid not in GRIDS:
         raise MoldiffError(f"unknown --grid {grid!r}; choose from {', '.join(GRIDS)}")
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
@@ -95,6 +101,7 @@ def sample(
         uri = track.resolve_uri(tracking_uri)
         tracker = track.start(uri, "moldiff", f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
+    generator.type_decoding = types
     is_flow_map = hasattr(generator.denoiser, "jump")
     solver = solver or ("flow-map" if is_flow_map else defaults.SOLVER)
     steps = steps or (defaults.FLOWMAP_STEPS if is_flow_map else defaults.STEPS)
@@ -129,11 +136,11 @@ def sample(
     summary["seconds_per_molecule"] = seconds / n
     summary["nfe"] = nfe
     record = run_record(config.model_dump(), seed, model=str(model_path), model_step=payload.get("step"),
-                        solver=solver, solver_options=options, grid=grid or SOLVERS[solver].grid, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms,
+                        solver=solver, solver_options=options, grid=grid or SOLVERS[solver].grid, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms, types=types,
                         summary=summary, **({"guidance": plan.record} if plan.active else {}))  # fmt: skip
     write_run_record(output.with_suffix(".run.json"), record)
     if tracker is not None:
-        tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path),
+        tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path), "types": types,
                             **{f"solver.{k}": v for k, v in options.items()}})  # fmt: skip
         tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, 0)
         for p in (output, csv_path, output.with_suffix(".run.json")):

@@ -87,6 +87,11 @@ class GuidancePlan:
         return inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
                               resamples=self.resamples, reconstruction=self.reconstruction)  # fmt: skip
 
+    @property
+    def fixed_atoms(self) -> int:
+        """Leading atoms of every molecule whose types are given (the scaffold's)."""
+        return 0 if self.scaffold is None else len(self.scaffold.types)
+
     def place(self, molecules: MolSet) -> MolSet:
         """Molecules translated so the scaffold atoms sit at the given coordinates."""
         from moldiff.guidance.inpaint import align_to_scaffold
@@ -99,7 +104,7 @@ class GuidancePlan:
         cond = self.conditions(len(seeds))
         cond = None if cond is None else cond.to(device)
         mols = self.generator.sample(seeds, n_atoms, solver=self.solver(solver), times=times, cond=cond,
-                                     device=device)  # fmt: skip
+                                     device=device, fixed_atoms=self.fixed_atoms)  # fmt: skip
         return self.place(mols)
 
     def generate(self, n: int, *, seed: int, solver, times: torch.Tensor, n_atoms: int | None = None,
@@ -110,7 +115,7 @@ class GuidancePlan:
 
         counts = self.atom_counts(seed, n, n_atoms)
         mols, seeds = generate(self.generator, n, seed=seed, solver=self.solver(solver), times=times,
-                               n_atoms=counts, cond=self.conditions(n), **kwargs)  # fmt: skip
+                               n_atoms=counts, cond=self.conditions(n), fixed_atoms=self.fixed_atoms, **kwargs)  # fmt: skip
         return self.place(mols), seeds
 
     # --------------------------------------------------------------------- outputs

@@ -118,6 +118,13 @@ def test_posebusters_checks_are_columns():
     assert frame["pb_failed"].tolist() == ["", ""]
 
 
+def test_charge_separated_molecules_are_valid_but_not_neutral():
+    frame = score_molset(_embedded(BENZAMIDE, "[NH3+]CC(=O)[O-]"))  # glycine as its zwitterion
+    assert frame["valid"].tolist() == [True, True] and frame["charged_atoms"].tolist() == [0, 2]
+    metrics = set_metrics(frame)
+    assert metrics["validity"] == 1.0 and metrics["neutral"] == metrics["neutral_connected"] == 0.5
+
+
 def test_full_posebusters_gives_the_verdicts_of_its_mol_configuration():
     PoseBusters = pytest.importorskip("posebusters").PoseBusters
     from moldiff.chem.posebusters import posebusters_checks

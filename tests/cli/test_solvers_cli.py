@@ -52,6 +52,17 @@ def test_grid_is_the_solvers_own_unless_given(model_file, tmp_path, capsys):
     assert runs["own"][1] != runs["edm"][1]  # another grid, other molecules
 
 
+def test_closed_shell_types_give_even_electron_counts(model_file, tmp_path, capsys):
+    from moldiff.chem.io import read_sdf
+
+    out = tmp_path / "cs.sdf"
+    assert main(["sample", "-n", "6", "-o", str(out), "--model", str(model_file), "--steps", "3", "--json",
+                 "--types", "closed-shell"]) == 0  # fmt: skip
+    molset, _ = read_sdf(out)
+    electrons = [int(molset.atomic_numbers[a:b].sum()) for a, b in zip(molset.ptr[:-1], molset.ptr[1:])]
+    assert all(e % 2 == 0 for e in electrons) and json.loads(out.with_suffix(".run.json").read_text())["types"] == "closed-shell"
+
+
 def test_adaptive_reports_its_mean_nfe_per_batch(model_file, tmp_path, capsys):
     out = tmp_path / "a.sdf"
     assert main(["sample", "-n", "3", "--batch-size", "2", "-o", str(out), "--model", str(model_file), "--solver",
@@ -66,6 +77,7 @@ def test_adaptive_reports_its_mean_nfe_per_batch(model_file, tmp_path, capsys):
     (["--solver", "ddim", "--solver-opt", "eta=-1"], "eta must be >= 0"),
     (["--solver", "pc", "--solver-opt", "corrector_steps=1.5"], "must be int"),
     (["--grid", "quadratic"], "unknown --grid 'quadratic'"),
+    (["--types", "parity"], "unknown --types 'parity'"),
 ])  # fmt: skip
 def test_bad_solver_options_are_one_line_errors(model_file, tmp_path, capsys, options, needle):
     base = ["sample", "-n", "1", "-o", str(tmp_path / "x.sdf"), "--model", str(model_file), "--steps", "2"]
