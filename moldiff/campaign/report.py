@@ -25,7 +25,8 @@ DISTRIBUTIONS = (("qed", "QED"), ("sa", "SA score"), ("logp", "logP"), ("mw", "m
 METRIC_LABELS = {
     "n": "generated", "n_valid": "valid (xyz2mol)", "validity": "validity (xyz2mol)",
     "edm_validity": "validity (EDM bond rule)", "mol_stability": "molecule stability (EDM)",
-    "connected": "valid and connected", "n_unique": "unique valid", "uniqueness": "uniqueness",
+    "connected": "valid and connected", "neutral": "valid and neutral",
+    "neutral_connected": "valid, neutral and connected", "n_unique": "unique valid", "uniqueness": "uniqueness",
     "n_novel": "novel unique", "novelty": "novelty", "internal_diversity": "internal diversity (IntDiv)",
     "n_scaffolds": "distinct scaffolds", "scaffold_diversity": "scaffolds / unique", "snn": "SNN (to reference)",
     "fcd": "FCD (to reference)", "posebusters_pass": "PoseBusters pass", "n_kept": "kept",
@@ -34,8 +35,8 @@ METRIC_LABELS = {
     "mean_mw": "mean MW (valid)", "mean_tpsa": "mean TPSA (valid)",
     "scaffold_containment": "contain the scaffold (graph)", "scaffold_exact": "contain the scaffold (bond orders)",
 }  # fmt: skip
-FRACTIONS = {"validity", "edm_validity", "mol_stability", "connected", "uniqueness", "novelty",
-             "posebusters_pass", "kept_fraction", "scaffold_containment", "scaffold_exact"}  # fmt: skip
+FRACTIONS = {"validity", "edm_validity", "mol_stability", "connected", "neutral", "neutral_connected", "uniqueness",
+             "novelty", "posebusters_pass", "kept_fraction", "scaffold_containment", "scaffold_exact"}  # fmt: skip
 TOP_COLUMNS = ("rank", "index", "seed", "smiles", "desirability", "qed", "sa", "logp", "mw", "tpsa",
                "nn_similarity", "brenk")  # fmt: skip
 
@@ -91,8 +92,8 @@ def render(folder: Path) -> str:
             + "\n".join(parts) + "\n</body></html>\n")  # fmt: skip
 
 
-_NUMERIC = ("qed", "sa", "logp", "mw", "tpsa", "nn_similarity", "desirability", "rank", "n_fragments", "hbd",
-            "hba", "rotatable_bonds", "heavy_atoms", "rings", "lipinski_violations", "n_pains", "n_brenk")  # fmt: skip
+_NUMERIC = ("qed", "sa", "logp", "mw", "tpsa", "nn_similarity", "desirability", "rank", "n_fragments", "charged_atoms",
+            "hbd", "hba", "rotatable_bonds", "heavy_atoms", "rings", "lipinski_violations", "n_pains", "n_brenk")  # fmt: skip
 
 
 def _summary(frame, run: dict) -> str:
