@@ -75,6 +75,16 @@ def test_scaffold_from_sdf_is_kept_and_reported(files, tmp_path):
     assert record["guidance"]["scaffold"]["reconstruction"] == defaults.RECONSTRUCTION
 
 
+def test_closed_shell_reading_never_changes_the_scaffold(files, tmp_path):
+    code, out = _run(tmp_path, files["uncond"], "--scaffold", str(files["frag"]), "--n-atoms", "7",
+                     "--types", "closed-shell", "-n", "8")  # fmt: skip
+    assert code == 0
+    mols, _ = read_sdf(out)
+    for i in range(len(mols)):
+        z, _ = mols.molecule(i)
+        assert z[:2].tolist() == [6, 8] and int(z.sum()) % 2 == 0
+
+
 def test_targets_of_a_conditional_model(files, tmp_path):
     code, out = _run(tmp_path, files["cond"], "--target", "gap=4.5eV", "--target", "mu=0.5 e*bohr",
                      "--guidance-scale", "2")  # fmt: skip
