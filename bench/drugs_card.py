@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from model_card import MODELS, ROOT, curve_rows, export_model, training_hours
@@ -42,15 +43,14 @@ def sample_both_decodings(n: int, steps: int) -> tuple[dict, float]:
 
     torch.set_num_threads(2)
     generator, _, _ = load_generator("drugs")
+    argmax_reader = replace(generator, type_decoding="argmax")
     generator.type_decoding = "closed-shell"
     argmax_parts = []
-    decode = generator.decode
+    read_closed_shell = generator.decode
 
-    def decode_both(z, graph, fixed=None):
-        generator.type_decoding = "argmax"
-        argmax_parts.append(decode(z, graph, fixed))
-        generator.type_decoding = "closed-shell"
-        return decode(z, graph, fixed)
+    def decode_both(z, graph, fixed=None):  # the argmax reading of the same final state, on the side
+        argmax_parts.append(argmax_reader.decode(z, graph, fixed))
+        return read_closed_shell(z, graph, fixed)
 
     generator.decode = decode_both
     times = solver_times(defaults.SOLVER, steps, generator.denoiser.schedule)

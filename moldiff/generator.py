@@ -102,5 +102,4 @@ class MoleculeGenerator:
         # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
         z = noise.randn(N_COORDS + len(self.vocab)) * float(prior_std(self.denoiser.schedule(times[0])))
         z = solver(self.denoiser, z, times, graph, noise)
-        fixed = (torch.arange(len(graph.batch), device=device) - graph.ptr[graph.batch]) < fixed_atoms
-        return self.decode(z, graph, fixed)
+        return self.decode(z, graph, graph.leading(fixed_atoms) if fixed_atoms else None)

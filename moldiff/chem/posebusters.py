@@ -51,6 +51,7 @@ def _config(name: str) -> dict:
     return config
 
 
+@cache
 def _energy_config() -> dict:
     """``mol`` reduced to loading and its energy check (the only check ``mol`` adds to ``mol_fast``)."""
     full, fast = _config("mol"), _config("mol_fast")

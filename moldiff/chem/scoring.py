@@ -6,8 +6,8 @@ Per molecule (:func:`score_molset`), from 3D coordinates:
    charge from the formal charges); ``valid`` is its success, ``failure`` its reason otherwise;
    ``edm_valid`` and ``mol_stable`` give the EDM distance-rule verdict beside it for comparison;
 2. the largest fragment (``n_fragments`` counts them) in the reference SMILES form (no stereo,
-   canonical), ``charged_atoms`` (atoms xyz2mol gave a formal charge, whole molecule), then every descriptor of :data:`moldiff.chem.descriptors.DESCRIPTORS`, the named
-   PAINS and Brenk alerts, novelty against a :class:`ReferenceSet` and the Tanimoto similarity of
+   canonical), ``charged_atoms`` (atoms xyz2mol gave a formal charge, whole molecule), then every
+   descriptor of :data:`moldiff.chem.descriptors.DESCRIPTORS`, the named PAINS and Brenk alerts, novelty against a :class:`ReferenceSet` and the Tanimoto similarity of
    the nearest reference molecule (``nn_similarity``, ``nn_smiles``);
 3. optionally PoseBusters' ``mol`` checks (``pb_*`` columns; slow, off by default).
 
@@ -248,8 +248,8 @@ def set_metrics(frame, reference: ReferenceSet | None = None, *, fcd: bool = Fal
     Returns a dict of plain numbers (None where undefined):
         n, n_valid, validity (xyz2mol), edm_validity and mol_stability (if scored), connected
         (valid and one fragment, / n), neutral (valid without formal charges, / n; xyz2mol reaches
-        a valence by separating charges where no neutral structure exists), neutral_connected, uniqueness (unique SMILES / valid), novelty (novel unique /
-        unique), internal_diversity (1 − mean pairwise Tanimoto of the unique molecules),
+        a valence by separating charges where no neutral structure exists), neutral_connected,
+        uniqueness (unique SMILES / valid), novelty (novel unique / unique), internal_diversity (1 − mean pairwise Tanimoto of the unique molecules),
         n_scaffolds (distinct non-empty Murcko scaffolds of the unique molecules),
         scaffold_diversity (n_scaffolds / unique), snn (mean nearest-reference similarity of the
         valid molecules), fcd (valid molecules against the reference sample; only with ``fcd``),
@@ -264,10 +264,10 @@ def set_metrics(frame, reference: ReferenceSet | None = None, *, fcd: bool = Fal
     for col, key in (("edm_valid", "edm_validity"), ("mol_stable", "mol_stability")):
         if col in frame:
             out[key] = _frac(int(frame[col].sum()), n)
-    out["connected"] = _frac(int((valid["n_fragments"] == 1).sum()), n)
-    neutral = valid["charged_atoms"] == 0
+    one_piece, neutral = valid["n_fragments"] == 1, valid["charged_atoms"] == 0
+    out["connected"] = _frac(int(one_piece.sum()), n)
     out["neutral"] = _frac(int(neutral.sum()), n)
-    out["neutral_connected"] = _frac(int((neutral & (valid["n_fragments"] == 1)).sum()), n)
+    out["neutral_connected"] = _frac(int((neutral & one_piece).sum()), n)
     out["n_unique"] = len(unique)
     out["uniqueness"] = _frac(len(unique), len(valid))
     if reference is not None:

@@ -35,6 +35,10 @@ class MolGraph:
     def num_atoms(self) -> torch.Tensor:
         return self.ptr[1:] - self.ptr[:-1]
 
+    def leading(self, k: int) -> torch.Tensor:
+        """(N,) True for the first ``k`` atoms of every molecule (where a scaffold sits)."""
+        return torch.arange(self.batch.shape[0], device=self.batch.device) - self.ptr[self.batch] < k
+
     @staticmethod
     def from_counts(counts: torch.Tensor, cond: torch.Tensor | None = None) -> MolGraph:
         counts = counts.long()

@@ -80,8 +80,7 @@ class Scaffold:
         """(N,) True for the first k atoms of every molecule."""
         if int(graph.num_atoms.min()) < self.size:
             raise MoldiffError(f"every molecule needs at least the scaffold's {self.size} atoms")
-        local = torch.arange(graph.batch.shape[0], device=graph.batch.device) - graph.ptr[graph.batch]
-        return local < self.size
+        return graph.leading(self.size)
 
 
 def _known_block(z: torch.Tensor, mask: torch.Tensor, graph: MolGraph, k: int) -> tuple[torch.Tensor, torch.Tensor]:
