@@ -42,7 +42,7 @@ from moldiff.sampling import generate
 from moldiff.solvers import get_solver, solver_times
 
 SCAFFOLDS = ["c1ccccc1", "c1ccncc1", "C1CCCCC1", "c1ccoc1"]  # benzene, pyridine, cyclohexane, furan
-METRICS = ("atom_stability", "mol_stability", "validity", "uniqueness")
+METRICS = ("atom_stability", "mol_stability", "validity", "uniqueness", "connectivity", "valid_connected")
 TINY = dict(n=4, steps=5, scaffolds=SCAFFOLDS[:1])
 VALIDITY_TOLERANCE = 10.0  # points
 
@@ -58,6 +58,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--resample", type=int, default=1, help="RePaint resamplings of each segment")
     p.add_argument("--reconstruction", type=float, default=defaults.RECONSTRUCTION,
                    help="reconstruction-guidance weight (0: off)")
+    p.add_argument("--valence-guard", action=argparse.BooleanOptionalAction, default=defaults.VALENCE_GUARD,
+                   help="new atoms bond only to scaffold atoms with an open valence")
     p.add_argument("--solver", default=defaults.SOLVER)
     p.add_argument("--steps", type=int, default=defaults.STEPS, help="NFE per molecule (x --resample)")
     p.add_argument("--seed", type=int, default=0)
@@ -138,13 +140,15 @@ def verdicts(r: dict) -> list[str]:
     return [f"- `{r['scaffold']}`: contains the scaffold in {c['n_contains']}/{c['n']} "
             f"({100 * c['contains']:.1f} %; target 100 %: {contains}); "
             f"validity {100 * c['validity']:.1f} % vs {100 * f['validity']:.1f} % unconstrained "
-            f"({gap:+.1f} ± {se:.1f} points; target within {VALIDITY_TOLERANCE:g}: {valid})"]  # fmt: skip
+            f"({gap:+.1f} ± {se:.1f} points; target within {VALIDITY_TOLERANCE:g}: {valid}); valid and in one "
+            f"piece {100 * c['valid_connected']:.1f} % vs {100 * f['valid_connected']:.1f} % "
+            f"({100 * (c['valid_connected'] - f['valid_connected']):+.1f} points)"]  # fmt: skip
 
 
 def markdown(rows: list[dict], title: str) -> str:
     lines = [f"### {title}", "",
              "| scaffold | sampling | n | contains % | exact % | atom stab. % | mol stab. % | valid % | unique % "
-             "| Δ valid (points) | NFE | s / molecule |", "|" + "---|" * 12]  # fmt: skip
+             "| one piece % | valid & one piece % | Δ valid (points) | NFE | s / molecule |", "|" + "---|" * 14]  # fmt: skip
     for r in rows:
         gap = 100 * (r["constrained"]["validity"] - r["unconstrained"]["validity"])
         for mode in ("constrained", "unconstrained"):
@@ -168,7 +172,8 @@ def main() -> None:
     # every scaffold resolved first, so one that does not embed or fit the model fails before sampling
     plans = {s: plan_guidance(gen, config, payload, GuidanceSpec(scaffold_smiles=s, jump=args.jump,
                                                                  resamples=args.resample,
-                                                                 reconstruction=args.reconstruction), device=args.device)
+                                                                 reconstruction=args.reconstruction,
+                                                                 valence_guard=args.valence_guard), device=args.device)
              for s in args.scaffolds}  # fmt: skip
     solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
     started, rows = time.time(), []
@@ -180,9 +185,10 @@ def main() -> None:
             m = rows[-1][mode]
             print(f"  {mode:13s} contains {100 * m['contains']:5.1f}%  exact {100 * m['exact']:5.1f}%  "
                   f"mol stab {100 * m['mol_stability']:5.1f}%  valid {100 * m['validity']:5.1f}%  "
+                  f"one piece {100 * m['connectivity']:5.1f}%  valid & one piece {100 * m['valid_connected']:5.1f}%  "
                   f"unique {100 * m['uniqueness']:5.1f}%  {m['seconds_per_molecule']:.3f} s/mol", flush=True)  # fmt: skip
     title = (f"{args.model} (step {payload.get('step')}), {args.solver} {args.steps} NFE, jump {args.jump}, "
-             f"resample {args.resample}, reconstruction {args.reconstruction:g}, {args.n} molecules per row; {(time.time() - started) / 60:.1f} min")  # fmt: skip
+             f"resample {args.resample}, reconstruction {args.reconstruction:g}, valence guard {'on' if args.valence_guard else 'off'}, {args.n} molecules per row; {(time.time() - started) / 60:.1f} min")  # fmt: skip
     text = markdown(rows, title)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)

@@ -13,3 +13,7 @@ FLOWMAP_STEPS = 4  # jumps (network evaluations) of a flow-map model such as qm9
 # around furan from 6.5 % to 15 % (40 molecules each); w = 30 was worse (python bench/bench_scaffold.py
 # --reconstruction W gives the full table).
 RECONSTRUCTION = 0.0
+
+# The valence guard of scaffold inpainting (``moldiff.guidance.valence``; --valence-guard/--no-valence-guard):
+# new atoms bond to a scaffold atom only where it has an open valence.
+VALENCE_GUARD = True

@@ -177,6 +177,7 @@ class Scaffold(_Strict):
     jump: int = Field(1, ge=1)  # solver intervals between RePaint replacements (--jump)
     resample: int = Field(1, ge=1)  # RePaint resamplings of each segment (--resample)
     reconstruction: float = Field(defaults.RECONSTRUCTION, ge=0)  # reconstruction-guidance weight (--reconstruction)
+    valence_guard: bool = defaults.VALENCE_GUARD  # new atoms bond only where the scaffold has room (--valence-guard)
 
     @model_validator(mode="before")
     @classmethod
@@ -266,7 +267,7 @@ class CampaignConfig(_Strict):
                         guidance_scale=g.guidance_scale, predictor=g.predictor, guide_scale=g.guide_scale)  # fmt: skip
         if (s := self.scaffold) is not None:
             spec.update(scaffold_sdf=s.sdf, scaffold_smiles=s.smiles, scaffold_h=s.hydrogens, jump=s.jump,
-                        resamples=s.resample, reconstruction=s.reconstruction)  # fmt: skip
+                        resamples=s.resample, reconstruction=s.reconstruction, valence_guard=s.valence_guard)  # fmt: skip
         return GuidanceSpec(**spec)
 
     def out_dir(self) -> Path:

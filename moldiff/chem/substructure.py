@@ -36,13 +36,23 @@ SCAFFOLD_FILES = (".sdf", ".sd", ".mol")  # what a scaffold file may be called
 class Fragment:
     """A scaffold: atomic numbers (k,), positions (k, 3) in Å, its query graph and a SMILES;
     ``open_hydrogens``: the hydrogens its kept atoms carry but the fragment leaves out (each becomes
-    a hydrogen or a substituent, so a molecule needs at least k + open_hydrogens atoms)."""
+    a hydrogen or a substituent, so a molecule needs at least k + open_hydrogens atoms), and
+    ``open_valence`` (k,) how many of them each kept atom carries (None where unknown: an SDF block
+    RDKit cannot read as a molecule)."""
 
     atomic_numbers: np.ndarray
     positions: np.ndarray
     query: Chem.Mol
     smiles: str
     open_hydrogens: int = 0
+    open_valence: np.ndarray | None = None
+
+
+def _dropped_hydrogens(mol: Chem.Mol, keep: list[int]) -> np.ndarray:
+    """(k,) per kept atom: its hydrogen neighbours that are not kept, plus its implicit hydrogens."""
+    kept = set(keep)
+    return np.array([sum(1 for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetAtomicNum() == 1 and n.GetIdx() not in kept)
+                     + mol.GetAtomWithIdx(i).GetNumImplicitHs() for i in keep], dtype=np.int64)  # fmt: skip
 
 
 def _keep_atoms(mol: Chem.Mol, keep: list[int]) -> Chem.Mol:
@@ -79,7 +89,22 @@ def fragment_from_sdf(path: str | Path, *, hydrogens: bool = False) -> Fragment:
         raise MoldiffError(f"the scaffold in {path} has no heavy atom (keep its hydrogens to use it)")
     query = _keep_atoms(mol, keep)
     dropped = len(z) - len(keep)  # hydrogens of the file (all of them on kept atoms)
-    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query), dropped)
+    checked = _sanitized_with_hs(mol)
+    open_valence = None if checked is None else _dropped_hydrogens(checked, keep)
+    if open_valence is not None:
+        dropped = int(open_valence.sum())  # also the implicit hydrogens of a heavy-atom block
+    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query), dropped, open_valence)
+
+
+def _sanitized_with_hs(mol: Chem.Mol) -> Chem.Mol | None:
+    """A sanitized copy with the file's hydrogens kept as atoms, or None if RDKit rejects it."""
+    mol = Chem.Mol(mol)
+    with rdkit_quiet():
+        try:
+            Chem.SanitizeMol(mol)
+        except Exception:
+            return None
+    return mol
 
 
 def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DEFAULT_SEED) -> Fragment:
@@ -96,12 +121,16 @@ def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DE
         raise MoldiffError(f"scaffold SMILES {smiles!r}: {conf}")
     with rdkit_quiet():
         query = Chem.MolFromSmiles(smiles.strip())
+        heavy = query
         if hydrogens:
             query = Chem.AddHs(query)
     # AddHs appends hydrogens after the heavy atoms, in the SMILES' atom order
     keep = [i for i, a in enumerate(conf.atomic_numbers.tolist()) if hydrogens or a != 1]
     dropped = len(conf.atomic_numbers) - len(keep)
-    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles, dropped)
+    open_valence = np.zeros(len(keep), dtype=np.int64) if hydrogens else \
+        np.array([a.GetTotalNumHs() for a in heavy.GetAtoms()], dtype=np.int64)  # fmt: skip
+    return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles, dropped,
+                    open_valence)  # fmt: skip
 
 
 def _fragment_with_attachments(smiles: str, parsed: Chem.Mol, seed: int) -> Fragment:
@@ -128,8 +157,10 @@ def _fragment_with_attachments(smiles: str, parsed: Chem.Mol, seed: int) -> Frag
     for idx in sorted(attachments, reverse=True):
         query.RemoveAtom(idx)
     query = query.GetMol()
+    sites = [capped.GetAtomWithIdx(idx).GetNeighbors()[0].GetIdx() for idx in attachments]
+    open_valence = np.array([sites.count(i) for i in keep], dtype=np.int64)
     return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, _smiles_of(query),
-                    open_hydrogens=len(attachments))
+                    open_hydrogens=len(attachments), open_valence=open_valence)
 
 
 def _topology(mol: Chem.Mol) -> Chem.Mol:

@@ -13,6 +13,8 @@ METRICS = [
     ("uniqueness", "uniqueness"),
     ("valid_x_unique", "valid × unique"),
     ("novelty", "novelty"),
+    ("connectivity", "one piece"),
+    ("valid_connected", "valid & one piece"),
 ]
 
 

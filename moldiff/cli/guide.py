@@ -1,6 +1,7 @@
 """The guidance options of ``moldiff sample`` as a :class:`~moldiff.guidance.plan.GuidanceSpec`:
 ``--target``/``--guidance-scale`` (a conditional model), ``--guide``/``--predictor``/``--guide-scale``
-(regressor guidance) and ``--scaffold``/``--scaffold-smiles``/``--scaffold-h``/``--jump``/``--resample``.
+(regressor guidance) and ``--scaffold``/``--scaffold-smiles``/``--scaffold-h``/``--jump``/``--resample``/
+``--reconstruction``/``--valence-guard``.
 Here the strings are parsed and their combinations checked; ``moldiff.guidance.plan`` does the rest.
 """
 
@@ -14,7 +15,8 @@ from moldiff.guidance.plan import GuidanceSpec
 
 def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str], predictor: str | None,
                   guide_scale: float, scaffold: Path | None, scaffold_smiles: str | None, scaffold_h: bool,
-                  jump: int, resamples: int, reconstruction: float | None = None) -> GuidanceSpec:  # fmt: skip
+                  jump: int, resamples: int, reconstruction: float | None = None,
+                  valence_guard: bool | None = None) -> GuidanceSpec:  # fmt: skip
     """Parse and cross-check the options (MoldiffError naming the option on bad input)."""
     from moldiff.guidance.regressor import parse_guide
     from moldiff.guidance.units import parse_target
@@ -34,6 +36,8 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
     if reconstruction is not None and reconstruction < 0:
         raise MoldiffError(f"--reconstruction must be >= 0, got {reconstruction}")
     extra = {} if reconstruction is None else {"reconstruction": reconstruction}
+    if valence_guard is not None:
+        extra["valence_guard"] = valence_guard
     return GuidanceSpec(targets=parsed, guidance_scale=guidance_scale, terms=terms, predictor=predictor,
                         guide_scale=guide_scale, scaffold_sdf=None if scaffold is None else str(scaffold),
                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump,

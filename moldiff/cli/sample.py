@@ -49,6 +49,8 @@ def sample(
     resample: int = typer.Option(1, "--resample", help="Scaffold: RePaint resamplings of each segment."),
     reconstruction: float = typer.Option(None, "--reconstruction",
                                          help="Scaffold: reconstruction-guidance weight (0: off; default: built in)."),
+    valence_guard: bool = typer.Option(None, "--valence-guard/--no-valence-guard",
+                                       help="Scaffold: new atoms bond only to scaffold atoms with an open valence (default: on)."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
 
@@ -91,7 +93,8 @@ def sample(
         raise MoldiffError(f"unknown --grid {grid!r}; choose from {', '.join(GRIDS)}")
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
-                         scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction)  # fmt: skip
+                         scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction,
+                         valence_guard=valence_guard)  # fmt: skip
     if solver is not None:
         get_solver(solver, **options)  # an unknown solver or option fails before the model loads
     dev = pick_device(device)

@@ -138,12 +138,17 @@ class ScaffoldDenoiser(GuidedDenoiser):
     backward pass through the network per evaluation).
 
     A network trained to take a scaffold (``model.known_atoms``, ``moldiff.diffusion.known``) is
-    shown it as it was trained: clean, around the state's own centroid of those atoms, and flagged."""
+    shown it as it was trained: clean, around the state's own centroid of those atoms, and flagged.
 
-    def __init__(self, inner, scaffold: Scaffold, type_scale: float, reconstruction: float = 0.0) -> None:
+    ``guard`` (a :class:`~moldiff.guidance.valence.ValenceGuard`) finally moves the free atoms of
+    x̂₀ out of bonding range of scaffold atoms with no room for them; ε̂ follows for every atom."""
+
+    def __init__(self, inner, scaffold: Scaffold, type_scale: float, reconstruction: float = 0.0,
+                 guard=None) -> None:  # fmt: skip
         super().__init__(inner)
         self.scaffold, self.type_scale, self.reconstruction = scaffold, float(type_scale), float(reconstruction)
         self.known_atoms = takes_known_atoms(inner)
+        self.guard = guard
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
@@ -166,15 +171,18 @@ class ScaffoldDenoiser(GuidedDenoiser):
             x0, eps = self.inner.x0_eps(z_net, t, graph_net)
             eps = eps.clone()
         x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
+        if self.guard is not None:
+            x0 = self.guard(x0, graph)
+            return x0, project((z - a * x0) / s, graph)
         eps[mask] = (z[mask] - a[mask] * x0[mask]) / s[mask]
         return x0, project(eps, graph)
 
 
 def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, jump: int = 1,
-                   resamples: int = 1, reconstruction: float = 0.0) -> Callable:  # fmt: skip
+                   resamples: int = 1, reconstruction: float = 0.0, guard=None) -> Callable:  # fmt: skip
     """A solver (same signature as ``solver``) that keeps ``scaffold`` fixed: x̂₀ replacement at
-    every network call, RePaint's replacement after every ``jump`` intervals, each such segment run
-    ``resamples`` times, and the exact scaffold at the end.
+    every network call (and the valence ``guard``, if given), RePaint's replacement after every
+    ``jump`` intervals, each such segment run ``resamples`` times, and the exact scaffold at the end.
 
     ``jump`` ≥ the number of intervals with ``resamples`` = 1 leaves the solver's own grid whole
     (multistep and Heun solvers keep their order); ``jump`` = 1 replaces at every step as RePaint
@@ -185,7 +193,7 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
 
     def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
                callback=None) -> torch.Tensor:  # fmt: skip
-        guided = ScaffoldDenoiser(denoiser, scaffold, type_scale, reconstruction)
+        guided = ScaffoldDenoiser(denoiser, scaffold, type_scale, reconstruction, guard)
         schedule, k_total = denoiser.schedule, len(times) - 1
         z = replace_known(z, times[0], graph, scaffold, type_scale, schedule, noise)
         for a in range(0, k_total, jump):
@@ -241,13 +249,14 @@ def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_ato
 
 def generate_with_scaffold(generator, scaffold: Scaffold, n: int, *, seed: int, solver: Callable,
                            times: torch.Tensor, n_atoms: int | None = None, jump: int = 1, resamples: int = 1,
-                           open_hydrogens: int = 0, reconstruction: float = 0.0, **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
+                           open_hydrogens: int = 0, reconstruction: float = 0.0, guard=None,
+                           **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
     """``n`` molecules containing ``scaffold`` (its atoms first, at the given coordinates); other
     keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond)."""
     from moldiff.sampling import generate
 
     counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms, open_hydrogens)
     wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples,
-                             reconstruction=reconstruction)  # fmt: skip
+                             reconstruction=reconstruction, guard=guard)  # fmt: skip
     mols, seeds = generate(generator, n, seed=seed, solver=wrapped, times=times, n_atoms=counts, **kwargs)
     return align_to_scaffold(mols, scaffold), seeds

@@ -21,7 +21,7 @@ import torch
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.known import takes_known_atoms
 from moldiff.errors import MoldiffError
-from moldiff.defaults import RECONSTRUCTION
+from moldiff.defaults import RECONSTRUCTION, VALENCE_GUARD
 from moldiff.guidance.regressor import GuideTerm
 
 
@@ -40,6 +40,7 @@ class GuidanceSpec:
     jump: int = 1
     resamples: int = 1
     reconstruction: float = RECONSTRUCTION  # reconstruction-guidance weight of the scaffold (0: off)
+    valence_guard: bool = VALENCE_GUARD  # new atoms bond to scaffold atoms only where they have room
 
     @property
     def active(self) -> bool:
@@ -58,6 +59,7 @@ class GuidancePlan:
     jump: int = 1
     resamples: int = 1
     reconstruction: float = 0.0
+    guard: object | None = None  # moldiff.guidance.valence.ValenceGuard
     record: dict = field(default_factory=dict)
 
     @property
@@ -85,7 +87,7 @@ class GuidancePlan:
         if self.scaffold is None:
             return solver
         return inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
-                              resamples=self.resamples, reconstruction=self.reconstruction)  # fmt: skip
+                              resamples=self.resamples, reconstruction=self.reconstruction, guard=self.guard)  # fmt: skip
 
     @property
     def fixed_atoms(self) -> int:
@@ -212,6 +214,10 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
     # ---- scaffold
     if spec.scaffold_sdf is not None or spec.scaffold_smiles is not None:
         plan.fragment, plan.scaffold = _scaffold(spec, generator.vocab)
+        if spec.valence_guard and plan.fragment.open_valence is not None:
+            from moldiff.guidance.valence import ValenceGuard
+
+            plan.guard = ValenceGuard.build(plan.scaffold.types, plan.fragment.open_valence, generator.vocab)
     plan.generator = replace(generator, denoiser=denoiser)
     plan.record = _record(spec, plan)
     return plan
@@ -243,6 +249,8 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         scaffold = {"source": spec.scaffold_sdf or spec.scaffold_smiles, "smiles": plan.fragment.smiles,
                     "atoms": int(plan.scaffold.size), "hydrogens": spec.scaffold_h, "jump": spec.jump,
                     "resamples": spec.resamples, "reconstruction": spec.reconstruction,
+                    "valence_guard": plan.guard is not None,
+                    "open_valence": None if plan.fragment.open_valence is None else plan.fragment.open_valence.tolist(),
                     "known_atoms": takes_known_atoms(plan.generator.denoiser)}  # fmt: skip
     return {
         "targets": plan.targets or None,

@@ -7,7 +7,9 @@ configured diffusion schedule, t ~ U(0, 1), and is what regressor guidance diffe
 "judge" of EDM's conditional benchmark. Targets are normalised by the training set's mean and
 standard deviation; the loss is the L1 error on normalised targets (molecules lacking a label are
 left out of its mean). Rank 0 of one process; writes ``OUT_DIR/predictor.pt`` and
-``OUT_DIR/metrics.jsonl``.
+``OUT_DIR/metrics.jsonl``, and beside them the training state ``OUT_DIR/predictor_state.pt``
+(optimiser, counters, noise RNG) from which ``resume`` continues exactly where the last checkpoint
+left off.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ from moldiff.errors import MoldiffError
 from moldiff.generator import build_schedule
 from moldiff.guidance.condition import PropertyNorm
 from moldiff.property_model import PREDICTOR, PropertyModel, build_predictor_net, encode_batch
-from moldiff.train.checkpoint import save_checkpoint
+from moldiff.train.checkpoint import load_checkpoint, save_checkpoint
 from moldiff.train.data import BatchOrder, load_training_data
+
+PREDICTOR_STATE = "moldiff-predictor-training-state"  # checkpoint kind of a resumable predictor run
 
 
 def target_labels(data: MolSet, targets: list[str], log=print) -> dict[str, np.ndarray]:
@@ -54,7 +58,7 @@ def target_labels(data: MolSet, targets: list[str], log=print) -> dict[str, np.n
 
 
 class PredictorTrainer:
-    def __init__(self, config: PredictorConfig, log=print) -> None:
+    def __init__(self, config: PredictorConfig, log=print, resume: bool = False) -> None:
         self.config, self.log = config, log
         tc = config.train
         if not config.targets:
@@ -77,6 +81,23 @@ class PredictorTrainer:
         self.noise_gen = torch.Generator().manual_seed(tc.seed * 1000 + 1)
         self.step, self.epoch, self.cursor, self.history = 0, 0, 0, []
         self.out_dir = Path(config.out_dir)
+        self.state_path = self.out_dir / "predictor_state.pt"
+        if resume and self.state_path.exists():
+            self._restore()
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.state_path, (PREDICTOR_STATE,))
+        saved = {k: state["config"].get(k) for k in ("targets", "noisy", "model", "diffusion")}
+        mine = {k: v for k, v in self.config.model_dump().items() if k in saved}
+        if saved != mine:
+            changed = ", ".join(k for k in saved if saved[k] != mine[k])
+            raise MoldiffError(f"{self.state_path} was trained with another {changed}; use a new out_dir to start over")
+        self.net.load_state_dict(state["weights"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.noise_gen.set_state(state["noise_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.epoch, self.cursor, self.history = state["step"], state["epoch"], state["cursor"], state["history"]
+        self.log(f"resumed from {self.state_path} at step {self.step}")
 
     def _targets(self, labels: dict[str, np.ndarray], index: np.ndarray) -> torch.Tensor:
         y = np.stack([labels[name][index] for name in self.config.targets], axis=1)
@@ -140,9 +161,15 @@ class PredictorTrainer:
         self.log(f"step {self.step} " + " ".join(f"{k}={v:.4g}" for k, v in metrics.items()))
 
     def save(self) -> Path:
+        """The predictor (for guidance) and the training state (for ``resume``)."""
         path = self.out_dir / "predictor.pt"
         save_checkpoint(path, {"kind": PREDICTOR, "config": self.config.model_dump(), "weights": self.net.state_dict(),
                                "target_stats": self.norm.to_dict(), "step": self.step, "history": self.history})  # fmt: skip
+        save_checkpoint(self.state_path, {"kind": PREDICTOR_STATE, "config": self.config.model_dump(),
+                                          "weights": self.net.state_dict(), "optimizer": self.opt.state_dict(),
+                                          "noise_rng": self.noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
+                                          "step": self.step, "epoch": self.epoch, "cursor": self.cursor,
+                                          "history": self.history})  # fmt: skip
         return path
 
     def run(self) -> dict:
@@ -170,9 +197,10 @@ class PredictorTrainer:
         return final
 
 
-def train_predictor(config: PredictorConfig, log=print) -> dict:
-    """Train a predictor from its config; returns the final validation MAEs."""
-    return PredictorTrainer(config, log).run()
+def train_predictor(config: PredictorConfig, log=print, resume: bool = False) -> dict:
+    """Train a predictor from its config (``resume``: continue from OUT_DIR/predictor_state.pt if
+    it exists); returns the final validation MAEs."""
+    return PredictorTrainer(config, log, resume).run()
 
 
-__all__ = ["PredictorTrainer", "target_labels", "train_predictor"]
+__all__ = ["PREDICTOR_STATE", "PredictorTrainer", "target_labels", "train_predictor"]

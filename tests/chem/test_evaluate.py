@@ -113,3 +113,14 @@ def test_edm_smiles_lengths(qm9_test):
     smiles, reasons = edm_smiles(qm9_test.subset(slice(0, 50)))
     assert len(smiles) == len(reasons) == 50
     assert all((s is None) == (r != "") for s, r in zip(smiles, reasons))
+
+
+def test_fragments_are_counted_and_disconnected_molecules_are_valid_but_not_connected():
+    z_w, pos_w = WATER
+    z_e, pos_e = ETHANOL
+    apart = (np.concatenate([z_e, z_w, [1]]), np.concatenate([pos_e, pos_w + 8.0, [[-9.0, 0.0, 0.0]]]))
+    summary, frame = evaluate(molset_of(ETHANOL, apart, WATER))
+    assert frame["n_fragments"].tolist() == [1, 3, 1]  # ethanol + water + a stray hydrogen
+    assert frame["valid"].tolist() == [True, True, True] and frame["smiles"][1] == "CCO"  # its largest fragment
+    assert summary["validity"] == 1.0
+    assert summary["connectivity"] == pytest.approx(2 / 3) and summary["valid_connected"] == pytest.approx(2 / 3)

@@ -73,3 +73,27 @@ def test_train_predictor_bad_target_is_one_line(tmp_path, capsys):
                  "--set", "data.max_train=8"])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and "potency" in err and "\n" not in err
+
+
+def test_a_resumed_predictor_run_matches_an_uninterrupted_one(tmp_path, capsys):
+    from moldiff.config import PredictorConfig
+    from moldiff.train.predictor import train_predictor
+
+    tiny = ["targets=[gap]", "data.max_train=32", "model.hidden=8", "model.layers=1", "train.batch_size=8",
+            "train.val_molecules=8", "train.threads=1", "train.log_every=1", "train.eval_every=100",
+            "train.checkpoint_every=2"]  # fmt: skip
+    whole = load_config(None, tiny + [f"out_dir={tmp_path / 'whole'}", "train.max_steps=6"], PredictorConfig)
+    train_predictor(whole, log=lambda m: None)
+    half = load_config(None, tiny + [f"out_dir={tmp_path / 'split'}", "train.max_steps=3"], PredictorConfig)
+    train_predictor(half, log=lambda m: None)  # the state is saved at steps 2 and 3 (the end)
+    rest = load_config(None, tiny + [f"out_dir={tmp_path / 'split'}", "train.max_steps=6"], PredictorConfig)
+    train_predictor(rest, log=lambda m: None, resume=True)
+    a = load_checkpoint(tmp_path / "whole" / "predictor.pt", ("moldiff-predictor",))
+    b = load_checkpoint(tmp_path / "split" / "predictor.pt", ("moldiff-predictor",))
+    assert a["step"] == b["step"] == 6
+    for key, value in a["weights"].items():
+        torch.testing.assert_close(b["weights"][key], value, rtol=0, atol=0)
+    other = tiny[1:] + [f"out_dir={tmp_path / 'split'}", "targets=[mu]"]  # another target: no resuming
+    assert main(["train-predictor", "--resume"] + [x for s in other for x in ("--set", s)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "another targets" in err and "\n" not in err
