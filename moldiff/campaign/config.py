@@ -138,6 +138,42 @@ class Guidance(_Strict):
         return self
 
 
+class Steer(_Strict):
+    """Reward steering with particles, as ``moldiff sample --steer`` and its options."""
+
+    rewards: dict[str, Any] | Literal["valid"] = "valid"  # {qed: max, logp: {value: 2.5, weight: 2}} or valid alone
+    particles: int = Field(4, ge=1)  # per molecule; the cost is that many times the NFE
+    strength: float = Field(100.0, ge=0)  # λ of the tilt exp(λ r)
+    resamplings: int = Field(0, ge=0)  # resampling times before the end (0: best of the particles)
+    window: float = Field(1.0, gt=0, le=1)  # the last fraction of the steps over which to resample
+    select: Literal["best", "sample"] = "best"
+
+    @field_validator("rewards")
+    @classmethod
+    def _rewards(cls, value):
+        if value == "valid":
+            return value
+        from moldiff.chem.labels import SCORES
+        from moldiff.guidance.regressor import parse_guide
+
+        unknown = [k for k in value if k not in SCORES]
+        if unknown:
+            raise ValueError(f"steering rewards are RDKit scores ({', '.join(SCORES)}) or valid, not {', '.join(unknown)}")
+        for key, v in value.items():
+            try:
+                parse_guide(f"{key}={_quantity(v)}", "steer")
+            except MoldiffError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def terms(self) -> tuple:
+        from moldiff.guidance.regressor import parse_guide
+
+        if self.rewards == "valid":
+            return ()
+        return tuple(parse_guide(f"{k}={_quantity(v)}", "steer") for k, v in sorted(self.rewards.items()))
+
+
 def _checked(entries: dict, parse) -> dict:
     """``{property: value}`` with canonical property names, each value read by ``parse`` exactly as
     ``moldiff sample`` reads its option (so the campaign and the command accept the same values)."""
@@ -230,6 +266,7 @@ class CampaignConfig(_Strict):
     sampling: Sampling = Sampling()
     guidance: Guidance | None = None  # steer every batch (see Guidance)
     scaffold: Scaffold | None = None  # keep these atoms in every molecule (see Scaffold)
+    steer: Steer | None = None  # reward steering with particles (see Steer)
     scoring: Scoring = Scoring()
     filters: Filters = Filters()
     desirability: dict[str, Component] = {}
@@ -268,6 +305,9 @@ class CampaignConfig(_Strict):
         if (s := self.scaffold) is not None:
             spec.update(scaffold_sdf=s.sdf, scaffold_smiles=s.smiles, scaffold_h=s.hydrogens, jump=s.jump,
                         resamples=s.resample, reconstruction=s.reconstruction, valence_guard=s.valence_guard)  # fmt: skip
+        if (r := self.steer) is not None:
+            spec.update(steer=r.terms(), particles=r.particles, steer_strength=r.strength, resamplings=r.resamplings,
+                        steer_window=r.window, steer_select=r.select)  # fmt: skip
         return GuidanceSpec(**spec)
 
     def out_dir(self) -> Path:

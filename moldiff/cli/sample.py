@@ -51,6 +51,13 @@ def sample(
                                          help="Scaffold: reconstruction-guidance weight (0: off; default: built in)."),
     valence_guard: bool = typer.Option(None, "--valence-guard/--no-valence-guard",
                                        help="Scaffold: new atoms bond only to scaffold atoms with an open valence (default: on)."),
+    steer: list[str] = typer.Option(None, "--steer",
+                                    help="Reward steering with particles: SCORE=max|min|VALUE[:WEIGHT] of RDKit scores (qed, logp, sa, mw), or 'valid'."),
+    particles: int = typer.Option(4, "--particles", help="Steering: particles per molecule (cost: that many times the NFE)."),
+    steer_strength: float = typer.Option(100.0, "--steer-strength", help="Steering: λ of the reward tilt exp(λ r)."),
+    resamplings: int = typer.Option(0, "--resamplings", help="Steering: resampling times before the end (0: best-of-N)."),
+    steer_window: float = typer.Option(1.0, "--steer-window", help="Steering: last fraction of the steps over which to resample."),
+    steer_select: str = typer.Option("best", "--steer-select", help="Steering: keep the 'best' final particle or 'sample' one."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
 
@@ -94,7 +101,8 @@ def sample(
     spec = guidance_spec(targets=target or [], guidance_scale=guidance_scale, guides=guide or [], predictor=predictor,
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
                          scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction,
-                         valence_guard=valence_guard)  # fmt: skip
+                         valence_guard=valence_guard, steer=steer, particles=particles, steer_strength=steer_strength,
+                         resamplings=resamplings, steer_window=steer_window, steer_select=steer_select)  # fmt: skip
     if solver is not None:
         get_solver(solver, **options)  # an unknown solver or option fails before the model loads
     dev = pick_device(device)

@@ -41,10 +41,16 @@ class GuidanceSpec:
     resamples: int = 1
     reconstruction: float = RECONSTRUCTION  # reconstruction-guidance weight of the scaffold (0: off)
     valence_guard: bool = VALENCE_GUARD  # new atoms bond to scaffold atoms only where they have room
+    steer: tuple[GuideTerm, ...] | None = None  # reward steering with particles (): validity alone
+    particles: int = 4
+    steer_strength: float = 100.0
+    resamplings: int = 0
+    steer_window: float = 1.0
+    steer_select: str = "best"
 
     @property
     def active(self) -> bool:
-        return bool(self.targets or self.terms or self.scaffold_sdf or self.scaffold_smiles)
+        return bool(self.targets or self.terms or self.scaffold_sdf or self.scaffold_smiles or self.steer is not None)
 
 
 @dataclass
@@ -60,11 +66,12 @@ class GuidancePlan:
     resamples: int = 1
     reconstruction: float = 0.0
     guard: object | None = None  # moldiff.guidance.valence.ValenceGuard
+    steering: dict | None = None  # keyword arguments of moldiff.guidance.steering.steering_solver
     record: dict = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
-        return bool(self.targets or self.terms or self.scaffold is not None)
+        return bool(self.targets or self.terms or self.scaffold is not None or self.steering is not None)
 
     # ------------------------------------------------------------------ generating
     def conditions(self, n: int) -> torch.Tensor | None:
@@ -81,13 +88,16 @@ class GuidancePlan:
         return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms, self.fragment.open_hydrogens)
 
     def solver(self, solver):
-        """``solver`` itself, or wrapped to keep the scaffold fixed."""
+        """``solver`` itself, or wrapped to keep the scaffold fixed and, outermost, to steer."""
         from moldiff.guidance.inpaint import inpaint_solver
+        from moldiff.guidance.steering import steering_solver
 
-        if self.scaffold is None:
-            return solver
-        return inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
-                              resamples=self.resamples, reconstruction=self.reconstruction, guard=self.guard)  # fmt: skip
+        if self.scaffold is not None:
+            solver = inpaint_solver(solver, self.scaffold, self.generator.type_scale, jump=self.jump,
+                                    resamples=self.resamples, reconstruction=self.reconstruction, guard=self.guard)  # fmt: skip
+        if self.steering is not None:
+            solver = steering_solver(solver, **self.steering)
+        return solver
 
     @property
     def fixed_atoms(self) -> int:
@@ -219,6 +229,8 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
 
             plan.guard = ValenceGuard.build(plan.scaffold.types, plan.fragment.open_valence, generator.vocab)
     plan.generator = replace(generator, denoiser=denoiser)
+    if spec.steer is not None:
+        plan.steering = _steering(spec, plan)
     plan.record = _record(spec, plan)
     return plan
 
@@ -242,6 +254,24 @@ def _scaffold(spec: GuidanceSpec, vocab):
         raise MoldiffError(f"the scaffold does not fit this model: {exc}") from None
 
 
+def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
+    """The steering solver's settings, its reward reading states as the plan's generator decodes them."""
+    from moldiff.chem.labels import SCORES
+    from moldiff.guidance.steering import score_reward
+
+    unknown = [t.name for t in spec.steer if t.name not in SCORES]
+    if unknown:
+        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores ({', '.join(SCORES)}) "
+                           f"or 'valid' alone")  # fmt: skip
+    generator, fixed = plan.generator, plan.fixed_atoms
+
+    def decode(z, graph):
+        return generator.decode(z, graph, graph.leading(fixed) if fixed else None)
+
+    return dict(reward=score_reward(decode, list(spec.steer)), particles=spec.particles, strength=spec.steer_strength,
+                resamplings=spec.resamplings, window=spec.steer_window, select=spec.steer_select)  # fmt: skip
+
+
 def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     """What was steered, for run records and reports."""
     scaffold = None
@@ -259,4 +289,8 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         "predictor": spec.predictor if plan.terms else None,
         "guide_scale": spec.guide_scale if plan.terms else None,
         "scaffold": scaffold,
+        "steer": None if plan.steering is None else {
+            "rewards": [vars(t) for t in spec.steer] or "valid", "particles": spec.particles,
+            "strength": spec.steer_strength, "resamplings": spec.resamplings, "window": spec.steer_window,
+            "select": spec.steer_select},
     }

@@ -62,6 +62,11 @@ def test_scaffold_example_validates_for_the_qm9_model():
     ({"diversity": {"max_per_scaffold": 0}}, "key 'diversity.max_per_scaffold'"),
     ({"scoring": {"posebusters": "yes"}}, "key 'scoring.posebusters'"),
     ({"filters": {"posebusters": True}}, "filters.posebusters needs scoring.posebusters"),
+    ({"steer": {"rewards": {"gap": "max"}}}, "steering rewards are RDKit scores"),
+    ({"steer": {"rewards": {"qed": "up"}}}, "key 'steer.rewards'"),
+    ({"steer": {"particles": 0}}, "key 'steer.particles'"),
+    ({"steer": {"window": 1.5}}, "key 'steer.window'"),
+    ({"steer": {"select": "top"}}, "key 'steer.select'"),
 ])  # fmt: skip
 def test_invalid_campaigns_name_the_key(change, needle):
     with pytest.raises(MoldiffError) as err:
@@ -93,3 +98,12 @@ def test_missing_key_and_bad_yaml_from_the_cli(tmp_path, capsys):
         code = main(["campaign", "run", str(tmp_path / f"{name}.yaml"), "--no-track"])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and needle in err and "\n" not in err, err
+
+
+def test_steering_section_becomes_the_sample_options():
+    spec = validate_campaign({**BASE, "steer": {"rewards": {"qed": "max", "sa": {"value": "min", "weight": 0.1}},
+                                                "particles": 8, "resamplings": 2, "window": 0.5}}).guidance_spec()  # fmt: skip
+    assert [(t.name, t.direction, t.weight) for t in spec.steer] == [("qed", 1, 1.0), ("sa", -1, 0.1)]
+    assert (spec.particles, spec.resamplings, spec.steer_window, spec.steer_select) == (8, 2, 0.5, "best")
+    assert validate_campaign({**BASE, "steer": {}}).guidance_spec().steer == ()  # validity alone
+    assert validate_campaign(BASE).guidance_spec().steer is None

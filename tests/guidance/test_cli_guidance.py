@@ -132,3 +132,20 @@ def test_bad_guidance_input_is_one_line(files, tmp_path, capsys, monkeypatch, mo
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error:") and "\n" not in err and "Traceback" not in err, err
     assert needle in err, err
+
+
+def test_steering_from_the_command_line_records_its_settings_and_rejects_bad_ones(files, tmp_path, capsys):
+    code, out = _run(tmp_path, files["uncond"], "--steer", "qed=max", "--particles", "3", "--resamplings", "1",
+                     "--steer-select", "sample")  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(out.with_suffix(".run.json").read_text())
+    steer = record["guidance"]["steer"]
+    assert steer["particles"] == 3 and steer["select"] == "sample" and steer["rewards"][0]["name"] == "qed"
+    mols, _ = read_sdf(out)
+    assert len(mols) == 3
+    capsys.readouterr()
+    for bad in (["--steer", "gap=max"], ["--steer", "qed=max", "--particles", "0"], ["--steer", "valid", "--steer", "qed=max"],
+                ["--steer", "qed=max", "--steer-select", "top"]):  # fmt: skip
+        code, _ = _run(tmp_path, files["uncond"], *bad)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error:") and "\n" not in err, (bad, err)
