@@ -147,6 +147,7 @@ class Steer(_Strict):
     resamplings: int = Field(0, ge=0)  # resampling times before the end (0: best of the particles)
     window: float = Field(1.0, gt=0, le=1)  # the last fraction of the steps over which to resample
     select: Literal["best", "sample"] = "best"
+    reader: Literal["edm", "xyz2mol"] = "edm"  # a molecule counts if valid by the EDM rule, or by xyz2mol (neutral, one piece)
 
     @field_validator("rewards")
     @classmethod
@@ -307,7 +308,7 @@ class CampaignConfig(_Strict):
                         resamples=s.resample, reconstruction=s.reconstruction, valence_guard=s.valence_guard)  # fmt: skip
         if (r := self.steer) is not None:
             spec.update(steer=r.terms(), particles=r.particles, steer_strength=r.strength, resamplings=r.resamplings,
-                        steer_window=r.window, steer_select=r.select)  # fmt: skip
+                        steer_window=r.window, steer_select=r.select, steer_reader=r.reader)  # fmt: skip
         return GuidanceSpec(**spec)
 
     def out_dir(self) -> Path:

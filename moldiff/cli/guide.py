@@ -29,7 +29,7 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
                   jump: int, resamples: int, reconstruction: float | None = None,
                   valence_guard: bool | None = None, steer: list[str] | None = None, particles: int = 4,
                   steer_strength: float = 100.0, resamplings: int = 0, steer_window: float = 1.0,
-                  steer_select: str = "best") -> GuidanceSpec:  # fmt: skip
+                  steer_select: str = "best", steer_reader: str = "edm") -> GuidanceSpec:  # fmt: skip
     """Parse and cross-check the options (MoldiffError naming the option on bad input)."""
     from moldiff.guidance.regressor import parse_guide
     from moldiff.guidance.units import parse_target
@@ -53,8 +53,12 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
         extra["valence_guard"] = valence_guard
     if steer:
         extra.update(steer=steer_terms(steer), particles=particles, steer_strength=steer_strength,
-                     resamplings=resamplings, steer_window=steer_window, steer_select=steer_select)  # fmt: skip
-        from moldiff.guidance.steering import steering_solver
+                     resamplings=resamplings, steer_window=steer_window, steer_select=steer_select,
+                     steer_reader=steer_reader)  # fmt: skip
+        from moldiff.guidance.steering import READERS, steering_solver
+
+        if steer_reader not in READERS:
+            raise MoldiffError(f"unknown --steer-reader {steer_reader!r}; choose from {', '.join(READERS)}")
 
         steering_solver(lambda *a: None, lambda *a: None, particles=particles, strength=steer_strength,
                         resamplings=resamplings, window=steer_window, select=steer_select)  # checks the settings

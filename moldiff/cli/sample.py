@@ -58,6 +58,7 @@ def sample(
     resamplings: int = typer.Option(0, "--resamplings", help="Steering: resampling times before the end (0: best-of-N)."),
     steer_window: float = typer.Option(1.0, "--steer-window", help="Steering: last fraction of the steps over which to resample."),
     steer_select: str = typer.Option("best", "--steer-select", help="Steering: keep the 'best' final particle or 'sample' one."),
+    steer_reader: str = typer.Option("edm", "--steer-reader", help="Steering: a molecule counts if valid by the 'edm' bond rule, or 'xyz2mol' (neutral, one piece)."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
 
@@ -102,7 +103,8 @@ def sample(
                          guide_scale=guide_scale, scaffold=scaffold, scaffold_smiles=scaffold_smiles,
                          scaffold_h=scaffold_h, jump=jump, resamples=resample, reconstruction=reconstruction,
                          valence_guard=valence_guard, steer=steer, particles=particles, steer_strength=steer_strength,
-                         resamplings=resamplings, steer_window=steer_window, steer_select=steer_select)  # fmt: skip
+                         resamplings=resamplings, steer_window=steer_window, steer_select=steer_select,
+                         steer_reader=steer_reader)  # fmt: skip
     if solver is not None:
         get_solver(solver, **options)  # an unknown solver or option fails before the model loads
     dev = pick_device(device)

@@ -47,6 +47,7 @@ class GuidanceSpec:
     resamplings: int = 0
     steer_window: float = 1.0
     steer_select: str = "best"
+    steer_reader: str = "edm"  # how a molecule counts: EDM bond rule, or xyz2mol (neutral, one piece)
 
     @property
     def active(self) -> bool:
@@ -268,7 +269,8 @@ def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     def decode(z, graph):
         return generator.decode(z, graph, graph.leading(fixed) if fixed else None)
 
-    return dict(reward=score_reward(decode, list(spec.steer)), particles=spec.particles, strength=spec.steer_strength,
+    return dict(reward=score_reward(decode, list(spec.steer), reader=spec.steer_reader), particles=spec.particles,
+                strength=spec.steer_strength,
                 resamplings=spec.resamplings, window=spec.steer_window, select=spec.steer_select)  # fmt: skip
 
 
@@ -292,5 +294,5 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         "steer": None if plan.steering is None else {
             "rewards": [vars(t) for t in spec.steer] or "valid", "particles": spec.particles,
             "strength": spec.steer_strength, "resamplings": spec.resamplings, "window": spec.steer_window,
-            "select": spec.steer_select},
+            "select": spec.steer_select, "reader": spec.steer_reader},
     }

@@ -129,32 +129,62 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
     return sample
 
 
-def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, invalid: float = INVALID_REWARD
-                 ) -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
+READERS = ("edm", "xyz2mol")
+
+
+def readable_molecules(molecules, reader: str = "edm") -> list:
+    """RDKit molecules (heavy atoms) of a MolSet, or None for each one that does not count: under
+    ``edm`` the EDM bond rule must give a valid molecule in one piece; under ``xyz2mol`` RDKit's
+    xyz2mol must succeed on a neutral molecule in one piece (how campaigns read drug-like molecules)."""
+    from rdkit import Chem
+
+    from moldiff.chem.rdmol import rdkit_quiet
+
+    with rdkit_quiet():
+        if reader == "edm":
+            from moldiff.chem.bonds import molset_bonds
+            from moldiff.chem.evaluate import edm_smiles, fragment_counts
+
+            _, edges, orders = molset_bonds(molecules)
+            smiles, _ = edm_smiles(molecules, edges, orders)
+            pieces = fragment_counts(molecules, edges)
+            return [Chem.MolFromSmiles(s) if s is not None and n == 1 else None for s, n in zip(smiles, pieces)]
+        if reader != "xyz2mol":
+            raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
+        from moldiff.chem.scoring import bonded_molecules
+
+        mols, _ = bonded_molecules(molecules)
+        return [Chem.RemoveHs(m) if m is not None and len(Chem.GetMolFrags(m)) == 1
+                and not any(a.GetFormalCharge() for a in m.GetAtoms()) else None for m in mols]  # fmt: skip
+
+
+def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, invalid: float = INVALID_REWARD,
+                 reader: str = "edm") -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
     """The reward of RDKit scores (``moldiff.chem.labels.SCORES``) of the molecules a state decodes
     to: Σ_k w_k·(±score_k) for a direction, −w_k·(score_k − target_k)² for a target, over the
-    ``terms`` (:class:`~moldiff.guidance.regressor.GuideTerm`; none: every valid molecule scores 0);
-    molecules that are invalid under the EDM rule, in more than one piece, or that a score fails
-    on, get ``invalid``. ``decode(z, graph)`` gives their MolSet."""
-    from moldiff.chem.bonds import molset_bonds
-    from moldiff.chem.evaluate import edm_smiles, fragment_counts
-    from moldiff.chem.labels import druglike_scores
+    ``terms`` (:class:`~moldiff.guidance.regressor.GuideTerm`; none: every counted molecule scores
+    0); molecules that do not count under ``reader`` (:func:`readable_molecules`), or that a score
+    fails on, get ``invalid``. ``decode(z, graph)`` gives their MolSet."""
+    from moldiff.chem.labels import SCORES
 
-    names = [t.name for t in terms]
+    if reader not in READERS:
+        raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
 
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
-        molecules = decode(z, graph)
-        _, edges, orders = molset_bonds(molecules)
-        smiles, _ = edm_smiles(molecules, edges, orders)
-        smiles = [s if n == 1 else None for s, n in zip(smiles, fragment_counts(molecules, edges))]
-        scores = druglike_scores(smiles, names)
-        total = np.where([s is None for s in smiles], np.nan, 0.0)
-        for term in terms:
-            s = scores[term.name]
-            total += term.weight * (term.direction * s if term.target is None else -((s - term.target) ** 2))
-        return np.where(np.isfinite(total), total, invalid)
+        mols = readable_molecules(decode(z, graph), reader)
+        total = np.full(len(mols), invalid)
+        for i, mol in enumerate(mols):
+            if mol is None:
+                continue
+            try:
+                total[i] = sum(t.weight * (t.direction * SCORES[t.name](mol) if t.target is None
+                                           else -((SCORES[t.name](mol) - t.target) ** 2)) for t in terms)  # fmt: skip
+            except Exception:  # a score RDKit cannot compute for this molecule: it does not count
+                total[i] = invalid
+        return total
 
     return reward
 
 
-__all__ = ["INVALID_REWARD", "SELECTIONS", "particle_atoms", "score_reward", "steering_solver"]
+__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "particle_atoms", "readable_molecules", "score_reward",
+           "steering_solver"]

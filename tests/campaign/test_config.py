@@ -67,6 +67,7 @@ def test_scaffold_example_validates_for_the_qm9_model():
     ({"steer": {"particles": 0}}, "key 'steer.particles'"),
     ({"steer": {"window": 1.5}}, "key 'steer.window'"),
     ({"steer": {"select": "top"}}, "key 'steer.select'"),
+    ({"steer": {"reader": "obabel"}}, "key 'steer.reader'"),
 ])  # fmt: skip
 def test_invalid_campaigns_name_the_key(change, needle):
     with pytest.raises(MoldiffError) as err:

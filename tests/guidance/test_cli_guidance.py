@@ -145,7 +145,7 @@ def test_steering_from_the_command_line_records_its_settings_and_rejects_bad_one
     assert len(mols) == 3
     capsys.readouterr()
     for bad in (["--steer", "gap=max"], ["--steer", "qed=max", "--particles", "0"], ["--steer", "valid", "--steer", "qed=max"],
-                ["--steer", "qed=max", "--steer-select", "top"]):  # fmt: skip
+                ["--steer", "qed=max", "--steer-select", "top"], ["--steer", "valid", "--steer-reader", "obabel"]):  # fmt: skip
         code, _ = _run(tmp_path, files["uncond"], *bad)
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and "\n" not in err, (bad, err)

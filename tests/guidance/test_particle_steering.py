@@ -76,3 +76,20 @@ def test_a_molecule_depends_only_on_its_seed_and_size():
 def test_bad_settings_are_clear_errors(kwargs):
     with pytest.raises(MoldiffError):
         steering_solver(get_solver("ddpm"), feature_reward, **kwargs)
+
+
+def test_rewards_count_only_molecules_their_reader_accepts():
+    from moldiff.chem.conformers import smiles_to_3d
+    from moldiff.data.molset import MolSet
+    from moldiff.guidance.regressor import parse_guide
+    from moldiff.guidance.steering import INVALID_REWARD, score_reward
+
+    confs = [smiles_to_3d(s) for s in ("CCO", "CCO.C")]  # the second is in two pieces (ETKDG keeps them apart)
+    molecules = MolSet(np.concatenate([c.atomic_numbers for c in confs]), np.concatenate([c.positions for c in confs]),
+                       ptr=np.cumsum([0] + [len(c.atomic_numbers) for c in confs]))  # fmt: skip
+    for reader in ("edm", "xyz2mol"):
+        reward = score_reward(lambda z, g: molecules, [parse_guide("qed=max")], reader=reader)
+        values = reward(None, None)
+        assert 0 < values[0] < 1 and values[1] == INVALID_REWARD, reader
+    with pytest.raises(MoldiffError, match="unknown molecule reader"):
+        score_reward(lambda z, g: molecules, [], reader="obabel")
