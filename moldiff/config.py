@@ -41,6 +41,9 @@ class ModelConfig(_Strict):
     # take a scaffold as input: one more input flag marks known atoms, which training shows clean
     # (moldiff.diffusion.known); the same network still generates without a scaffold
     known_atoms: bool = False
+    # known_atoms only: also give each known atom its open valence (how many new atoms bond to it:
+    # the neighbours outside the fragment in training, the scaffold's missing hydrogens at sampling)
+    known_valence: bool = False
 
 
 class DiffusionConfig(_Strict):

@@ -33,6 +33,7 @@ def build_network(config: RunConfig) -> torch.nn.Module:
         attention=m.attention,
         norm_factor=m.norm_factor,
         known_atoms=m.known_atoms,
+        known_valence=m.known_valence,
     )
 
 

@@ -18,6 +18,12 @@ it keeps ε CoM-free. At sampling, ``ScaffoldDenoiser`` builds the same input fr
 Training fragments (:func:`random_fragments`) are connected sets of heavy atoms grown breadth-first
 over covalent bonds, half the time with the hydrogens bonded to them: the two ways a scaffold is given
 (heavy atoms only, or with every hydrogen but those at ``*`` attachment points).
+
+With ``model.known_valence`` the network also reads each known atom's *open valence*: in training
+the number of its bonded neighbours outside the fragment (:func:`open_valences`), at sampling the
+hydrogens the scaffold's atom carries but the fixed atoms leave out (``Fragment.open_valence``). A
+heavy-atom pyridine ring then tells the network that its nitrogen takes no new neighbour and each
+carbon exactly one, which positions and types alone leave ambiguous.
 """
 
 from __future__ import annotations
@@ -102,6 +108,25 @@ def random_fragments(positions: torch.Tensor, types: torch.Tensor, graph: MolGra
             chosen |= set((bonded[sorted(chosen)].any(0) & is_h).nonzero().flatten().tolist())
         known[[a + i for i in sorted(chosen)]] = True
     return known.to(positions.device)
+
+
+def open_valences(positions: torch.Tensor, types: torch.Tensor, graph: MolGraph, radii: torch.Tensor,
+                  known: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """(N,) for each known atom, its bonded neighbours outside the fragment (the new atoms a model
+    must bond to it); 0 for the other atoms. Bonds as in :func:`random_fragments`."""
+    out = torch.zeros(positions.shape[0], dtype=torch.long)
+    pos, typ, kn = positions.detach().float().cpu(), types.cpu(), known.cpu()
+    ptr = graph.ptr.tolist()
+    for m in range(graph.num_graphs):
+        a, e = ptr[m], ptr[m + 1]
+        if not bool(kn[a:e].any()):
+            continue
+        r = radii[typ[a:e]]
+        bonded = torch.cdist(pos[a:e], pos[a:e]) < (r[:, None] + r[None, :] + BOND_TOLERANCE)
+        bonded.fill_diagonal_(False)
+        outside = (bonded & ~kn[a:e][None, :]).sum(1)
+        out[a:e] = torch.where(kn[a:e], outside, torch.zeros_like(outside))
+    return out.to(positions.device)
 
 
 def _grow(adjacency: torch.Tensor, start: int, size: int) -> set[int]:

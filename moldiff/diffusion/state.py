@@ -19,13 +19,15 @@ class MolGraph:
     """What stays fixed while molecules are noised or denoised.
 
     Shapes: batch (N,), ptr (B + 1,), cond (B, C) or None, known (N,) bool or None: the atoms a
-    scaffold fixes, for networks trained to take them (``moldiff.diffusion.known``).
+    scaffold fixes, for networks trained to take them (``moldiff.diffusion.known``), and
+    open_valence (N,) or None: how many new atoms bond to each known atom (0 elsewhere).
     """
 
     batch: torch.Tensor
     ptr: torch.Tensor
     cond: torch.Tensor | None = None
     known: torch.Tensor | None = None
+    open_valence: torch.Tensor | None = None
 
     @property
     def num_graphs(self) -> int:

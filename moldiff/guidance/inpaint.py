@@ -43,10 +43,12 @@ from moldiff.guidance.base import GuidedDenoiser
 
 @dataclass(frozen=True)
 class Scaffold:
-    """k atoms to keep: ``positions`` (k, 3) in Å (any frame), ``types`` (k,) vocabulary indices."""
+    """k atoms to keep: ``positions`` (k, 3) in Å (any frame), ``types`` (k,) vocabulary indices,
+    and optionally ``open_valence`` (k,): how many new atoms bond to each (for networks that read it)."""
 
     positions: torch.Tensor
     types: torch.Tensor
+    open_valence: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         k = self.types.shape[0]
@@ -57,10 +59,11 @@ class Scaffold:
             raise MoldiffError("the scaffold has non-finite coordinates")
 
     @classmethod
-    def from_atoms(cls, atomic_numbers, positions, vocab: AtomVocabulary) -> Scaffold:
+    def from_atoms(cls, atomic_numbers, positions, vocab: AtomVocabulary, open_valence=None) -> Scaffold:
         """From atomic numbers (k,) and positions (k, 3); elements outside ``vocab`` raise MoldiffError."""
         types = vocab.encode(np.asarray(atomic_numbers))
-        return cls(torch.as_tensor(np.asarray(positions), dtype=torch.float64), torch.as_tensor(types))
+        valence = None if open_valence is None else torch.as_tensor(np.asarray(open_valence)).long()
+        return cls(torch.as_tensor(np.asarray(positions), dtype=torch.float64), torch.as_tensor(types), valence)
 
     @property
     def size(self) -> int:
@@ -75,6 +78,14 @@ class Scaffold:
         """Scaled one-hot types (k, F), as ``like``."""
         h = torch.nn.functional.one_hot(self.types.to(like.device), n_types).to(like.dtype)
         return h * type_scale
+
+    def open_valences(self, graph: MolGraph) -> torch.Tensor | None:
+        """(N,) the scaffold atoms' open valences in every molecule, 0 elsewhere (None if unknown)."""
+        if self.open_valence is None:
+            return None
+        out = torch.zeros(graph.batch.shape[0], dtype=torch.long, device=graph.batch.device)
+        out[self.mask(graph)] = self.open_valence.to(out.device).repeat(graph.num_graphs)
+        return out
 
     def mask(self, graph: MolGraph) -> torch.Tensor:
         """(N,) True for the first k atoms of every molecule."""
@@ -157,7 +168,7 @@ class ScaffoldDenoiser(GuidedDenoiser):
         z_net, graph_net = z, graph
         if self.known_atoms:  # the input the network was trained on: clean scaffold, flagged
             z_net = place_known(z, graph, self.scaffold, self.type_scale, ones, ones * 0)
-            graph_net = replace(graph, known=mask)
+            graph_net = replace(graph, known=mask, open_valence=self.scaffold.open_valences(graph))
         if self.reconstruction > 0:
             with torch.enable_grad():
                 z_in = z_net.detach().requires_grad_(True)

@@ -250,7 +250,7 @@ def _scaffold(spec: GuidanceSpec, vocab):
     else:
         fragment = fragment_from_smiles(spec.scaffold_smiles, hydrogens=spec.scaffold_h)
     try:
-        return fragment, Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab)
+        return fragment, Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab, fragment.open_valence)
     except MoldiffError as exc:
         raise MoldiffError(f"the scaffold does not fit this model: {exc}") from None
 

@@ -95,6 +95,8 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
                                       None if graph.cond is None else graph.cond.repeat_interleave(p, 0))  # fmt: skip
         if graph.known is not None:
             pgraph = replace(pgraph, known=graph.known[index])
+        if graph.open_valence is not None:
+            pgraph = replace(pgraph, open_valence=graph.open_valence[index])
         pnoise = MoleculeNoise([s for d in draws for s in d[:p]], pgraph, z.device, z.dtype)
         pick = [torch.Generator().manual_seed(d[p]) for d in draws]
         start = pnoise.randn(z.shape[1]) * float(prior_std(denoiser.schedule(times[0])))  # as generator.sample

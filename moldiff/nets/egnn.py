@@ -59,11 +59,16 @@ class EGNN(nn.Module):
     """EGNN backbone. ``in_features`` are the diffused atom features (e.g. scaled one-hot types)."""
 
     def __init__(self, in_features: int, hidden: int = 128, layers: int = 6, cond_features: int = 0,
-                 attention: bool = True, norm_factor: float = 1.0, known_atoms: bool = False) -> None:  # fmt: skip
+                 attention: bool = True, norm_factor: float = 1.0, known_atoms: bool = False,
+                 known_valence: bool = False) -> None:  # fmt: skip
         super().__init__()
+        if known_valence and not known_atoms:
+            raise ValueError("known_valence needs known_atoms")
         self.in_features, self.cond_features, self.known_atoms = in_features, cond_features, known_atoms
-        # input: types, time, condition, then the known-atom flag (last, so warm starts widen it at zero)
-        self.embed = nn.Linear(in_features + 1 + cond_features + int(known_atoms), hidden)
+        self.known_valence = known_valence
+        # input: types, time, condition, then the known-atom flag and the known atoms' open valence
+        # (last, so warm starts widen them at zero)
+        self.embed = nn.Linear(in_features + 1 + cond_features + int(known_atoms) + int(known_valence), hidden)
         self.layers = nn.ModuleList(
             [EGNNLayer(hidden, attention=attention, norm_factor=norm_factor) for _ in range(layers)]
         )
@@ -71,7 +76,7 @@ class EGNN(nn.Module):
         nn.init.zeros_(self.out[1].weight)  # predictions start at zero: a calm first step
         nn.init.zeros_(self.out[1].bias)
 
-    def forward(self, x, h, t, batch, ptr, cond=None, known=None):
+    def forward(self, x, h, t, batch, ptr, cond=None, known=None, open_valence=None):
         n, b = x.shape[0], ptr.shape[0] - 1
         if x.shape != (n, 3) or h.shape != (n, self.in_features) or batch.shape != (n,) or t.shape != (b,):
             raise ValueError(
@@ -88,6 +93,9 @@ class EGNN(nn.Module):
             feats.append((known if known is not None else torch.zeros_like(batch, dtype=torch.bool)).to(h.dtype)[:, None])
         elif known is not None:
             raise ValueError("this EGNN was not built to take known atoms (model.known_atoms)")
+        if self.known_valence:  # scaled like the type features: 1 for four new neighbours
+            valence = open_valence if open_valence is not None else torch.zeros_like(batch)
+            feats.append((valence.to(h.dtype) / 4.0)[:, None])
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)

@@ -18,7 +18,7 @@ import torch
 
 from moldiff.config import RunConfig
 from moldiff.data.batch import collate
-from moldiff.diffusion.known import covalent_radii, random_fragments
+from moldiff.diffusion.known import covalent_radii, open_valences, random_fragments
 from moldiff.diffusion.losses import training_loss
 from moldiff.generator import MoleculeGenerator, build_network
 from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
@@ -149,6 +149,8 @@ class Trainer:
             known = random_fragments(z0[:, :3], batch.atom_type, graph, self.radii, self.is_hydrogen,
                                      tc.fragment_prob, self.noise_gen)  # fmt: skip
             graph = replace(graph, known=known)
+            if self.config.model.known_valence:
+                graph = replace(graph, open_valence=open_valences(z0[:, :3], batch.atom_type, graph, self.radii, known))
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
         losses = self.compute_loss(self.gen, z0, graph, self.noise_gen)

@@ -154,3 +154,19 @@ def test_a_start_the_model_refused_does_not_block_the_corrected_file(campaign_fi
     assert "not conditional" in capsys.readouterr().err
     fixed = campaign_file("retry", n_molecules=2, scaffold=SCAFFOLD)
     assert main(["campaign", "run", str(fixed), "--no-track"]) == 0
+
+
+def test_particle_steering_in_a_campaign_records_itself_and_keeps_molecules_per_seed(campaign_file, tmp_path):
+    steer = {"rewards": "valid", "reader": "xyz2mol", "particles": 3}
+    path = campaign_file("particles", n_molecules=4, steer=steer)
+    assert main(["campaign", "run", str(path), "--no-track"]) == 0
+    frame = pd.read_csv(tmp_path / "particles" / "molecules.csv")
+    assert frame["seed"].tolist() == molecule_seeds(5, 4)
+    record = json.loads((tmp_path / "particles" / "run.json").read_text())["guidance"]["steer"]
+    assert record["particles"] == 3 and record["reader"] == "xyz2mol" and record["rewards"] == "valid"
+    one = campaign_file("particles_one", n_molecules=4, steer={**steer, "particles": 1}, seed=5)
+    plain = campaign_file("plain", n_molecules=4)
+    assert main(["campaign", "run", str(one), "--no-track"]) == 0 and main(["campaign", "run", str(plain), "--no-track"]) == 0
+    a, _ = read_sdf(tmp_path / "particles_one" / "molecules.sdf")
+    b, _ = read_sdf(tmp_path / "plain" / "molecules.sdf")
+    np.testing.assert_array_equal(a.positions, b.positions)  # one particle is plain sampling

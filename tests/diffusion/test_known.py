@@ -179,3 +179,68 @@ def test_training_with_known_atoms_runs_and_writes_a_model_that_takes_them(tmp_p
     assert np.isfinite(metrics.get("loss", 0.0))
     payload = load_checkpoint(tmp_path / "run/model.pt")
     assert payload["config"]["model"]["known_atoms"] is True and payload["ema"]["embed.weight"].shape[1] == 5 + 1 + 1
+
+
+def test_open_valences_count_the_neighbours_outside_the_fragment():
+    from moldiff.diffusion.known import open_valences
+
+    conf = smiles_to_3d("CCO")  # C, C, O, then the six hydrogens
+    types = torch.as_tensor(VOCAB.encode(conf.atomic_numbers))
+    graph = MolGraph.from_counts(torch.tensor([len(types)]))
+    known = torch.zeros(len(types), dtype=torch.bool)
+    known[[0, 1]] = True  # the two carbons
+    got = open_valences(torch.as_tensor(conf.positions), types, graph, covalent_radii(VOCAB.atomic_numbers), known)
+    assert got.tolist() == [3, 3] + [0] * 7  # methyl: three H; CH2: two H and the O
+
+
+def test_the_open_valence_input_reaches_the_network_and_starts_at_zero():
+    torch.manual_seed(0)
+    graph = MolGraph.from_counts(torch.tensor([4, 3]))
+    x, h = torch.randn(7, 3, dtype=torch.float64), torch.randn(7, 5, dtype=torch.float64)
+    t, known = torch.tensor([0.3, 0.7], dtype=torch.float64), torch.tensor([1, 1, 0, 0, 1, 0, 0], dtype=torch.bool)
+    valence = torch.tensor([0, 2, 0, 0, 1, 0, 0])
+    plain = _net()
+    wide = EGNN(5, hidden=16, layers=2, known_atoms=True, known_valence=True).double()
+    assert warm_start(wide, plain.state_dict()) == ["embed.weight"]
+    torch.testing.assert_close(wide(x, h, t, graph.batch, graph.ptr, known=known, open_valence=valence)[1],
+                               plain(x, h, t, graph.batch, graph.ptr, known=known)[1])  # fmt: skip
+    with torch.no_grad():
+        wide.embed.weight[:, -1] = 1.0
+    a = wide(x, h, t, graph.batch, graph.ptr, known=known, open_valence=valence)[1]
+    b = wide(x, h, t, graph.batch, graph.ptr, known=known, open_valence=torch.zeros_like(valence))[1]
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="known_valence needs known_atoms"):
+        EGNN(5, known_valence=True)
+
+
+def test_sampling_gives_the_network_the_scaffold_open_valences():
+    from moldiff.chem.substructure import fragment_from_smiles
+
+    fragment = fragment_from_smiles("c1ccncc1")
+    scaffold = Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, VOCAB, fragment.open_valence)
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net, self.known_atoms, self.known_valence = EGNN(5, hidden=8, layers=1, known_atoms=True,
+                                                                  known_valence=True), True, True  # fmt: skip
+
+        def forward(self, x, h, t, batch, ptr, cond=None, known=None, open_valence=None):
+            seen.append(open_valence)
+            return self.net(x, h, t, batch, ptr, cond, known=known, open_valence=open_valence)
+
+    gen = MoleculeGenerator(Denoiser(Spy(), make_schedule("polynomial")), VOCAB, 0.25, {12: 1})
+    times = solver_times("ddpm", 3, gen.denoiser.schedule)
+    generate_with_scaffold(gen, scaffold, 2, seed=0, solver=get_solver("ddpm"), times=times)
+    assert seen and all(v.tolist() == ([1, 1, 1, 0, 1, 1] + [0] * 6) * 2 for v in seen)
+
+
+def test_training_with_open_valences_writes_a_model_that_reads_them(tmp_path):
+    tiny = ["data.max_train=32", "model.hidden=16", "model.layers=2", "model.known_atoms=true", "model.known_valence=true",
+            "train.batch_size=8", "train.warmup_steps=2", "train.log_every=1000", "train.eval_every=1000",
+            "train.val_molecules=8", "tracking.enabled=false", "train.threads=1", "train.max_steps=3",
+            f"out_dir={tmp_path}/run"]  # fmt: skip
+    assert np.isfinite(train(load_config(None, tiny), log=lambda m: None).get("loss", 0.0))
+    payload = load_checkpoint(tmp_path / "run/model.pt")
+    assert payload["config"]["model"]["known_valence"] is True and payload["ema"]["embed.weight"].shape[1] == 5 + 1 + 1 + 1
