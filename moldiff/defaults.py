@@ -20,3 +20,11 @@ RECONSTRUCTION = 0.0
 # stranding the atoms it pushes away, so molecules in one piece fall (benzene 74.5 → 23 % valid and
 # in one piece; python bench/bench_scaffold.py --model train_state/qm9_known/last.pt --valence-guard).
 VALENCE_GUARD = False
+
+# Reward steering (``moldiff.guidance.steering``; --steer): the best final particle of 4, no
+# resampling on the way. On QM9, resampling on mid-sampling predictions x̂₀ did worse than best-of-P
+# (QED +0.02 against +0.03 on 40 molecules; pyridine scaffold validity 20 % against 40 % on 60).
+STEER_PARTICLES = 4
+STEER_STRENGTH = 100.0  # λ: a QED gain of 0.01 weighs e¹ when resampling or drawing the final particle
+STEER_RESAMPLINGS = 0
+STEER_SELECT = "best"

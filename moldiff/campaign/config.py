@@ -142,11 +142,11 @@ class Steer(_Strict):
     """Reward steering with particles, as ``moldiff sample --steer`` and its options."""
 
     rewards: dict[str, Any] | Literal["valid"] = "valid"  # {qed: max, logp: {value: 2.5, weight: 2}} or valid alone
-    particles: int = Field(4, ge=1)  # per molecule; the cost is that many times the NFE
-    strength: float = Field(100.0, ge=0)  # λ of the tilt exp(λ r)
-    resamplings: int = Field(0, ge=0)  # resampling times before the end (0: best of the particles)
+    particles: int = Field(defaults.STEER_PARTICLES, ge=1)  # per molecule; the cost is that many times the NFE
+    strength: float = Field(defaults.STEER_STRENGTH, ge=0)  # λ of the tilt exp(λ r)
+    resamplings: int = Field(defaults.STEER_RESAMPLINGS, ge=0)  # resampling times before the end (0: best of the particles)
     window: float = Field(1.0, gt=0, le=1)  # the last fraction of the steps over which to resample
-    select: Literal["best", "sample"] = "best"
+    select: Literal["best", "sample"] = defaults.STEER_SELECT
     reader: Literal["edm", "xyz2mol"] = "edm"  # a molecule counts if valid by the EDM rule, or by xyz2mol (neutral, one piece)
 
     @field_validator("rewards")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moldiff import defaults
 from moldiff.errors import MoldiffError
 from moldiff.guidance.plan import GuidanceSpec
 
@@ -27,9 +28,10 @@ def steer_terms(texts: list[str], option: str = "--steer") -> tuple:
 def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str], predictor: str | None,
                   guide_scale: float, scaffold: Path | None, scaffold_smiles: str | None, scaffold_h: bool,
                   jump: int, resamples: int, reconstruction: float | None = None,
-                  valence_guard: bool | None = None, steer: list[str] | None = None, particles: int = 4,
-                  steer_strength: float = 100.0, resamplings: int = 0, steer_window: float = 1.0,
-                  steer_select: str = "best", steer_reader: str = "edm") -> GuidanceSpec:  # fmt: skip
+                  valence_guard: bool | None = None, steer: list[str] | None = None,
+                  particles: int = defaults.STEER_PARTICLES, steer_strength: float = defaults.STEER_STRENGTH,
+                  resamplings: int = defaults.STEER_RESAMPLINGS, steer_window: float = 1.0,
+                  steer_select: str = defaults.STEER_SELECT, steer_reader: str = "edm") -> GuidanceSpec:  # fmt: skip
     """Parse and cross-check the options (MoldiffError naming the option on bad input)."""
     from moldiff.guidance.regressor import parse_guide
     from moldiff.guidance.units import parse_target

@@ -53,11 +53,11 @@ def sample(
                                        help="Scaffold: new atoms bond only to scaffold atoms with an open valence (default: on)."),
     steer: list[str] = typer.Option(None, "--steer",
                                     help="Reward steering with particles: SCORE=max|min|VALUE[:WEIGHT] of RDKit scores (qed, logp, sa, mw), or 'valid'."),
-    particles: int = typer.Option(4, "--particles", help="Steering: particles per molecule (cost: that many times the NFE)."),
-    steer_strength: float = typer.Option(100.0, "--steer-strength", help="Steering: λ of the reward tilt exp(λ r)."),
-    resamplings: int = typer.Option(0, "--resamplings", help="Steering: resampling times before the end (0: best-of-N)."),
+    particles: int = typer.Option(defaults.STEER_PARTICLES, "--particles", help="Steering: particles per molecule (cost: that many times the NFE)."),
+    steer_strength: float = typer.Option(defaults.STEER_STRENGTH, "--steer-strength", help="Steering: λ of the reward tilt exp(λ r)."),
+    resamplings: int = typer.Option(defaults.STEER_RESAMPLINGS, "--resamplings", help="Steering: resampling times before the end (0: best-of-N)."),
     steer_window: float = typer.Option(1.0, "--steer-window", help="Steering: last fraction of the steps over which to resample."),
-    steer_select: str = typer.Option("best", "--steer-select", help="Steering: keep the 'best' final particle or 'sample' one."),
+    steer_select: str = typer.Option(defaults.STEER_SELECT, "--steer-select", help="Steering: keep the 'best' final particle or 'sample' one."),
     steer_reader: str = typer.Option("edm", "--steer-reader", help="Steering: a molecule counts if valid by the 'edm' bond rule, or 'xyz2mol' (neutral, one piece)."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.

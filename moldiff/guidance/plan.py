@@ -21,7 +21,8 @@ import torch
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.known import takes_known_atoms
 from moldiff.errors import MoldiffError
-from moldiff.defaults import RECONSTRUCTION, VALENCE_GUARD
+from moldiff.defaults import (RECONSTRUCTION, STEER_PARTICLES, STEER_RESAMPLINGS, STEER_SELECT, STEER_STRENGTH,
+                              VALENCE_GUARD)
 from moldiff.guidance.regressor import GuideTerm
 
 
@@ -42,11 +43,11 @@ class GuidanceSpec:
     reconstruction: float = RECONSTRUCTION  # reconstruction-guidance weight of the scaffold (0: off)
     valence_guard: bool = VALENCE_GUARD  # new atoms bond to scaffold atoms only where they have room
     steer: tuple[GuideTerm, ...] | None = None  # reward steering with particles (): validity alone
-    particles: int = 4
-    steer_strength: float = 100.0
-    resamplings: int = 0
+    particles: int = STEER_PARTICLES
+    steer_strength: float = STEER_STRENGTH
+    resamplings: int = STEER_RESAMPLINGS
     steer_window: float = 1.0
-    steer_select: str = "best"
+    steer_select: str = STEER_SELECT
     steer_reader: str = "edm"  # how a molecule counts: EDM bond rule, or xyz2mol (neutral, one piece)
 
     @property

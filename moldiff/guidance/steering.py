@@ -29,6 +29,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from moldiff import defaults
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import MolGraph, MoleculeNoise
 from moldiff.errors import MoldiffError
@@ -63,9 +64,10 @@ def _segments(intervals: int, resamplings: int, window: float = 1.0) -> list[tup
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
-def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph], np.ndarray], *, particles: int = 4,
-                    strength: float = 20.0, resamplings: int = 4, window: float = 1.0,
-                    select: str = "sample") -> Callable:  # fmt: skip
+def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph], np.ndarray], *,
+                    particles: int = defaults.STEER_PARTICLES, strength: float = defaults.STEER_STRENGTH,
+                    resamplings: int = defaults.STEER_RESAMPLINGS, window: float = 1.0,
+                    select: str = defaults.STEER_SELECT) -> Callable:  # fmt: skip
     """A solver (same signature as ``solver``) that steers towards high ``reward``.
 
     Args:

@@ -54,8 +54,8 @@ def test_a_reward_tilts_the_samples_towards_it():
     # steered mean must move far up, and λ = 0 must not move it
     counts, seeds = [3] * 60, list(range(60))
     plain = feature_reward(*_run(counts, seeds))
-    tilted = feature_reward(*_run(counts, seeds, particles=8, strength=1.0, resamplings=3))
-    flat = feature_reward(*_run(counts, seeds, particles=8, strength=0.0, resamplings=3))
+    tilted = feature_reward(*_run(counts, seeds, particles=8, strength=1.0, resamplings=3, select="sample"))
+    flat = feature_reward(*_run(counts, seeds, particles=8, strength=0.0, resamplings=3, select="sample"))
     assert tilted.mean() > plain.mean() + 1.5  # λ n = 3 for the exact tilt; finite particles get part way
     assert abs(flat.mean() - plain.mean()) < 0.8  # three standard errors of a mean of 60 N(0, 3)
     best = feature_reward(*_run(counts, seeds, particles=8, strength=1.0, resamplings=0, select="best"))
