@@ -152,27 +152,17 @@ class Steer(_Strict):
     @field_validator("rewards")
     @classmethod
     def _rewards(cls, value):
-        if value == "valid":
-            return value
-        from moldiff.chem.labels import SCORES
-        from moldiff.guidance.regressor import parse_guide
+        from moldiff.guidance.steering import parse_rewards
 
-        unknown = [k for k in value if k not in SCORES]
-        if unknown:
-            raise ValueError(f"steering rewards are RDKit scores ({', '.join(SCORES)}) or valid, not {', '.join(unknown)}")
-        for key, v in value.items():
-            try:
-                parse_guide(f"{key}={_quantity(v)}", "steer")
-            except MoldiffError as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return value if value == "valid" else _checked(value, lambda text: parse_rewards([text], "steer"))
 
     def terms(self) -> tuple:
-        from moldiff.guidance.regressor import parse_guide
+        """The reward terms, in name order, as ``moldiff sample --steer`` parses them."""
+        from moldiff.guidance.steering import parse_rewards
 
         if self.rewards == "valid":
             return ()
-        return tuple(parse_guide(f"{k}={_quantity(v)}", "steer") for k, v in sorted(self.rewards.items()))
+        return parse_rewards([f"{k}={_quantity(v)}" for k, v in sorted(self.rewards.items())], "steer")
 
 
 def _checked(entries: dict, parse) -> dict:

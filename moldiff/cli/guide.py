@@ -14,17 +14,6 @@ from moldiff.errors import MoldiffError
 from moldiff.guidance.plan import GuidanceSpec
 
 
-def steer_terms(texts: list[str], option: str = "--steer") -> tuple:
-    """Reward terms of ``--steer`` values; ``valid`` alone steers to validity only."""
-    from moldiff.guidance.regressor import parse_guide
-
-    if [t.strip().lower() for t in texts] == ["valid"]:
-        return ()
-    if any(t.strip().lower() == "valid" for t in texts):
-        raise MoldiffError(f"{option} valid stands alone (every reward already requires a valid molecule)")
-    return tuple(parse_guide(t, option) for t in texts)
-
-
 def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str], predictor: str | None,
                   guide_scale: float, scaffold: Path | None, scaffold_smiles: str | None, scaffold_h: bool,
                   jump: int, resamples: int, reconstruction: float | None = None,
@@ -54,16 +43,13 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
     if valence_guard is not None:
         extra["valence_guard"] = valence_guard
     if steer:
-        extra.update(steer=steer_terms(steer), particles=particles, steer_strength=steer_strength,
+        from moldiff.guidance.steering import check_settings, parse_rewards
+
+        check_settings(particles=particles, strength=steer_strength, resamplings=resamplings, window=steer_window,
+                       select=steer_select, reader=steer_reader)  # fmt: skip
+        extra.update(steer=parse_rewards(steer), particles=particles, steer_strength=steer_strength,
                      resamplings=resamplings, steer_window=steer_window, steer_select=steer_select,
                      steer_reader=steer_reader)  # fmt: skip
-        from moldiff.guidance.steering import READERS, steering_solver
-
-        if steer_reader not in READERS:
-            raise MoldiffError(f"unknown --steer-reader {steer_reader!r}; choose from {', '.join(READERS)}")
-
-        steering_solver(lambda *a: None, lambda *a: None, particles=particles, strength=steer_strength,
-                        resamplings=resamplings, window=steer_window, select=steer_select)  # checks the settings
     return GuidanceSpec(targets=parsed, guidance_scale=guidance_scale, terms=terms, predictor=predictor,
                         guide_scale=guide_scale, scaffold_sdf=None if scaffold is None else str(scaffold),
                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump,

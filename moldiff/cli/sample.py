@@ -50,7 +50,7 @@ def sample(
     reconstruction: float = typer.Option(None, "--reconstruction",
                                          help="Scaffold: reconstruction-guidance weight (0: off; default: built in)."),
     valence_guard: bool = typer.Option(None, "--valence-guard/--no-valence-guard",
-                                       help="Scaffold: new atoms bond only to scaffold atoms with an open valence (default: on)."),
+                                       help="Scaffold: new atoms bond only to scaffold atoms with an open valence (default: off)."),
     steer: list[str] = typer.Option(None, "--steer",
                                     help="Reward steering with particles: SCORE=max|min|VALUE[:WEIGHT] of RDKit scores (qed, logp, sa, mw), or 'valid'."),
     particles: int = typer.Option(defaults.STEER_PARTICLES, "--particles", help="Steering: particles per molecule (cost: that many times the NFE)."),

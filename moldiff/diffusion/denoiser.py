@@ -55,7 +55,7 @@ class Denoiser(PredictionViews):
     def raw(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         self.nfe += 1
         extra = {} if graph.known is None else {"known": graph.known}  # only networks that take a scaffold
-        if graph.open_valence is not None and getattr(getattr(self.net, "module", self.net), "known_valence", False):
+        if graph.open_valence is not None:  # only networks that read open valences (model.known_valence)
             extra["open_valence"] = graph.open_valence
         out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr, graph.cond, **extra)
         return project(torch.cat([out_x, out_h], dim=1), graph)

@@ -57,13 +57,30 @@ def keep_known_shape(z: torch.Tensor, clean: torch.Tensor, known: torch.Tensor, 
     return out
 
 
-def takes_known_atoms(denoiser) -> bool:
-    """Whether the network under a denoiser (and any guidance wrappers) takes known atoms."""
+def _network(denoiser):
+    """The network under a denoiser and any guidance wrappers (unwrapped from DDP), or None."""
     while not hasattr(denoiser, "net") and hasattr(denoiser, "inner"):
         denoiser = denoiser.inner
     net = getattr(denoiser, "net", None)
-    net = getattr(net, "module", net)  # DistributedDataParallel
-    return bool(getattr(net, "known_atoms", False))
+    return getattr(net, "module", net)  # DistributedDataParallel
+
+
+def takes_known_atoms(denoiser) -> bool:
+    """Whether the network under a denoiser (and any guidance wrappers) takes known atoms."""
+    return bool(getattr(_network(denoiser), "known_atoms", False))
+
+
+def takes_open_valence(denoiser) -> bool:
+    """Whether that network also reads the known atoms' open valences (``model.known_valence``)."""
+    return bool(getattr(_network(denoiser), "known_valence", False))
+
+
+def _bonds(positions: torch.Tensor, types: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+    """(n, n) covalent bonds of one molecule: closer than the sum of radii + BOND_TOLERANCE."""
+    r = radii[types]
+    bonded = torch.cdist(positions, positions) < (r[:, None] + r[None, :] + BOND_TOLERANCE)
+    bonded.fill_diagonal_(False)
+    return bonded
 
 
 def covalent_radii(atomic_numbers) -> torch.Tensor:
@@ -98,9 +115,7 @@ def random_fragments(positions: torch.Tensor, types: torch.Tensor, graph: MolGra
         heavy = (~is_h).nonzero().flatten().tolist()
         if len(heavy) < 2:
             continue
-        r = radii[typ[a:e]]
-        bonded = torch.cdist(pos[a:e], pos[a:e]) < (r[:, None] + r[None, :] + BOND_TOLERANCE)
-        bonded.fill_diagonal_(False)
+        bonded = _bonds(pos[a:e], typ[a:e], radii)
         size = 1 + int(float(draws[m, 1]) * (len(heavy) - 1))  # 1 .. n_heavy - 1
         start = heavy[min(int(float(draws[m, 2]) * len(heavy)), len(heavy) - 1)]
         chosen = _grow(bonded & ~is_h[None, :], start, size)
@@ -121,9 +136,7 @@ def open_valences(positions: torch.Tensor, types: torch.Tensor, graph: MolGraph,
         a, e = ptr[m], ptr[m + 1]
         if not bool(kn[a:e].any()):
             continue
-        r = radii[typ[a:e]]
-        bonded = torch.cdist(pos[a:e], pos[a:e]) < (r[:, None] + r[None, :] + BOND_TOLERANCE)
-        bonded.fill_diagonal_(False)
+        bonded = _bonds(pos[a:e], typ[a:e], radii)
         outside = (bonded & ~kn[a:e][None, :]).sum(1)
         out[a:e] = torch.where(kn[a:e], outside, torch.zeros_like(outside))
     return out.to(positions.device)

@@ -35,7 +35,7 @@ import torch
 
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
-from moldiff.diffusion.known import takes_known_atoms
+from moldiff.diffusion.known import takes_known_atoms, takes_open_valence
 from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
@@ -159,6 +159,7 @@ class ScaffoldDenoiser(GuidedDenoiser):
         super().__init__(inner)
         self.scaffold, self.type_scale, self.reconstruction = scaffold, float(type_scale), float(reconstruction)
         self.known_atoms = takes_known_atoms(inner)
+        self.open_valence = takes_open_valence(inner)
         self.guard = guard
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,7 +169,8 @@ class ScaffoldDenoiser(GuidedDenoiser):
         z_net, graph_net = z, graph
         if self.known_atoms:  # the input the network was trained on: clean scaffold, flagged
             z_net = place_known(z, graph, self.scaffold, self.type_scale, ones, ones * 0)
-            graph_net = replace(graph, known=mask, open_valence=self.scaffold.open_valences(graph))
+            graph_net = replace(graph, known=mask,
+                                open_valence=self.scaffold.open_valences(graph) if self.open_valence else None)
         if self.reconstruction > 0:
             with torch.enable_grad():
                 z_in = z_net.detach().requires_grad_(True)

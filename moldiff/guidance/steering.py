@@ -35,6 +35,7 @@ from moldiff.diffusion.state import MolGraph, MoleculeNoise
 from moldiff.errors import MoldiffError
 
 SELECTIONS = ("sample", "best")
+READERS = ("edm", "xyz2mol")  # how a reward decides that a molecule counts
 INVALID_REWARD = -1.0  # a molecule RDKit cannot read scores below any valid one of the scores here
 
 
@@ -64,6 +65,36 @@ def _segments(intervals: int, resamplings: int, window: float = 1.0) -> list[tup
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
+def check_settings(*, particles: int, strength: float, resamplings: int, window: float, select: str,
+                   reader: str = "edm") -> None:  # fmt: skip
+    """A one-line MoldiffError for steering settings :func:`steering_solver` or a reader cannot take."""
+    if particles < 1 or resamplings < 0 or strength < 0 or not 0 < window <= 1:
+        raise MoldiffError(f"steering needs particles >= 1, resamplings >= 0, strength >= 0 and 0 < window <= 1; "
+                           f"got {particles}, {resamplings}, {strength}, {window}")  # fmt: skip
+    if select not in SELECTIONS:
+        raise MoldiffError(f"unknown steering selection {select!r}; choose from {', '.join(SELECTIONS)}")
+    if reader not in READERS:
+        raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
+
+
+def parse_rewards(texts: list[str], option: str = "--steer") -> tuple:
+    """Reward terms of ``--steer`` values (``qed=max``, ``logp=2.5:0.5``, as ``--guide``, over
+    RDKit's scores); ``valid`` alone steers to validity only and gives no terms."""
+    from moldiff.chem.labels import SCORES
+    from moldiff.guidance.regressor import parse_guide
+
+    if [t.strip().lower() for t in texts] == ["valid"]:
+        return ()
+    if any(t.strip().lower() == "valid" for t in texts):
+        raise MoldiffError(f"{option} valid stands alone (every reward already requires a valid molecule)")
+    terms = tuple(parse_guide(t, option) for t in texts)
+    unknown = [t.name for t in terms if t.name not in SCORES]
+    if unknown:
+        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores "
+                           f"({', '.join(SCORES)}) or 'valid' alone")  # fmt: skip
+    return terms
+
+
 def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph], np.ndarray], *,
                     particles: int = defaults.STEER_PARTICLES, strength: float = defaults.STEER_STRENGTH,
                     resamplings: int = defaults.STEER_RESAMPLINGS, window: float = 1.0,
@@ -79,11 +110,7 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
             solver's intervals: a prediction x̂₀ early in the noise says little about the molecule.
         select: ``"sample"`` (the Feynman–Kac draw) or ``"best"`` (the highest final reward).
     """
-    if particles < 1 or resamplings < 0 or strength < 0 or not 0 < window <= 1:
-        raise MoldiffError(f"steering needs particles >= 1, resamplings >= 0, strength >= 0 and 0 < window <= 1; "
-                           f"got {particles}, {resamplings}, {strength}, {window}")  # fmt: skip
-    if select not in SELECTIONS:
-        raise MoldiffError(f"unknown steering selection {select!r}; choose from {', '.join(SELECTIONS)}")
+    check_settings(particles=particles, strength=strength, resamplings=resamplings, window=window, select=select)
 
     def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
                callback=None) -> torch.Tensor:  # fmt: skip
@@ -133,9 +160,6 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
     return sample
 
 
-READERS = ("edm", "xyz2mol")
-
-
 def readable_molecules(molecules, reader: str = "edm") -> list:
     """RDKit molecules (heavy atoms) of a MolSet, or None for each one that does not count: under
     ``edm`` the EDM bond rule must give a valid molecule in one piece; under ``xyz2mol`` RDKit's
@@ -153,8 +177,6 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
             smiles, _ = edm_smiles(molecules, edges, orders)
             pieces = fragment_counts(molecules, edges)
             return [Chem.MolFromSmiles(s) if s is not None and n == 1 else None for s, n in zip(smiles, pieces)]
-        if reader != "xyz2mol":
-            raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
         from moldiff.chem.scoring import bonded_molecules
 
         mols, _ = bonded_molecules(molecules)
@@ -173,6 +195,9 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
 
     if reader not in READERS:
         raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
+    unknown = [t.name for t in terms if t.name not in SCORES]
+    if unknown:
+        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores ({', '.join(SCORES)})")
 
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
@@ -190,5 +215,5 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     return reward
 
 
-__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "particle_atoms", "readable_molecules", "score_reward",
-           "steering_solver"]
+__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "check_settings", "parse_rewards", "particle_atoms",
+           "readable_molecules", "score_reward", "steering_solver"]

@@ -96,6 +96,8 @@ class EGNN(nn.Module):
         if self.known_valence:  # scaled like the type features: 1 for four new neighbours
             valence = open_valence if open_valence is not None else torch.zeros_like(batch)
             feats.append((valence.to(h.dtype) / 4.0)[:, None])
+        elif open_valence is not None:
+            raise ValueError("this EGNN was not built to read open valences (model.known_valence)")
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)
