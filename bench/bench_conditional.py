@@ -14,7 +14,9 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    atom count: a "generator" that knows only the size).
 4. Per property, a conditional model trained on B (classifier-free, ``train.cond_drop_prob``),
    sampled with (target, atom count) pairs drawn from B at guidance scale w; MAE of the judge on
-   every generated molecule (EDM does not filter by validity).
+   every generated molecule (EDM does not filter by validity). With --joint, one model conditioned
+   on all the properties at once, each dropped on its own (``train.cond_property_drop_prob``), is
+   sampled with one target at a time (the others absent): one training instead of six.
 5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
    model toward the target (energy (ĝ − c)², scale --eegsde-scale).
 
@@ -58,6 +60,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--init", default=None,
                    help="start each conditional model from this model (e.g. qm9, the built-in unconditional "
                         "model) with its architecture and schedule; the condition inputs start at zero")
+    p.add_argument("--joint", action="store_true",
+                   help="one conditional model for all --properties (each dropped on its own in training) "
+                        "instead of one per property; --gen-minutes is then its whole training time")
+    p.add_argument("--property-drop-prob", type=float, default=0.5,
+                   help="--joint: of a kept condition, the chance that each property is dropped")
     p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
     p.add_argument("--gen-hidden", type=int, default=128)
@@ -100,21 +107,22 @@ def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hid
         "train.log_every=200", "train.eval_every=100000000", "train.checkpoint_every=2000",
     ], PredictorConfig)  # fmt: skip
     print(f"[{name}] training for {minutes} min on half {half}", flush=True)
-    run(cfg, log=lambda m: None)
+    run(cfg, log=lambda m: print(f"[{name}] {m}", flush=True))
     return out / "predictor.pt"
 
 
-def train_generator(args, prop: str) -> Path:
+def train_generator(args, props: list[str], name: str) -> Path:
     from moldiff.config import apply_overrides, load_config, validate_config
     from moldiff.models import resolve_model
     from moldiff.train.checkpoint import load_checkpoint
     from moldiff.train.loop import train
 
-    out = args.work_dir / f"gen_{prop}"
+    out = args.work_dir / name
     if args.reuse and (out / "model.pt").exists():
         return out / "model.pt"
     overrides = common(args) + [
-        "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{prop}]",
+        "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{', '.join(props)}]",
+        f"train.cond_property_drop_prob={args.property_drop_prob if len(props) > 1 else 0.0}",
         f"train.max_minutes={args.gen_minutes}", "train.eval_every=100000000", "train.log_every=500",
         "train.checkpoint_every=2000",
     ]  # fmt: skip
@@ -125,9 +133,9 @@ def train_generator(args, prop: str) -> Path:
         cfg = validate_config(apply_overrides(source, overrides + ["train.lr=2.0e-4", "train.warmup_steps=200"]))
     else:
         cfg = load_config(None, overrides + [f"model.hidden={args.gen_hidden}", f"model.layers={args.gen_layers}"])
-    print(f"[gen_{prop}] training the conditional model for {args.gen_minutes} min on half B"
+    print(f"[{name}] training the conditional model for {args.gen_minutes} min on half B"
           + (f", from {init}" if init else ""), flush=True)  # fmt: skip
-    train(cfg, init=init, log=lambda m: None)
+    train(cfg, init=init, log=lambda m: print(f"[{name}] {m}", flush=True))
     return out / "model.pt"
 
 
@@ -169,7 +177,9 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     norm = PropertyNorm.from_dict(payload["property_stats"])
     pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
     targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
-    cond = norm.encode(torch.tensor(targets[:, None], dtype=torch.float32)).to(args.device_resolved)
+    values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
+    values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
+    cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
     seeds = molecule_seeds(args.seed, args.n)
     solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
     start, parts = time.time(), []
@@ -244,8 +254,9 @@ def main() -> None:
     rows[label] = {}
     if predictor is not None:
         rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"] = {}
+    joint = train_generator(args, args.properties, "gen_joint") if args.joint else None
     for prop in args.properties:
-        model = train_generator(args, prop)
+        model = joint or train_generator(args, [prop], f"gen_{prop}")
         details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
         rows[label][prop] = details[prop]["cfg"]["mae"]
         if predictor is not None:
@@ -256,7 +267,8 @@ def main() -> None:
     table = {k: rows[k] for k in order}
     published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
     note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE; judge {args.judge_minutes} min, "
-            f"conditional models {args.gen_minutes} min each" + (f" from {args.init}" if args.init else "") + (f", max_train {args.max_train}" if args.max_train else "")
+            + (f"one joint conditional model, {args.gen_minutes} min" if args.joint else f"conditional models {args.gen_minutes} min each")
+            + (f" from {args.init}" if args.init else "") + (f", max_train {args.max_train}" if args.max_train else "")
             + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
     text = "### Measured\n\n" + markdown(table, args.properties, note)
     text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")

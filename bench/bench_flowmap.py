@@ -70,9 +70,9 @@ def verdicts(rows: list[dict]) -> list[str]:
 
 
 def markdown(rows: list[dict], title: str, ref50: dict | None, ref1000: dict | None) -> str:
-    head = ("| model | solver | NFE | n | atom stab. % | mol stab. % | valid % | valid×unique % | s / valid mol. "
+    head = ("| model | solver | NFE | n | atom stab. % | mol stab. % | valid % | valid×unique % | valid & one piece % | s / valid mol. "
             "| speed-up vs best 50-call | speed-up vs 1000-step |")  # fmt: skip
-    lines = [f"### {title}", "", head, "|" + "---|" * 11]
+    lines = [f"### {title}", "", head, "|" + "---|" * 12]
     for r in rows:
         pct = " | ".join(f"{100 * r[k]:.1f}" for k in METRICS)
         per_valid = f"{r['seconds_per_valid']:.3f}" if r["seconds_per_valid"] else "— (none valid)"

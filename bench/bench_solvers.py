@@ -57,14 +57,14 @@ def run(gen, label: str, nfe: int, n: int, seed: int, batch_size: int, device: s
 
 def markdown(rows: list[dict], reference: dict, title: str) -> str:
     head = ("| solver | target NFE | NFE | n | atom stab. % | mol stab. % | Δ mol stab. vs ref. | valid % "
-            "| valid×unique % | s / molecule |")
-    lines = [f"### {title}", "", head, "|" + "---|" * 10]
+            "| valid×unique % | valid & one piece % | s / molecule |")
+    lines = [f"### {title}", "", head, "|" + "---|" * 11]
     for r in [reference, *rows]:
         pct = [f"{100 * r[k]:.1f}" for k in METRICS]
         gap = 100 * (r["mol_stability"] - reference["mol_stability"])
         name = f"**{r['solver']}** (reference)" if r is reference else r["solver"]
         lines.append(f"| {name} | {r['target_nfe']} | {r['nfe']:g} | {r['n']} | {pct[0]} | {pct[1]} | {gap:+.1f} "
-                     f"| {pct[2]} | {pct[3]} | {r['seconds_per_molecule']:.3f} |")  # fmt: skip
+                     f"| {pct[2]} | {pct[3]} | {pct[4]} | {r['seconds_per_molecule']:.3f} |")  # fmt: skip
     lines += ["", *target_lines(rows, reference)]
     return "\n".join(lines) + "\n"
 

@@ -55,8 +55,9 @@ def train_view(view: str, args) -> Path:
 
 
 def markdown(rows: list[dict], title: str) -> str:
-    head = "| view | solver | NFE | n | atom stab. % | mol stab. % | valid % | valid×unique % | training CPU h |"
-    lines = [f"### {title}", "", head, "|" + "---|" * 9]
+    head = ("| view | solver | NFE | n | atom stab. % | mol stab. % | valid % | valid×unique % | valid & one piece % "
+            "| training CPU h |")  # fmt: skip
+    lines = [f"### {title}", "", head, "|" + "---|" * 10]
     for r in rows:
         pct = " | ".join(f"{100 * r[k]:.1f}" for k in METRICS)
         cpu = f"{r['train_cpu_hours']:.2f}"

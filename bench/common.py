@@ -10,7 +10,7 @@ from moldiff.chem.evaluate import evaluate
 from moldiff.sampling import generate
 from moldiff.solvers import get_solver, solver_times
 
-METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
+METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique", "valid_connected")
 
 
 def parse_label(label: str) -> tuple[str, str | None, dict]:

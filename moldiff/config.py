@@ -102,6 +102,9 @@ class TrainConfig(_Strict):
     # classifier-free guidance: each molecule's condition (data.properties) is dropped with this
     # probability, so the same network also learns the unconditional model
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)
+    # several properties: of a kept condition, each property is also dropped on its own with this
+    # probability, so the model can be sampled with targets for any subset of them
+    cond_property_drop_prob: float = Field(0.0, ge=0.0, lt=1.0)
     # model.known_atoms only: the share of molecules trained with a random known fragment
     fragment_prob: float = Field(0.5, ge=0.0, le=1.0)
 

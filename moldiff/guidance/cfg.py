@@ -23,7 +23,7 @@ from moldiff.guidance.base import GuidedDenoiser
 class ClassifierFreeDenoiser(GuidedDenoiser):
     """Combines the conditional and unconditional predictions of ``inner`` with scale ``w``.
 
-    ``graph.cond`` (B, P + 1) holds each molecule's encoded condition
+    ``graph.cond`` (B, 2P) holds each molecule's encoded condition
     (:meth:`moldiff.guidance.condition.PropertyNorm.encode`); the unconditional call replaces it
     with zeros (the null condition).
     """
@@ -34,7 +34,7 @@ class ClassifierFreeDenoiser(GuidedDenoiser):
 
     def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
         if graph.cond is None:
-            raise ValueError("classifier-free guidance needs graph.cond, the encoded condition (B, P + 1)")
+            raise ValueError("classifier-free guidance needs graph.cond, the encoded condition (B, 2P)")
         x0_c, eps_c = self.inner.x0_eps(z, t, graph)
         if self.scale == 1.0:
             return x0_c, eps_c

@@ -1,10 +1,14 @@
-"""The conditioning vector of a conditional model: normalised properties plus a "present" flag.
+"""The conditioning vector of a conditional model: normalised properties, each with a "present" flag.
 
-A model trained for classifier-free guidance sees, per molecule, ``c = [(y − μ)/s · m, m]``
-(B, P + 1): the P properties normalised with the training set's mean μ and standard deviation s,
-and a flag m ∈ {0, 1}. A dropped condition (m = 0) is the zero vector with flag 0, so the network
-learns an unconditional prediction from the same weights (Ho & Salimans 2022). The input width
-P + 1 follows from the config's ``data.properties`` alone (:func:`condition_features`).
+A model trained for classifier-free guidance sees, per molecule, ``c = [(y − μ)/s ⊙ m, m]``
+(B, 2P): the P properties normalised with the training set's mean μ and standard deviation s, and
+one flag m_k ∈ {0, 1} per property. An absent property is 0 with flag 0; the null condition (all
+absent) is the zero vector, so the network learns an unconditional prediction from the same
+weights (Ho & Salimans 2022). Because each property has its own flag, a model trained on several
+properties with some dropped one by one (``train.cond_property_drop_prob``) can be sampled with
+targets for any subset of them, the others marginalised. With one property this is the usual
+``[y·m, m]``. The input width 2P follows from the config's ``data.properties`` alone
+(:func:`condition_features`).
 """
 
 from __future__ import annotations
@@ -18,14 +22,14 @@ from moldiff.errors import MoldiffError
 
 
 def condition_features(properties: list[str] | tuple[str, ...]) -> int:
-    """Width of the conditioning vector for these property names: P + 1, or 0 without properties."""
-    return len(properties) + 1 if properties else 0
+    """Width of the conditioning vector for these property names: 2P (values and flags)."""
+    return 2 * len(properties)
 
 
 def null_condition(n: int, properties: int, *, like: torch.Tensor | None = None) -> torch.Tensor:
-    """The "no condition" vector for ``n`` molecules: zeros with flag 0, (n, P + 1)."""
+    """The "no condition" vector for ``n`` molecules: zeros, every flag 0, (n, 2P)."""
     kw = {} if like is None else {"dtype": like.dtype, "device": like.device}
-    return torch.zeros(n, properties + 1, **kw)
+    return torch.zeros(n, 2 * properties, **kw)
 
 
 @dataclass(frozen=True)
@@ -88,18 +92,29 @@ class PropertyNorm:
         return self.names.index(name)
 
     def encode(self, values: torch.Tensor, present: torch.Tensor | None = None) -> torch.Tensor:
-        """The conditioning vector (B, P + 1) of physical ``values`` (B, P); ``present`` (B,) bool
-        marks the molecules whose condition is kept (default: all)."""
+        """The conditioning vector (B, 2P) of physical ``values`` (B, P).
+
+        ``present`` marks what is kept: (B,) bool for whole molecules' conditions, or (B, P) bool
+        per property (default: everything). Absent values may be NaN; they are encoded as 0.
+        """
         if values.dim() != 2 or values.shape[1] != len(self.names):
             raise ValueError(f"expected values (B, {len(self.names)}), got {tuple(values.shape)}")
-        flag = torch.ones(values.shape[0], 1, dtype=values.dtype, device=values.device)
+        flag = torch.ones_like(values, dtype=torch.bool)
         if present is not None:
-            flag = present.to(values.dtype)[:, None]
-        return torch.cat([self.normalize(values) * flag, flag], dim=1)
+            flag = (present[:, None] if present.dim() == 1 else present).to(values.device).expand_as(values)
+        normalized = torch.where(flag, self.normalize(values), torch.zeros_like(values))
+        return torch.cat([normalized, flag.to(values.dtype)], dim=1)
 
 
-def drop_conditions(n: int, prob: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Which of ``n`` conditions to keep in a training batch: (n,) bool, each dropped with ``prob``."""
-    if prob <= 0:
-        return torch.ones(n, dtype=torch.bool)
-    return torch.rand(n, generator=generator) >= prob
+def drop_conditions(n: int, prob: float, generator: torch.Generator | None = None, *, properties: int = 1,
+                    property_prob: float = 0.0) -> torch.Tensor:  # fmt: skip
+    """Which conditions to keep in a training batch: (n, properties) bool.
+
+    Each molecule's whole condition is dropped with ``prob`` (the unconditional model); of the kept
+    ones, each property is dropped on its own with ``property_prob`` (so the model learns every
+    subset of its properties). Both draws always happen, so the random stream does not depend on
+    the probabilities' values being zero.
+    """
+    whole = torch.rand(n, 1, generator=generator) >= prob
+    each = torch.rand(n, properties, generator=generator) >= property_prob
+    return whole & each

@@ -58,7 +58,7 @@ class GuidanceSpec:
 @dataclass
 class GuidancePlan:
     generator: object  # MoleculeGenerator whose denoiser carries the guidance wrappers
-    cond_row: torch.Tensor | None = None  # (1, P + 1): every molecule's encoded condition
+    cond_row: torch.Tensor | None = None  # (1, 2P): every molecule's encoded condition
     targets: dict[str, float] = field(default_factory=dict)
     terms: list[GuideTerm] = field(default_factory=list)
     predictor: object | None = None
@@ -77,7 +77,7 @@ class GuidancePlan:
 
     # ------------------------------------------------------------------ generating
     def conditions(self, n: int) -> torch.Tensor | None:
-        """(n, P + 1) conditions for ``n`` molecules, or None for an unconditional model."""
+        """(n, 2P) conditions for ``n`` molecules, or None for an unconditional model."""
         return None if self.cond_row is None else self.cond_row.expand(n, -1).clone()
 
     def atom_counts(self, seed: int, n: int, n_atoms: int | None) -> list[int]:
@@ -198,11 +198,15 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
             raise MoldiffError("this conditional model has no property normalisation in its checkpoint; retrain it")
         norm = PropertyNorm.from_dict(payload["property_stats"])
         extra = sorted(set(spec.targets) - set(norm.names))
-        if extra or any(p not in spec.targets for p in norm.names):
-            raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)}: give a target for each"
-                               + (f" (not {', '.join(extra)})" if extra else ""))  # fmt: skip
-        plan.targets = {p: float(spec.targets[p]) for p in norm.names}
-        plan.cond_row = norm.encode(torch.tensor([list(plan.targets.values())], dtype=torch.float32))
+        if extra:
+            raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)}, not on {', '.join(extra)}")
+        missing = [p for p in norm.names if p not in spec.targets]
+        if missing and not getattr(config.train, "cond_property_drop_prob", 0.0):
+            raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)} together: give a target for "
+                               "each (train with train.cond_property_drop_prob > 0 to condition on a subset)")  # fmt: skip
+        plan.targets = {p: float(spec.targets[p]) for p in norm.names if p in spec.targets}
+        values = torch.tensor([[float(spec.targets.get(p, float("nan"))) for p in norm.names]])
+        plan.cond_row = norm.encode(values, torch.tensor([[p in spec.targets for p in norm.names]]))
         denoiser = ClassifierFreeDenoiser(denoiser, spec.guidance_scale)
     elif properties:  # a conditional model sampled without a target: its unconditional mode
         plan.cond_row = null_condition(1, len(properties))

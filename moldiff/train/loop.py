@@ -113,12 +113,14 @@ class Trainer:
     def _stats_entry(self) -> dict:
         return {} if self.cond_norm is None else {"property_stats": self.cond_norm.to_dict()}
 
-    def condition(self, graph, drop_prob: float):
+    def condition(self, graph, drop_prob: float, property_drop_prob: float = 0.0):
         """The graph with its raw properties replaced by the encoded condition, each molecule's
-        dropped with ``drop_prob`` (drawn from the noise generator, so resuming stays exact)."""
+        dropped with ``drop_prob`` and each property of a kept one with ``property_drop_prob``
+        (drawn from the noise generator, so resuming stays exact)."""
         if self.cond_norm is None:
             return graph
-        keep = drop_conditions(graph.num_graphs, drop_prob, self.noise_gen).to(graph.cond.device)
+        keep = drop_conditions(graph.num_graphs, drop_prob, self.noise_gen, properties=len(self.cond_norm.names),
+                               property_prob=property_drop_prob)  # fmt: skip
         return replace(graph, cond=self.cond_norm.encode(graph.cond, keep))
 
     def _restore(self, p: dict) -> None:
@@ -144,7 +146,7 @@ class Trainer:
         index = self.order.batch(self.epoch, self.cursor)
         batch = collate(self.train_set, index, self.gen.vocab, tuple(self.config.data.properties)).to(self.device)
         z0, graph = self.gen.encode(batch)
-        graph = self.condition(graph, tc.cond_drop_prob)
+        graph = self.condition(graph, tc.cond_drop_prob, tc.cond_property_drop_prob)
         if self.config.model.known_atoms:
             known = random_fragments(z0[:, :3], batch.atom_type, graph, self.radii, self.is_hydrogen,
                                      tc.fragment_prob, self.noise_gen)  # fmt: skip

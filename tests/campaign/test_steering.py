@@ -131,7 +131,7 @@ def test_targets_of_a_conditional_model(cond_model, reference_file, tmp_path):
 
 @pytest.mark.parametrize("model, overrides, needle", [
     ("tiny", {"guidance": {"targets": {"gap": "4.5eV"}}}, "this model is not conditional"),
-    ("cond", {"guidance": {"targets": {"gap": "4.5eV"}}}, "conditioned on gap, mu: give a target for each"),
+    ("cond", {"guidance": {"targets": {"gap": "4.5eV"}}}, "conditioned on gap, mu together: give a target for each"),
     ("tiny", {"guidance": {"guide": {"qed": "max"}, "predictor": "missing.pt"}}, "no predictor file missing.pt"),
     ("tiny", {"guidance": {"guide": {"gap": "max"}, "predictor": "PREDICTOR"}}, "not one of this model"),
     ("tiny", {"scaffold": "C[Si](C)C"}, "the scaffold does not fit this model"),

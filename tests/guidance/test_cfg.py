@@ -59,13 +59,25 @@ def test_condition_encoding_and_null():
     norm = PropertyNorm(("gap", "mu"), (6000.0, 2.0), (1000.0, 0.5))
     values = torch.tensor([[7000.0, 2.5], [5000.0, 1.0]])
     enc = norm.encode(values, torch.tensor([True, False]))
-    torch.testing.assert_close(enc, torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]))
-    assert torch.equal(null_condition(2, 2), torch.zeros(2, 3))
+    torch.testing.assert_close(enc, torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]]))
+    assert torch.equal(null_condition(2, 2), torch.zeros(2, 4))
+    # per property: an absent value (even NaN) is 0 with flag 0
+    partial = norm.encode(torch.tensor([[7000.0, float("nan")]]), torch.tensor([[True, False]]))
+    torch.testing.assert_close(partial, torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
     assert PropertyNorm.from_dict(norm.to_dict()) == norm
     torch.testing.assert_close(norm.denormalize(norm.normalize(values)), values)
     keep = drop_conditions(4000, 0.25, torch.Generator().manual_seed(0))
-    assert abs(1 - keep.float().mean().item() - 0.25) < 0.03
+    assert keep.shape == (4000, 1) and abs(1 - keep.float().mean().item() - 0.25) < 0.03
     assert drop_conditions(5, 0.0).all()
+
+
+def test_properties_are_dropped_one_by_one():
+    keep = drop_conditions(20000, 0.2, torch.Generator().manual_seed(1), properties=3, property_prob=0.5)
+    assert keep.shape == (20000, 3)
+    assert abs((~keep.any(1)).float().mean().item() - (0.2 + 0.8 * 0.125)) < 0.015  # all dropped
+    assert abs(keep.all(1).float().mean().item() - 0.8 * 0.125) < 0.015  # all kept
+    assert abs(keep.float().mean().item() - 0.8 * 0.5) < 0.015
+    assert drop_conditions(50, 0.0, properties=3).all()
 
 
 def test_missing_condition_is_an_error():

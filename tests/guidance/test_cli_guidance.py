@@ -23,8 +23,9 @@ from moldiff.train.loop import model_payload
 HIST = {6: 1, 9: 2, 12: 1}
 
 
-def _model(path, properties=()):
-    cfg = load_config(None, ["model.hidden=16", "model.layers=2", f"data.properties=[{', '.join(properties)}]"])
+def _model(path, properties=(), *overrides):
+    cfg = load_config(None, ["model.hidden=16", "model.layers=2", f"data.properties=[{', '.join(properties)}]",
+                             *overrides])  # fmt: skip
     torch.manual_seed(0)
     net = build_network(cfg)
     for p in net.parameters():
@@ -48,6 +49,7 @@ def files(tmp_path_factory):
     write_sdf(root / "frag.sdf", MolSet(conf.atomic_numbers[heavy], conf.positions[heavy], ptr=[0, int(heavy.sum())]))
     (root / "frag.xyz").write_text("1\n\nC 0 0 0\n")
     return {"uncond": _model(root / "uncond.pt"), "cond": _model(root / "cond.pt", ("gap", "mu")),
+            "cond_subset": _model(root / "cond_subset.pt", ("gap", "mu"), "train.cond_property_drop_prob=0.5"),
             "predictor": root / "predictor.pt", "frag": root / "frag.sdf", "xyz": root / "frag.xyz",
             "frag_pos": conf.positions[heavy]}  # fmt: skip
 
@@ -95,6 +97,20 @@ def test_targets_of_a_conditional_model(files, tmp_path):
     assert _run(tmp_path, files["cond"])[0] == 0  # no target: the model's unconditional mode
 
 
+def test_a_model_trained_on_property_subsets_takes_any_subset_of_targets(files, tmp_path):
+    from moldiff.guidance.plan import GuidanceSpec, plan_guidance
+    from moldiff.models import load_generator
+
+    code, out = _run(tmp_path, files["cond_subset"], "--target", "gap=4.5eV")
+    assert code == 0
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert np.allclose(frame["target_gap"], 4500.0) and "target_mu" not in frame
+    gen, config, payload = load_generator(str(files["cond_subset"]))
+    plan = plan_guidance(gen, config, payload, GuidanceSpec(targets={"gap": 4500.0}))
+    # gap given (normalised with mean 6000, std 1000, flag 1); mu absent (0, flag 0)
+    torch.testing.assert_close(plan.conditions(2), torch.tensor([[-1.5, 0.0, 1.0, 0.0]] * 2))
+
+
 def test_regressor_guidance_columns(files, tmp_path):
     code, out = _run(tmp_path, files["uncond"], "--guide", "qed=max", "--guide", "logp=1.5:0.5", "--predictor",
                      str(files["predictor"]), "--guide-scale", "0.5")  # fmt: skip
@@ -109,7 +125,7 @@ def test_regressor_guidance_columns(files, tmp_path):
     ("cond", ["--target", "foo=1"], "unknown property 'foo'"),
     ("cond", ["--target", "gap=4.5parsec"], "unit 'parsec' does not fit property 'gap'"),
     ("cond", ["--target", "gap"], "NAME=VALUE"),
-    ("cond", ["--target", "gap=4.5eV"], "give a target for each"),
+    ("cond", ["--target", "gap=4.5eV"], "together: give a target for each"),
     ("uncond", ["--target", "gap=4.5eV"], "not conditional"),
     ("uncond", ["--guidance-scale", "2"], "needs --target"),
     ("uncond", ["--guide", "qed=max"], "needs --predictor"),

@@ -26,7 +26,7 @@ def test_conditional_training_stores_normalisation_and_samples_with_a_target(tmp
     assert payload["property_stats"]["gap"] == pytest.approx([gap.mean(), gap.std()])
     assert load_checkpoint(tmp_path / "last.pt")["property_stats"] == payload["property_stats"]
     gen, _, _ = load_generator(str(tmp_path / "model.pt"))
-    assert gen.denoiser.net.cond_features == 3  # two properties and the "present" flag
+    assert gen.denoiser.net.cond_features == 4  # two properties, each with its "present" flag
     out = tmp_path / "s.sdf"
     code = main(["sample", "-n", "2", "--steps", "2", "--model", str(tmp_path / "model.pt"), "-o", str(out),
                  "--target", "gap=0.25Ha", "--target", "mu=2D", "--guidance-scale", "3", "--no-novelty", "--json"])  # fmt: skip
@@ -47,6 +47,21 @@ def test_conditions_are_dropped_with_the_configured_probability(tmp_path):
     assert torch.all(cond[flag == 0, 0] == 0)  # a dropped condition is the zero vector
     norm = trainer.cond_norm
     assert torch.allclose(cond[flag == 1, 0], torch.tensor((70.0 - norm.mean[0]) / norm.std[0]))
+
+
+def test_properties_of_a_joint_model_are_dropped_one_by_one(tmp_path):
+    cfg = load_config(None, TINY + [f"out_dir={tmp_path}", "data.properties=[alpha, gap]", "train.cond_drop_prob=0.2",
+                                    "train.cond_property_drop_prob=0.5"])  # fmt: skip
+    trainer = Trainer(cfg, log=lambda m: None)
+    from moldiff.diffusion.state import MolGraph
+
+    raw = torch.tensor([[70.0, 6000.0]]).repeat(4000, 1)
+    cond = trainer.condition(MolGraph.from_counts(torch.ones(4000, dtype=torch.long), cond=raw), 0.2, 0.5).cond
+    flags = cond[:, 2:]
+    patterns = {tuple(row) for row in flags.tolist()}
+    assert patterns == {(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)}  # every subset is trained
+    assert abs(flags.mean().item() - 0.8 * 0.5) < 0.03
+    assert torch.all(cond[:, :2][flags == 0] == 0)
 
 
 def test_halves_split_the_training_set():

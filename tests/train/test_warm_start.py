@@ -25,12 +25,12 @@ def test_a_conditional_network_starts_as_its_unconditional_source():
     cond_net = build_network(load_config(None, SMALL + ["data.properties=[gap, mu]"]))
     widened = warm_start(cond_net, plain.state_dict())
     assert widened == ["embed.weight"]
-    x, h, t, batch, ptr, cond = _inputs(3)
+    x, h, t, batch, ptr, cond = _inputs(4)
     out_plain = plain(x, h, t, batch, ptr)
     out_cond = cond_net(x, h, t, batch, ptr, cond)
     for a, b in zip(out_plain, out_cond):
         torch.testing.assert_close(a, b)
-    assert cond_net.embed.weight[:, -3:].abs().sum() == 0
+    assert cond_net.embed.weight[:, -4:].abs().sum() == 0
 
 
 def test_same_shapes_load_exactly_and_other_architectures_are_errors():
