@@ -237,13 +237,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.device_resolved = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     from moldiff.data.qm9 import load_qm9
-    from moldiff.property_model import load_property_model
+    from moldiff.property_model import PREDICTOR, load_property_model
+    from moldiff.train.checkpoint import load_checkpoint
     from moldiff.train.data import training_half
 
     started = time.time()
     half_b = training_half(load_qm9("train"), "second")
-    judge = load_property_model(train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden,
-                                                args.judge_layers), args.device_resolved)  # fmt: skip
+    judge_path = train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden, args.judge_layers)
+    judge = load_property_model(judge_path, args.device_resolved)
+    judge_step = load_checkpoint(judge_path, (PREDICTOR,)).get("step")
     rows = reference_rows(judge, half_b, args)
     predictor = None
     if args.predictor_minutes > 0:
@@ -266,9 +268,12 @@ def main() -> None:
     order = ["Naive upper bound", "#Atoms", *[k for k in rows if k.startswith("moldiff")], "QM9 lower bound"]
     table = {k: rows[k] for k in order}
     published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
-    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE; judge {args.judge_minutes} min, "
-            + (f"one joint conditional model, {args.gen_minutes} min" if args.joint else f"conditional models {args.gen_minutes} min each")
-            + (f" from {args.init}" if args.init else "") + (f", max_train {args.max_train}" if args.max_train else "")
+    steps = sorted({d["cfg"]["model_step"] for d in details.values()})
+    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
+            f"judge trained {judge_step} steps on half A; "
+            + ("one joint conditional model" if args.joint else "one conditional model per property")
+            + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else "")
+            + (f", max_train {args.max_train}" if args.max_train else "")
             + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
     text = "### Measured\n\n" + markdown(table, args.properties, note)
     text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
