@@ -254,18 +254,19 @@ def main() -> None:
     judge = load_property_model(judge_path, args.device_resolved)
     judge_step = load_checkpoint(judge_path, (PREDICTOR,)).get("step")
     rows = reference_rows(judge, half_b, args)
+    generated = [] if args.references_only else args.properties
     predictor = None
-    if args.predictor_minutes > 0:
+    if args.predictor_minutes > 0 and generated:
         predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
     details = {}
     label = f"moldiff conditional (w = {args.guidance_scale:g})"
-    if not args.references_only:
+    if generated:
         rows[label] = {}
     if predictor is not None:
         rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"] = {}
-    joint = train_generator(args, args.properties, "gen_joint") if args.joint and not args.references_only else None
-    for prop in [] if args.references_only else args.properties:
+    joint = train_generator(args, generated, "gen_joint") if args.joint and generated else None
+    for prop in generated:
         model = joint or train_generator(args, [prop], f"gen_{prop}")
         details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
         rows[label][prop] = details[prop]["cfg"]["mae"]

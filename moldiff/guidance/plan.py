@@ -201,7 +201,7 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
         if extra:
             raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)}, not on {', '.join(extra)}")
         missing = [p for p in norm.names if p not in spec.targets]
-        if missing and not getattr(config.train, "cond_property_drop_prob", 0.0):
+        if missing and not config.train.cond_property_drop_prob:
             raise MoldiffError(f"this model is conditioned on {', '.join(norm.names)} together: give a target for "
                                "each (train with train.cond_property_drop_prob > 0 to condition on a subset)")  # fmt: skip
         plan.targets = {p: float(spec.targets[p]) for p in norm.names if p in spec.targets}

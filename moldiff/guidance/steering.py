@@ -65,6 +65,20 @@ def _segments(intervals: int, resamplings: int, window: float = 1.0) -> list[tup
     return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
 
 
+def _check_reader(reader: str) -> None:
+    if reader not in READERS:
+        raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
+
+
+def _check_scores(terms) -> None:
+    from moldiff.chem.labels import SCORES
+
+    unknown = [t.name for t in terms if t.name not in SCORES]
+    if unknown:
+        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores "
+                           f"({', '.join(SCORES)}) or 'valid' alone")  # fmt: skip
+
+
 def check_settings(*, particles: int, strength: float, resamplings: int, window: float, select: str,
                    reader: str = "edm") -> None:  # fmt: skip
     """A one-line MoldiffError for steering settings :func:`steering_solver` or a reader cannot take."""
@@ -73,14 +87,12 @@ def check_settings(*, particles: int, strength: float, resamplings: int, window:
                            f"got {particles}, {resamplings}, {strength}, {window}")  # fmt: skip
     if select not in SELECTIONS:
         raise MoldiffError(f"unknown steering selection {select!r}; choose from {', '.join(SELECTIONS)}")
-    if reader not in READERS:
-        raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
+    _check_reader(reader)
 
 
 def parse_rewards(texts: list[str], option: str = "--steer") -> tuple:
     """Reward terms of ``--steer`` values (``qed=max``, ``logp=2.5:0.5``, as ``--guide``, over
     RDKit's scores); ``valid`` alone steers to validity only and gives no terms."""
-    from moldiff.chem.labels import SCORES
     from moldiff.guidance.regressor import parse_guide
 
     if [t.strip().lower() for t in texts] == ["valid"]:
@@ -88,10 +100,7 @@ def parse_rewards(texts: list[str], option: str = "--steer") -> tuple:
     if any(t.strip().lower() == "valid" for t in texts):
         raise MoldiffError(f"{option} valid stands alone (every reward already requires a valid molecule)")
     terms = tuple(parse_guide(t, option) for t in texts)
-    unknown = [t.name for t in terms if t.name not in SCORES]
-    if unknown:
-        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores "
-                           f"({', '.join(SCORES)}) or 'valid' alone")  # fmt: skip
+    _check_scores(terms)
     return terms
 
 
@@ -168,6 +177,7 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
 
     from moldiff.chem.rdmol import rdkit_quiet
 
+    _check_reader(reader)
     with rdkit_quiet():
         if reader == "edm":
             from moldiff.chem.bonds import molset_bonds
@@ -193,11 +203,8 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     fails on, get ``invalid``. ``decode(z, graph)`` gives their MolSet."""
     from moldiff.chem.labels import SCORES
 
-    if reader not in READERS:
-        raise MoldiffError(f"unknown molecule reader {reader!r}; choose from {', '.join(READERS)}")
-    unknown = [t.name for t in terms if t.name not in SCORES]
-    if unknown:
-        raise MoldiffError(f"cannot steer {', '.join(unknown)}: steering rewards are RDKit scores ({', '.join(SCORES)})")
+    _check_reader(reader)
+    _check_scores(terms)
 
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
