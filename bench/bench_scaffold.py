@@ -23,7 +23,10 @@ scored with the EDM protocol (``moldiff.chem.evaluate``) and checked for the sca
 graph (bond orders ignored), "exact" an RDKit match with bond orders; on unconstrained molecules
 these say how often the model makes the scaffold unprompted. A third row scores the QM9 training
 molecules that contain the scaffold: the EDM bond rule reads real aromatic rings poorly (benzene,
-pyridine), which caps what any generator can reach on those scaffolds. Each percentage carries a binomial
+pyridine), which caps what any generator can reach on those scaffolds. So every row is also read
+by RDKit's xyz2mol (``readable_molecules(..., "xyz2mol")``: neutral and in one piece, as campaigns
+count molecules), with the share of those that contain the scaffold with its bond orders (an
+aromatic pyridine stays aromatic). Each percentage carries a binomial
 standard error of sqrt(p(1-p)/n). Writes OUT.json and OUT.md (default bench/results/scaffold).
 """
 
@@ -39,14 +42,16 @@ import torch
 
 from moldiff import defaults
 from moldiff.chem.evaluate import evaluate
-from moldiff.chem.substructure import scaffold_matches
+from moldiff.chem.substructure import scaffold_in, scaffold_matches
 from moldiff.guidance.plan import GuidanceSpec, plan_guidance
+from moldiff.guidance.steering import readable_molecules
 from moldiff.models import load_generator
 from moldiff.sampling import generate
 from moldiff.solvers import get_solver, solver_times
 
 SCAFFOLDS = ["c1ccccc1", "c1ccncc1", "C1CCCCC1", "c1ccoc1"]  # benzene, pyridine, cyclohexane, furan
 METRICS = ("atom_stability", "mol_stability", "validity", "uniqueness", "connectivity", "valid_connected")
+XYZ2MOL = ("xyz2mol_valid", "xyz2mol_scaffold")
 TINY = dict(n=4, steps=5, scaffolds=SCAFFOLDS[:1])
 VALIDITY_TOLERANCE = 10.0  # points
 
@@ -82,14 +87,24 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+def xyz2mol_scores(mols, query) -> dict:
+    """How RDKit's xyz2mol reads the molecules (neutral and in one piece, as campaigns count them),
+    and how many of those contain the scaffold with its bond orders: the EDM rule cannot read an
+    aromatic ring, xyz2mol can."""
+    readable = readable_molecules(mols, "xyz2mol")
+    n = max(len(readable), 1)
+    return {"xyz2mol_valid": sum(m is not None for m in readable) / n,
+            "xyz2mol_scaffold": sum(scaffold_in(readable, query)) / n}  # fmt: skip
+
+
 def score(mols, query, seconds: float, nfe: float) -> dict:
-    """EDM metrics and scaffold match rates of one run."""
+    """EDM metrics, xyz2mol validity and scaffold match rates of one run."""
     summary, _ = evaluate(mols, reference_smiles=None)
     has, exact = scaffold_matches(mols, query)
     n = len(mols)
     return {"n": n, **{k: float(summary[k]) for k in METRICS}, "n_valid": summary["n_valid"],
-            "n_contains": sum(has), "contains": sum(has) / n, "exact": sum(exact) / n, "nfe": nfe,
-            "seconds_per_molecule": seconds / n}  # fmt: skip
+            "n_contains": sum(has), "contains": sum(has) / n, "exact": sum(exact) / n, **xyz2mol_scores(mols, query),
+            "nfe": nfe, "seconds_per_molecule": seconds / n}  # fmt: skip
 
 
 def _steering(args) -> dict:
@@ -133,8 +148,9 @@ def training_reference(smiles: str, model_config) -> dict | None:
                 and m.HasSubstructMatch(query)]  # fmt: skip
     if not hits:
         return None
-    summary, _ = evaluate(data.subset(np.array(hits)), reference_smiles=None)
-    return {"n": len(hits), **{k: float(summary[k]) for k in METRICS}}
+    molecules = data.subset(np.array(hits))
+    summary, _ = evaluate(molecules, reference_smiles=None)
+    return {"n": len(hits), **{k: float(summary[k]) for k in METRICS}, **xyz2mol_scores(molecules, query)}
 
 
 def stderr_pct(p: float, n: int) -> float:
@@ -153,24 +169,28 @@ def verdicts(r: dict) -> list[str]:
             f"validity {100 * c['validity']:.1f} % vs {100 * f['validity']:.1f} % unconstrained "
             f"({gap:+.1f} ± {se:.1f} points; target within {VALIDITY_TOLERANCE:g}: {valid}); valid and in one "
             f"piece {100 * c['valid_connected']:.1f} % vs {100 * f['valid_connected']:.1f} % "
-            f"({100 * (c['valid_connected'] - f['valid_connected']):+.1f} points)"]  # fmt: skip
+            f"({100 * (c['valid_connected'] - f['valid_connected']):+.1f} points); xyz2mol valid "
+            f"{100 * c['xyz2mol_valid']:.1f} % vs {100 * f['xyz2mol_valid']:.1f} % "
+            f"({100 * (c['xyz2mol_valid'] - f['xyz2mol_valid']):+.1f} points), with the scaffold's bond orders "
+            f"{100 * c['xyz2mol_scaffold']:.1f} %"]  # fmt: skip
 
 
 def markdown(rows: list[dict], title: str) -> str:
     lines = [f"### {title}", "",
              "| scaffold | sampling | n | contains % | exact % | atom stab. % | mol stab. % | valid % | unique % "
-             "| one piece % | valid & one piece % | Δ valid (points) | NFE | s / molecule |", "|" + "---|" * 14]  # fmt: skip
+             "| one piece % | valid & one piece % | xyz2mol valid % | xyz2mol valid with scaffold % | Δ valid (points) "
+             "| NFE | s / molecule |", "|" + "---|" * 16]  # fmt: skip
     for r in rows:
         gap = 100 * (r["constrained"]["validity"] - r["unconstrained"]["validity"])
         for mode in ("constrained", "unconstrained"):
             m = r[mode]
-            pct = " | ".join(f"{100 * m[k]:.1f}" for k in ("contains", "exact", *METRICS))
+            pct = " | ".join(f"{100 * m[k]:.1f}" for k in ("contains", "exact", *METRICS, *XYZ2MOL))
             delta = f"{gap:+.1f}" if mode == "constrained" else ""
             lines.append(f"| `{r['scaffold']}` | {mode} | {m['n']} | {pct} | {delta} | {m['nfe']:g} "
                          f"| {m['seconds_per_molecule']:.3f} |")  # fmt: skip
         ref = r.get("training_with_scaffold")
         if ref:
-            pct = " | ".join(f"{100 * ref[k]:.1f}" for k in METRICS)
+            pct = " | ".join(f"{100 * ref[k]:.1f}" for k in (*METRICS, *XYZ2MOL))
             lines.append(f"| `{r['scaffold']}` | QM9 training molecules with it | {ref['n']} | 100.0 | – | {pct} | | | |")
     lines += ["", *(line for r in rows for line in verdicts(r))]
     return "\n".join(lines) + "\n"

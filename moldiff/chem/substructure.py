@@ -9,6 +9,9 @@ Two checks per generated molecule (its bonds inferred with the EDM rule):
 * ``scaffold_exact``: RDKit substructure match with bond orders (aromaticity-aware) on the
   sanitized molecule; False for molecules RDKit cannot sanitize.
 
+The EDM rule reads real aromatic rings poorly (it has no aromatic bond lengths), so
+:func:`scaffold_in` also checks molecules whose bonds came from elsewhere, e.g. RDKit's xyz2mol.
+
 Hydrogens of the scaffold are dropped unless asked for: a model with explicit hydrogens then adds
 them itself, and the scaffold's open valences stay open for growth. A SMILES with ``*`` attachment
 points keeps every hydrogen but those, so growth happens only at the marked atoms.
@@ -203,3 +206,11 @@ def scaffold_matches(molecules: MolSet, query: Chem.Mol) -> tuple[list[bool], li
             else:
                 exact.append(bool(target.HasSubstructMatch(query_exact)))
     return has, exact
+
+
+def scaffold_in(molecules: list[Chem.Mol | None], query: Chem.Mol) -> list[bool]:
+    """For RDKit molecules however their bonds were found (None: unreadable), whether each contains
+    the scaffold with its bond orders (an aromatic query matches only an aromatic ring)."""
+    with rdkit_quiet():
+        query_exact = _sanitized(query)
+        return [m is not None and query_exact is not None and m.HasSubstructMatch(query_exact) for m in molecules]

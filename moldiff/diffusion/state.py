@@ -5,7 +5,7 @@ features (a scaled one-hot, as in EDM), plus the fixed graph structure it lives 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 
@@ -47,6 +47,23 @@ class MolGraph:
         ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
         batch = torch.repeat_interleave(torch.arange(len(counts), device=counts.device), counts)
         return MolGraph(batch=batch, ptr=ptr, cond=cond)
+
+    def repeat(self, copies: int) -> tuple[MolGraph, torch.Tensor]:
+        """Every molecule ``copies`` times in a row (molecule 0's copies, then molecule 1's, ...),
+        with its condition and every per-atom field (``known``, ``open_valence``, any added later).
+
+        Returns the repeated graph and the (N·copies,) source atom of each of its atoms."""
+        counts = self.num_atoms.repeat_interleave(copies)
+        graph = MolGraph.from_counts(counts, None if self.cond is None else self.cond.repeat_interleave(copies, 0))
+        offsets = torch.repeat_interleave(graph.ptr[:-1], counts)
+        within = torch.arange(int(counts.sum()), device=counts.device) - offsets
+        source = torch.repeat_interleave(self.ptr[:-1].repeat_interleave(copies), counts) + within
+        per_atom = {f.name: getattr(self, f.name)[source] for f in fields(self)
+                    if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
+        return replace(graph, **per_atom), source
+
+
+_STRUCTURE = ("batch", "ptr", "cond")  # MolGraph fields that are not one row per atom
 
 
 def project(z: torch.Tensor, graph: MolGraph) -> torch.Tensor:

@@ -24,8 +24,6 @@ segments do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-
 import numpy as np
 import torch
 
@@ -37,16 +35,6 @@ from moldiff.errors import MoldiffError
 SELECTIONS = ("sample", "best")
 READERS = ("edm", "xyz2mol")  # how a reward decides that a molecule counts
 INVALID_REWARD = -1.0  # a molecule RDKit cannot read scores below any valid one of the scores here
-
-
-def particle_atoms(graph: MolGraph, particles: int) -> torch.Tensor:
-    """(N·P,) the original atom of every particle atom: molecule b's P copies, then b + 1's."""
-    counts = graph.num_atoms
-    starts = graph.ptr[:-1].repeat_interleave(particles)
-    sizes = counts.repeat_interleave(particles)
-    within = torch.arange(int(sizes.sum()), device=counts.device) - torch.repeat_interleave(
-        torch.cat([sizes.new_zeros(1), sizes.cumsum(0)[:-1]]), sizes)  # fmt: skip
-    return torch.repeat_interleave(starts, sizes) + within
 
 
 def _take(z: torch.Tensor, graph: MolGraph, chosen: torch.Tensor) -> torch.Tensor:
@@ -128,13 +116,7 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
         b, p = graph.num_graphs, particles
         # per molecule: P particle seeds and a resampling generator, all drawn from its own noise
         draws = [torch.randint(0, 2**62, (p + 1,), generator=g).tolist() for g in noise.generators]
-        index = particle_atoms(graph, p)
-        pgraph = MolGraph.from_counts(graph.num_atoms.repeat_interleave(p),
-                                      None if graph.cond is None else graph.cond.repeat_interleave(p, 0))  # fmt: skip
-        if graph.known is not None:
-            pgraph = replace(pgraph, known=graph.known[index])
-        if graph.open_valence is not None:
-            pgraph = replace(pgraph, open_valence=graph.open_valence[index])
+        pgraph, _ = graph.repeat(p)
         pnoise = MoleculeNoise([s for d in draws for s in d[:p]], pgraph, z.device, z.dtype)
         pick = [torch.Generator().manual_seed(d[p]) for d in draws]
         start = pnoise.randn(z.shape[1]) * float(prior_std(denoiser.schedule(times[0])))  # as generator.sample
@@ -222,5 +204,5 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     return reward
 
 
-__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "check_settings", "parse_rewards", "particle_atoms",
-           "readable_molecules", "score_reward", "steering_solver"]
+__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "check_settings", "parse_rewards", "readable_molecules",
+           "score_reward", "steering_solver"]

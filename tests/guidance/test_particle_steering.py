@@ -2,6 +2,8 @@
 where it should (on Gaussian data, where the tilted law is known), and a molecule depends only on
 its seed and size."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
 from moldiff.diffusion.state import MolGraph, MoleculeNoise
 from moldiff.errors import MoldiffError
-from moldiff.guidance.steering import _segments, particle_atoms, steering_solver
+from moldiff.guidance.steering import _segments, steering_solver
 from moldiff.solvers import get_solver, solver_times
 
 DATA = GaussianData(torch.tensor([0.0, 0.0, 0.0, 0.0], dtype=torch.float64), 1.0, std_h=1.0)
@@ -38,9 +40,16 @@ def test_one_particle_is_the_plain_solver():
     torch.testing.assert_close(steered, plain, rtol=0, atol=0)
 
 
-def test_particle_atoms_copy_each_molecule_in_turn():
-    graph = MolGraph.from_counts(torch.tensor([2, 3]))
-    assert particle_atoms(graph, 2).tolist() == [0, 1, 0, 1, 2, 3, 4, 2, 3, 4]
+def test_repeated_graph_copies_each_molecule_in_turn_with_its_per_atom_fields():
+    graph = replace(MolGraph.from_counts(torch.tensor([2, 3])), cond=torch.tensor([[1.0], [2.0]]), known=torch.tensor([True, False, True, True, False]),
+                    open_valence=torch.tensor([1, 0, 0, 2, 0]))  # fmt: skip
+    repeated, source = graph.repeat(2)
+    assert source.tolist() == [0, 1, 0, 1, 2, 3, 4, 2, 3, 4]
+    assert repeated.num_atoms.tolist() == [2, 2, 3, 3]
+    assert repeated.cond.flatten().tolist() == [1.0, 1.0, 2.0, 2.0]
+    assert repeated.known.tolist() == graph.known[source].tolist()
+    assert repeated.open_valence.tolist() == [1, 0, 1, 0, 0, 2, 0, 0, 2, 0]
+    assert repeated.batch.tolist() == [0, 0, 1, 1, 2, 2, 2, 3, 3, 3]
 
 
 def test_segments_spread_resampling_over_the_window():
