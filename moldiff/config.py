@@ -128,9 +128,9 @@ class RunConfig(_Strict):
 class FlowMapConfig(_Strict):
     """How ``moldiff train-flowmap`` trains a flow map G(z_s, s, t) (``moldiff.flowmap.losses``)."""
 
-    # teacher-ode / lagrangian distil ``teacher`` (a built-in model name or a model file, whose
+    # teacher-ode / lagrangian / dmd distil ``teacher`` (a built-in model name or a model file, whose
     # data.elements and diffusion section the run must share); meanflow trains from data alone
-    objective: Literal["teacher-ode", "lagrangian", "meanflow"] = "teacher-ode"
+    objective: Literal["teacher-ode", "lagrangian", "meanflow", "dmd"] = "teacher-ode"
     teacher: str | None = None
     diagonal: float | None = Field(None, ge=0.0, le=1.0)  # share of t = s pairs (None: the objective's default)
     grid_share: float = Field(0.0, ge=0.0, le=1.0)  # share of pairs that are jumps of the 1/2/4/8-jump uniform grids
@@ -142,7 +142,15 @@ class FlowMapConfig(_Strict):
     teacher_solver: Literal["heun", "dpmpp-2m"] = "heun"  # teacher-ode: Heun in t or DPM-Solver++(2M) in λ
     huber: float = Field(0.0, ge=0.0)  # teacher-ode: pseudo-Huber δ of the per-feature error (0: squared error)
     adaptive_p: float = Field(0.0, ge=0.0)  # meanflow: adaptive loss weight power (0: off)
+    # dmd (moldiff.flowmap.dmd): noise levels τ of the distribution match, updates of the sample
+    # score per generator update (DMD2 uses 5), its learning rate (None: train.lr), and the weight
+    # of an added teacher-ode regression (0: none)
+    dmd_tau: tuple[float, float] = (0.02, 0.98)
+    dmd_fake_steps: int = Field(1, ge=1)
+    dmd_fake_lr: float | None = Field(None, gt=0.0)
+    dmd_regression: float = Field(0.0, ge=0.0)
     eval_jumps: int = Field(4, ge=1)  # flow-map jumps of the sample-quality evaluation
+    eval_gamma: float = Field(0.0, ge=0.0, le=1.0)  # its re-noising between jumps (dmd samples with 1)
 
     @model_validator(mode="after")
     def _teacher(self):
@@ -150,6 +158,8 @@ class FlowMapConfig(_Strict):
             raise ValueError("flowmap.diagonal + flowmap.grid_share must be at most 1")
         if self.objective != "meanflow" and self.teacher is None:
             raise ValueError(f"objective {self.objective!r} distils a teacher: set flowmap.teacher")
+        if not 0.0 < self.dmd_tau[0] < self.dmd_tau[1] <= 1.0:
+            raise ValueError(f"flowmap.dmd_tau must be two times 0 < lo < hi <= 1, got {list(self.dmd_tau)}")
         return self
 
 

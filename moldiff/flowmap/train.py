@@ -2,10 +2,12 @@
 checkpoints, metrics, MLflow) with a flow-map network and a flow-map objective
 (``moldiff.flowmap.losses``) in place of the diffusion network and loss.
 
-Distillation (``teacher-ode``, ``lagrangian``) loads the teacher named by ``flowmap.teacher`` and
-requires the run to share its atom vocabulary and diffusion section (the flow map integrates the
-teacher's PF-ODE on the teacher's schedule). The sample-quality evaluation draws molecules with
-``flowmap.eval_jumps`` deterministic jumps.
+Distillation (``teacher-ode``, ``lagrangian``, ``dmd``) loads the teacher named by
+``flowmap.teacher`` and requires the run to share its atom vocabulary and diffusion section (the
+flow map integrates the teacher's PF-ODE on the teacher's schedule). ``dmd`` also trains the score
+of the flow map's own samples (``moldiff.flowmap.dmd.SampleScore``), whose weights and optimizer
+are part of the training state, so a resumed run continues both. The sample-quality evaluation
+draws molecules with ``flowmap.eval_jumps`` jumps and re-noising ``flowmap.eval_gamma``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import torch
 
 from moldiff.config import FlowMapRunConfig
 from moldiff.errors import MoldiffError
+from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss
 from moldiff.flowmap.generator import build_flowmap_network
-from moldiff.flowmap.losses import flowmap_loss
+from moldiff.flowmap.losses import flowmap_loss, teacher_ode_loss
 from moldiff.flowmap.model import FlowMapModel
 from moldiff.flowmap.sampler import FlowMapSampler
 from moldiff.generator import build_schedule
@@ -47,9 +50,12 @@ class FlowMapTrainer(Trainer):
 
     def __init__(self, config: FlowMapRunConfig, **kwargs) -> None:
         fm = config.flowmap
-        self.teacher = None
+        self.teacher = self.fake = None
         if fm.objective != "meanflow":
             self.teacher = load_teacher(config, dist_utils.device_for_rank(_device(config.train.device)))
+        if fm.objective == "dmd":
+            self.fake = SampleScore(self.teacher, config.diffusion, fm.dmd_fake_lr or config.train.lr,
+                                    config.train.grad_clip)  # fmt: skip
         super().__init__(config, **kwargs)
 
     def build_network(self, config: FlowMapRunConfig) -> torch.nn.Module:
@@ -58,8 +64,21 @@ class FlowMapTrainer(Trainer):
     def flow_map(self, net: torch.nn.Module) -> FlowMapModel:
         return FlowMapModel(net, self.config.flowmap.parameterization, build_schedule(self.config.diffusion))
 
+    def _payload(self) -> dict:
+        payload = super()._payload()
+        return payload if self.fake is None else payload | {"sample_score": self.fake.state_dict()}
+
+    def _restore(self, p: dict) -> None:
+        super()._restore(p)
+        if self.fake is not None:
+            if "sample_score" not in p:
+                raise MoldiffError(f"{self.state_path} is not a dmd training state (no sample score to resume)")
+            self.fake.load_state_dict(p["sample_score"])
+
     def compute_loss(self, gen, z0, graph, generator) -> dict:
         fm = self.config.flowmap
+        if fm.objective == "dmd":
+            return self._dmd_loss(gen, z0, graph, generator)
         options = {"grid_share": fm.grid_share}
         if fm.diagonal is not None:
             options["diagonal"] = fm.diagonal
@@ -71,9 +90,27 @@ class FlowMapTrainer(Trainer):
                             teacher=self.teacher, type_weight=self.config.diffusion.type_loss_weight,
                             generator=generator, **options)  # fmt: skip
 
+    def _dmd_loss(self, gen, z0, graph, generator) -> dict:
+        """The generator's distribution-matching loss (+ the teacher-ode regression if weighted),
+        after ``dmd_fake_steps`` updates of the sample score on this batch's samples."""
+        fm, model = self.config.flowmap, self.flow_map(gen.denoiser.net)
+        type_weight = self.config.diffusion.type_loss_weight
+        losses, samples = distribution_matching_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
+                                                     fake=self.fake, tau_range=tuple(fm.dmd_tau),
+                                                     type_weight=type_weight, generator=generator)  # fmt: skip
+        losses["loss_fake"] = torch.tensor(self.fake.fit(samples, graph, fm.dmd_fake_steps, generator))
+        if fm.dmd_regression > 0:
+            regression = teacher_ode_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
+                                          substeps=fm.substeps, teacher_solver=fm.teacher_solver, huber=fm.huber,
+                                          type_weight=type_weight, grid_share=fm.grid_share, generator=generator,
+                                          **({} if fm.diagonal is None else {"diagonal": fm.diagonal}))  # fmt: skip
+            losses["loss"] = losses["loss"] + fm.dmd_regression * regression["loss"]
+            losses["loss_regression"] = regression["loss"].detach()
+        return losses
+
     def sample_quality(self) -> dict:
         from moldiff.chem.evaluate import evaluate
-        from moldiff.solvers import sample_flow_map, uniform_times
+        from moldiff.solvers import get_solver, uniform_times
 
         tc = self.config.train
         counts = self.ema_gen.sample_atom_counts(tc.eval_samples, np.random.default_rng(0)).tolist()
@@ -82,7 +119,8 @@ class FlowMapTrainer(Trainer):
             cond = null_condition(tc.eval_samples, len(self.cond_norm.names)).to(self.device)
         sampler = FlowMapSampler(self.flow_map(self.ema.model), self.ema_gen.denoiser.schedule)
         gen = type(self.ema_gen)(sampler, self.ema_gen.vocab, self.ema_gen.type_scale, self.ema_gen.atom_count_hist)
-        mols = gen.sample(list(range(tc.eval_samples)), counts, solver=sample_flow_map,
+        solver = get_solver("flow-map", gamma=self.config.flowmap.eval_gamma)
+        mols = gen.sample(list(range(tc.eval_samples)), counts, solver=solver,
                           times=uniform_times(self.config.flowmap.eval_jumps), cond=cond, device=self.device)  # fmt: skip
         summary, _ = evaluate(mols, reference_smiles=None)
         return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and k != "n"}

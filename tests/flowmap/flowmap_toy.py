@@ -29,3 +29,18 @@ def gaussian_batch(data: GaussianData, schedule, molecules: int, atoms: int, gen
     unit = project(torch.randn(molecules * atoms, data.dim, generator=generator), graph)
     z0 = data.marginal_sample(torch.zeros(molecules), graph, unit, schedule).float()
     return z0, graph
+
+
+class ToyEpsNet(nn.Module):
+    """A tiny denoiser backbone for Gaussian toys: ε̂_x = a(t)·x, ε̂_h = b(t) ⊙ h + c(t), able to
+    represent the exact noise prediction of Gaussian data (affine in z column by column)."""
+
+    def __init__(self, features: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.features = features
+        self.mlp = nn.Sequential(nn.Linear(1, hidden), nn.SiLU(), nn.Linear(hidden, 1 + 2 * features))
+
+    def forward(self, x, h, t, batch, ptr, cond=None):
+        coef = self.mlp(t[:, None].to(x.dtype))[batch]
+        f = self.features
+        return coef[:, :1] * x, coef[:, 1 : 1 + f] * h + coef[:, 1 + f :]

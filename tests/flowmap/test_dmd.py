@@ -1,0 +1,114 @@
+"""Distribution-matching distillation: no push where the sample score already is the teacher's, a
+one-jump generator pulled to Gaussian data, and the objective in the training loop (its sample
+score saved and resumed with the rest of the state)."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from flowmap_toy import ToyEpsNet, ToyFlowNet, gaussian_batch
+
+from moldiff.config import FlowMapRunConfig, load_config
+from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.gaussian import GaussianData
+from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.state import MolGraph, project
+from moldiff.errors import MoldiffError
+from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss, grid_starts
+from moldiff.flowmap.losses import GRID_JUMPS
+from moldiff.flowmap.model import FlowMapModel
+from moldiff.flowmap.train import train_flowmap
+from moldiff.train.checkpoint import load_checkpoint
+from moldiff.train.loop import train
+
+SCHEDULE = make_schedule("polynomial")  # σ > 0 at t = 0, as the x0 parameterisation needs
+DATA = GaussianData(torch.tensor([2.0, -1.0]), 1.0, std_h=0.5)
+DIFFUSION = SimpleNamespace(view="variational", type_loss_weight=1.0)
+TINY = ["data.max_train=64", "model.hidden=16", "model.layers=2", "train.batch_size=8", "train.warmup_steps=2",
+        "train.log_every=1000", "train.eval_every=1000", "train.val_molecules=16", "tracking.enabled=false",
+        "train.threads=1"]  # fmt: skip
+
+
+def test_grid_starts_are_jump_starts_of_the_grids():
+    s = grid_starts(4000, torch.Generator().manual_seed(0))
+    allowed = {j / k for k in GRID_JUMPS for j in range(1, k + 1)}
+    assert set(s.tolist()) <= allowed and 0.4 < float((s == 1).float().mean()) < 0.55
+
+
+def test_no_push_where_the_sample_score_is_the_teacher():
+    teacher = Denoiser(DATA.network(SCHEDULE), SCHEDULE, "eps")
+    model = FlowMapModel(ToyFlowNet(2), "x0", SCHEDULE)
+    z0, graph = gaussian_batch(DATA, SCHEDULE, 8, 4, torch.Generator().manual_seed(0))
+    losses, samples = distribution_matching_loss(model, z0, graph, SCHEDULE, teacher=teacher,
+                                                 fake=SimpleNamespace(denoiser=teacher),
+                                                 generator=torch.Generator().manual_seed(1))  # fmt: skip
+    losses["loss"].backward()
+    assert float(losses["loss"].detach()) == 0.0 and float(losses["dm_grad"]) == 0.0
+    assert all(float(p.grad.abs().max()) == 0.0 for p in model.parameters())
+    assert samples.shape == z0.shape and not samples.requires_grad
+
+
+def _one_jump_samples(model, molecules: int = 256) -> torch.Tensor:
+    graph = MolGraph.from_counts(torch.full((molecules,), 4))
+    z1 = project(torch.randn(4 * molecules, 5, generator=torch.Generator().manual_seed(2)), graph)
+    with torch.no_grad():
+        return model(z1, torch.ones(molecules), torch.zeros(molecules), graph)
+
+
+def test_distribution_matching_pulls_a_one_jump_generator_to_the_data():
+    torch.manual_seed(0)
+    teacher = Denoiser(DATA.network(SCHEDULE), SCHEDULE, "eps")
+    fake = SampleScore(Denoiser(ToyEpsNet(2), SCHEDULE, "eps"), DIFFUSION, lr=3e-3)
+    model = FlowMapModel(ToyFlowNet(2), "x0", SCHEDULE)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    before = _one_jump_samples(model)[:, 3:].mean(0)
+    assert float((before - DATA.mean_h.float()).abs().max()) > 1.5
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        z0, graph = gaussian_batch(DATA, SCHEDULE, 32, 4, gen)
+        losses, samples = distribution_matching_loss(model, z0, graph, SCHEDULE, teacher=teacher, fake=fake,
+                                                     generator=gen)  # fmt: skip
+        fake.fit(samples, graph, steps=5, generator=gen)
+        opt.zero_grad()
+        losses["loss"].backward()
+        opt.step()
+    x = _one_jump_samples(model)
+    assert float((x[:, 3:].mean(0) - DATA.mean_h.float()).abs().max()) < 0.5
+    assert 0.25 < float(x[:, 3:].std(0).mean()) < 1.0 and 0.5 < float(x[:, :3].std()) < 1.5
+
+
+def _dmd(tmp_path, name, steps, teacher):
+    return load_config(None, TINY + [f"out_dir={tmp_path}/{name}", f"train.max_steps={steps}", "flowmap.objective=dmd",
+                                     f"flowmap.teacher={teacher}", "flowmap.parameterization=x0",
+                                     "flowmap.dmd_fake_steps=2"], FlowMapRunConfig)  # fmt: skip
+
+
+def test_dmd_trains_and_resumes_with_its_sample_score(tmp_path):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=2"]), log=lambda m: None)
+    teacher = f"{tmp_path}/teacher/model.pt"
+    train_flowmap(_dmd(tmp_path, "full", 4, teacher), log=lambda m: None)
+    train_flowmap(_dmd(tmp_path, "part", 2, teacher), log=lambda m: None)
+    train_flowmap(_dmd(tmp_path, "part", 4, teacher), resume=True, log=lambda m: None)
+    a, b = (load_checkpoint(tmp_path / f"{n}/last.pt") for n in ("full", "part"))
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["sample_score"]["net"]:
+        assert torch.equal(a["sample_score"]["net"][k], b["sample_score"]["net"][k]), k
+    assert any(not torch.equal(a["sample_score"]["net"][k], v)  # the sample score did train
+               for k, v in load_checkpoint(teacher)["ema"].items())  # fmt: skip
+
+
+def test_a_dmd_run_will_not_resume_another_objective(tmp_path):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=1"]), log=lambda m: None)
+    teacher = f"{tmp_path}/teacher/model.pt"
+    other = load_config(None, TINY + [f"out_dir={tmp_path}/run", "train.max_steps=1", "flowmap.objective=lagrangian",
+                                      f"flowmap.teacher={teacher}"], FlowMapRunConfig)  # fmt: skip
+    train_flowmap(other, log=lambda m: None)
+    with pytest.raises(MoldiffError, match="not a dmd training state"):
+        train_flowmap(_dmd(tmp_path, "run", 2, teacher), resume=True, log=lambda m: None)
+
+
+@pytest.mark.parametrize("tau", ["[0.5,0.2]", "[0.0,0.9]", "[0.1,1.5]"])
+def test_bad_noise_range_is_refused(tau):
+    with pytest.raises(MoldiffError, match="dmd_tau"):
+        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9", f"flowmap.dmd_tau={tau}"], FlowMapRunConfig)
