@@ -7,7 +7,8 @@ how often the outputs contain the scaffold, and what the constraint costs in qua
     python bench/bench_scaffold.py --steer-particles 4               # constrained runs: best of 4 by validity
 
 --steer-particles P steers only the constrained runs (``--steer valid --particles P``: each molecule
-the best of P particles, valid and in one piece by the EDM rule); the NFE column shows its cost.
+the best of P particles, valid and in one piece by the EDM rule, or by xyz2mol and neutral with
+--steer-reader xyz2mol); the NFE column shows its cost.
 
 Targets (the issue): 100 % of constrained outputs contain the scaffold, and their validity is
 within 10 points of unconstrained sampling (constrained − unconstrained ≥ −10; better is fine).
@@ -71,6 +72,8 @@ def parse_args() -> argparse.Namespace:
                    help="new atoms bond only to scaffold atoms with an open valence")
     p.add_argument("--steer-particles", type=int, default=1,
                    help="validity steering of the constrained run: best of P particles (1: off)")
+    p.add_argument("--steer-reader", choices=("edm", "xyz2mol"), default="edm",
+                   help="how steering counts a molecule: the EDM rule, or xyz2mol (neutral, one piece)")
     p.add_argument("--solver", default=defaults.SOLVER)
     p.add_argument("--steps", type=int, default=defaults.STEPS, help="NFE per molecule (x --resample)")
     p.add_argument("--seed", type=int, default=0)
@@ -109,7 +112,9 @@ def score(mols, query, seconds: float, nfe: float) -> dict:
 
 def _steering(args) -> dict:
     """GuidanceSpec keys of validity steering (``--steer valid --particles P``), if asked for."""
-    return {} if args.steer_particles <= 1 else {"steer": (), "particles": args.steer_particles}
+    if args.steer_particles <= 1:
+        return {}
+    return {"steer": (), "particles": args.steer_particles, "steer_reader": args.steer_reader}
 
 
 def run_scaffold(plan, smiles: str, args, solver, times: torch.Tensor) -> dict:
@@ -220,7 +225,7 @@ def main() -> None:
                   f"one piece {100 * m['connectivity']:5.1f}%  valid & one piece {100 * m['valid_connected']:5.1f}%  "
                   f"unique {100 * m['uniqueness']:5.1f}%  {m['seconds_per_molecule']:.3f} s/mol", flush=True)  # fmt: skip
     title = (f"{args.model} (step {payload.get('step')}), {args.solver} {args.steps} NFE, jump {args.jump}, "
-             f"resample {args.resample}, reconstruction {args.reconstruction:g}, valence guard {'on' if args.valence_guard else 'off'}, steering particles {args.steer_particles}, {args.n} molecules per row; {(time.time() - started) / 60:.1f} min")  # fmt: skip
+             f"resample {args.resample}, reconstruction {args.reconstruction:g}, valence guard {'on' if args.valence_guard else 'off'}, steering particles {args.steer_particles}{f' ({args.steer_reader})' if args.steer_particles > 1 else ''}, {args.n} molecules per row; {(time.time() - started) / 60:.1f} min")  # fmt: skip
     text = markdown(rows, title)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(text)
