@@ -124,7 +124,9 @@ def run_scaffold(plan, smiles: str, args, solver, times: torch.Tensor) -> dict:
     gen.denoiser.nfe = 0
     start = time.perf_counter()
     mols, _ = plan.generate(args.n, n_atoms=args.n_atoms, **common)
-    constrained = score(mols, plan.fragment.query, time.perf_counter() - start, gen.denoiser.nfe / batches)
+    # network calls carry all P particles of a molecule at once: its evaluations are P per call
+    per_molecule = gen.denoiser.nfe / batches * max(args.steer_particles, 1)
+    constrained = score(mols, plan.fragment.query, time.perf_counter() - start, per_molecule)
     counts = mols.n_atoms.tolist()  # the constrained run's sizes, reused for the free run
     gen.denoiser.nfe = 0
     start = time.perf_counter()
