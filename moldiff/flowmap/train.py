@@ -91,14 +91,15 @@ class FlowMapTrainer(Trainer):
                             generator=generator, **options)  # fmt: skip
 
     def _dmd_loss(self, gen, z0, graph, generator) -> dict:
-        """The generator's distribution-matching loss (+ the teacher-ode regression if weighted),
-        after ``dmd_fake_steps`` updates of the sample score on this batch's samples."""
+        """The generator's distribution-matching loss (+ the teacher-ode regression if weighted);
+        in training, ``dmd_fake_steps`` updates of the sample score on this batch's samples follow."""
         fm, model = self.config.flowmap, self.flow_map(gen.denoiser.net)
         type_weight = self.config.diffusion.type_loss_weight
         losses, samples = distribution_matching_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
                                                      fake=self.fake, tau_range=tuple(fm.dmd_tau),
                                                      type_weight=type_weight, generator=generator)  # fmt: skip
-        losses["loss_fake"] = torch.tensor(self.fake.fit(samples, graph, fm.dmd_fake_steps, generator))
+        if torch.is_grad_enabled():  # training; the validation loss (no_grad) leaves the sample score alone
+            losses["loss_fake"] = torch.tensor(self.fake.fit(samples, graph, fm.dmd_fake_steps, generator))
         if fm.dmd_regression > 0:
             regression = teacher_ode_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
                                           substeps=fm.substeps, teacher_solver=fm.teacher_solver, huber=fm.huber,

@@ -77,10 +77,10 @@ def test_distribution_matching_pulls_a_one_jump_generator_to_the_data():
     assert 0.25 < float(x[:, 3:].std(0).mean()) < 1.0 and 0.5 < float(x[:, :3].std()) < 1.5
 
 
-def _dmd(tmp_path, name, steps, teacher):
+def _dmd(tmp_path, name, steps, teacher, *extra):
     return load_config(None, TINY + [f"out_dir={tmp_path}/{name}", f"train.max_steps={steps}", "flowmap.objective=dmd",
                                      f"flowmap.teacher={teacher}", "flowmap.parameterization=x0",
-                                     "flowmap.dmd_fake_steps=2"], FlowMapRunConfig)  # fmt: skip
+                                     "flowmap.dmd_fake_steps=2", *extra], FlowMapRunConfig)  # fmt: skip
 
 
 def test_dmd_trains_and_resumes_with_its_sample_score(tmp_path):
@@ -96,6 +96,20 @@ def test_dmd_trains_and_resumes_with_its_sample_score(tmp_path):
         assert torch.equal(a["sample_score"]["net"][k], b["sample_score"]["net"][k]), k
     assert any(not torch.equal(a["sample_score"]["net"][k], v)  # the sample score did train
                for k, v in load_checkpoint(teacher)["ema"].items())  # fmt: skip
+
+
+def test_dmd_evaluation_leaves_the_sample_score_alone(tmp_path):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=1"]), log=lambda m: None)
+    teacher = f"{tmp_path}/teacher/model.pt"
+    evaluated = _dmd(tmp_path, "evaluated", 2, teacher, "train.eval_every=1", "train.eval_samples=3",
+                     "flowmap.eval_gamma=1.0", "flowmap.eval_jumps=2")  # fmt: skip
+    train_flowmap(evaluated, log=lambda m: None)
+    history = load_checkpoint(tmp_path / "evaluated/last.pt")["history"]
+    assert sum("val_loss" in h and "sample_atom_stability" in h for h in history) == 2
+    train_flowmap(_dmd(tmp_path, "plain", 2, teacher), log=lambda m: None)
+    a, b = (load_checkpoint(tmp_path / f"{n}/last.pt")["sample_score"]["net"] for n in ("evaluated", "plain"))
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 def test_a_dmd_run_will_not_resume_another_objective(tmp_path):
