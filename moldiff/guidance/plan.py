@@ -24,6 +24,7 @@ from moldiff.errors import MoldiffError
 from moldiff.defaults import (RECONSTRUCTION, STEER_PARTICLES, STEER_RESAMPLINGS, STEER_SELECT, STEER_STRENGTH,
                               VALENCE_GUARD)
 from moldiff.guidance.regressor import GuideTerm
+from moldiff.guidance.steering import SCAFFOLD_REWARD
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,9 @@ def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     def decode(z, graph):
         return generator.decode(z, graph, graph.leading(fixed) if fixed else None)
 
-    return dict(reward=score_reward(decode, list(spec.steer), reader=spec.steer_reader), particles=spec.particles,
+    scaffold = None if plan.fragment is None else plan.fragment.query
+    return dict(reward=score_reward(decode, list(spec.steer), reader=spec.steer_reader, scaffold=scaffold),
+                particles=spec.particles,
                 strength=spec.steer_strength,
                 resamplings=spec.resamplings, window=spec.steer_window, select=spec.steer_select)  # fmt: skip
 
@@ -294,5 +297,6 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         "steer": None if plan.steering is None else {
             "rewards": [vars(t) for t in spec.steer] or "valid", "particles": spec.particles,
             "strength": spec.steer_strength, "resamplings": spec.resamplings, "window": spec.steer_window,
-            "select": spec.steer_select, "reader": spec.steer_reader},
+            "select": spec.steer_select, "reader": spec.steer_reader,
+            "scaffold_bonus": SCAFFOLD_REWARD if plan.fragment is not None else 0.0},
     }

@@ -35,6 +35,7 @@ from moldiff.errors import MoldiffError
 SELECTIONS = ("sample", "best")
 READERS = ("edm", "xyz2mol")  # how a reward decides that a molecule counts
 INVALID_REWARD = -1.0  # a molecule RDKit cannot read scores below any valid one of the scores here
+SCAFFOLD_REWARD = 1.0  # a counted molecule with its scaffold intact (bond orders too) scores this much more
 
 
 def _take(z: torch.Tensor, graph: MolGraph, chosen: torch.Tensor) -> torch.Tensor:
@@ -177,12 +178,15 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
 
 
 def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, invalid: float = INVALID_REWARD,
-                 reader: str = "edm") -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
+                 reader: str = "edm", scaffold=None) -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
     """The reward of RDKit scores (``moldiff.chem.labels.SCORES``) of the molecules a state decodes
     to: Σ_k w_k·(±score_k) for a direction, −w_k·(score_k − target_k)² for a target, over the
     ``terms`` (:class:`~moldiff.guidance.regressor.GuideTerm`; none: every counted molecule scores
     0); molecules that do not count under ``reader`` (:func:`readable_molecules`), or that a score
-    fails on, get ``invalid``. ``decode(z, graph)`` gives their MolSet."""
+    fails on, get ``invalid``. With a ``scaffold`` (an RDKit query), a counted molecule that
+    contains it with its bond orders scores SCAFFOLD_REWARD more: its atoms are fixed, but whether
+    an aromatic ring stays aromatic depends on what grows on it. ``decode(z, graph)`` gives their
+    MolSet."""
     from moldiff.chem.labels import SCORES
 
     _check_reader(reader)
@@ -191,12 +195,18 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
+        if scaffold is not None:
+            from moldiff.chem.substructure import scaffold_in
+
+            intact = np.asarray(scaffold_in(mols, scaffold), dtype=np.float64) * SCAFFOLD_REWARD
+        else:
+            intact = np.zeros(len(mols))
         for i, mol in enumerate(mols):
             if mol is None:
                 continue
             try:
-                total[i] = sum(t.weight * (t.direction * SCORES[t.name](mol) if t.target is None
-                                           else -((SCORES[t.name](mol) - t.target) ** 2)) for t in terms)  # fmt: skip
+                total[i] = intact[i] + sum(t.weight * (t.direction * SCORES[t.name](mol) if t.target is None
+                                                       else -((SCORES[t.name](mol) - t.target) ** 2)) for t in terms)  # fmt: skip
             except Exception:  # a score RDKit cannot compute for this molecule: it does not count
                 total[i] = invalid
         return total
@@ -204,5 +214,5 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     return reward
 
 
-__all__ = ["INVALID_REWARD", "READERS", "SELECTIONS", "check_settings", "parse_rewards", "readable_molecules",
+__all__ = ["INVALID_REWARD", "READERS", "SCAFFOLD_REWARD", "SELECTIONS", "check_settings", "parse_rewards", "readable_molecules",
            "score_reward", "steering_solver"]

@@ -102,3 +102,18 @@ def test_rewards_count_only_molecules_their_reader_accepts():
         assert 0 < values[0] < 1 and values[1] == INVALID_REWARD, reader
     with pytest.raises(MoldiffError, match="unknown molecule reader"):
         score_reward(lambda z, g: molecules, [], reader="obabel")
+
+
+def test_an_intact_scaffold_adds_to_the_reward():
+    from rdkit import Chem
+
+    from moldiff.chem.conformers import smiles_to_3d
+    from moldiff.data.molset import MolSet
+    from moldiff.guidance.steering import INVALID_REWARD, SCAFFOLD_REWARD, score_reward
+
+    # pyridine with a methyl, the same ring saturated (piperidine), and pyridine in two pieces
+    confs = [smiles_to_3d(s) for s in ("Cc1ccncc1", "CC1CCNCC1", "c1ccncc1.C")]
+    molecules = MolSet(np.concatenate([c.atomic_numbers for c in confs]), np.concatenate([c.positions for c in confs]),
+                       ptr=np.cumsum([0] + [len(c.atomic_numbers) for c in confs]))  # fmt: skip
+    values = score_reward(lambda z, g: molecules, [], reader="xyz2mol", scaffold=Chem.MolFromSmiles("c1ccncc1"))(None, None)
+    assert values.tolist() == [SCAFFOLD_REWARD, 0.0, INVALID_REWARD]
