@@ -165,3 +165,14 @@ def test_steering_from_the_command_line_records_its_settings_and_rejects_bad_one
         code, _ = _run(tmp_path, files["uncond"], *bad)
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and "\n" not in err, (bad, err)
+
+
+def test_the_builtin_scaffold_model_keeps_a_scaffold_and_steers_for_it_intact(tmp_path, capsys):
+    code, out = _run(tmp_path, "qm9-scaffold", "--scaffold-smiles", "c1ccoc1", "--steer", "valid", "--steer-reader",
+                     "xyz2mol", "--particles", "2")  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert frame["has_scaffold"].all() and len(frame) == 3
+    guidance = json.loads(out.with_suffix(".run.json").read_text())["guidance"]
+    assert guidance["scaffold"]["known_atoms"] and guidance["scaffold"]["open_valence"] == [1, 1, 1, 0, 1]
+    assert guidance["steer"]["reader"] == "xyz2mol" and guidance["steer"]["scaffold_bonus"] == 1.0
