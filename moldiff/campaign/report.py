@@ -33,10 +33,12 @@ METRIC_LABELS = {
     "kept_fraction": "kept / generated", "mean_desirability_kept": "mean desirability of kept",
     "mean_qed": "mean QED (valid)", "mean_sa": "mean SA (valid)", "mean_logp": "mean logP (valid)",
     "mean_mw": "mean MW (valid)", "mean_tpsa": "mean TPSA (valid)",
-    "scaffold_containment": "contain the scaffold (graph)", "scaffold_exact": "contain the scaffold (bond orders)",
+    "scaffold_containment": "contain the scaffold (graph)", "scaffold_exact": "contain the scaffold (bond orders, EDM rule)",
+    "scaffold_intact": "contain the scaffold (bond orders, as read by xyz2mol)",
 }  # fmt: skip
 FRACTIONS = {"validity", "edm_validity", "mol_stability", "connected", "neutral", "neutral_connected", "uniqueness",
-             "novelty", "posebusters_pass", "kept_fraction", "scaffold_containment", "scaffold_exact"}  # fmt: skip
+             "novelty", "posebusters_pass", "kept_fraction", "scaffold_containment", "scaffold_exact",
+             "scaffold_intact"}  # fmt: skip
 TOP_COLUMNS = ("rank", "index", "seed", "smiles", "desirability", "qed", "sa", "logp", "mw", "tpsa",
                "nn_similarity", "brenk")  # fmt: skip
 

@@ -226,7 +226,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
         t1 = time.time()
         frame = score_molset(molset, reference, posebusters=posebusters, workers=config.scoring.workers)
         frame.insert(1, "seed", np.array(seeds[start:end], dtype=np.int64))
-        for key, values in _steering_columns(plan, molset).items():
+        for key, values in _steering_columns(plan, molset, frame["smiles"].tolist()).items():
             frame[key] = values
         meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(), "model": str(model_path),
                 "model_sha256": model_hash, "model_step": payload.get("step"), "device": str(device),
@@ -237,14 +237,16 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
             progress(end - start)
 
 
-def _steering_columns(plan, molset: MolSet) -> dict[str, list]:
-    """Targets, predicted properties and scaffold matches; the campaign scores the rest itself. The
-    graph match is ``contains_scaffold`` here: ``scaffold`` already names the Murcko scaffold."""
+def _steering_columns(plan, molset: MolSet, smiles: list) -> dict[str, list]:
+    """Targets, predicted properties and scaffold matches (``scaffold_intact`` read from the scored
+    ``smiles``); the campaign scores the rest itself. The graph match is ``contains_scaffold`` here:
+    ``scaffold`` already names the Murcko scaffold."""
     if not plan.active:
         return {}
     columns = plan.columns(molset)
     if "has_scaffold" in columns:
         columns = {("contains_scaffold" if k == "has_scaffold" else k): v for k, v in columns.items()}
+        columns["scaffold_intact"] = plan.scaffold_intact(smiles)
     return columns
 
 
@@ -391,11 +393,13 @@ def _selection_metrics(frame) -> dict:
 
 
 def _scaffold_metrics(frame) -> dict:
-    """Share of generated molecules containing the scaffold: as a graph, and with bond orders."""
+    """Share of generated molecules containing the scaffold: as a graph, and with bond orders (read
+    by the EDM rule, and by xyz2mol)."""
     if "contains_scaffold" not in frame:
         return {}
+    keys = ("scaffold_exact", "scaffold_intact")  # scaffold_intact: absent from campaigns run before it was kept
     return {"scaffold_containment": float(frame["contains_scaffold"].astype(bool).mean()),
-            "scaffold_exact": float(frame["scaffold_exact"].astype(bool).mean())}  # fmt: skip
+            **{k: float(frame[k].astype(bool).mean()) for k in keys if k in frame}}  # fmt: skip
 
 
 def _write_molecules(out: Path, molset: MolSet, frame, config: CampaignConfig) -> None:

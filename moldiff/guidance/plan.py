@@ -136,7 +136,8 @@ class GuidancePlan:
     # --------------------------------------------------------------------- outputs
     def columns(self, molecules: MolSet, smiles: list[str | None] | None = None) -> dict[str, list]:
         """Extra per-molecule columns: ``target_<p>``, ``predicted_<p>``, ``has_scaffold`` and
-        ``scaffold_exact``; with ``smiles``, also RDKit's value of every guided drug-likeness score."""
+        ``scaffold_exact``; with ``smiles``, also RDKit's value of every guided drug-likeness score
+        and ``scaffold_intact`` (:meth:`scaffold_intact`)."""
         out: dict[str, list] = {}
         n = len(molecules)
         for name, value in self.targets.items():
@@ -156,12 +157,27 @@ class GuidancePlan:
             from moldiff.chem.substructure import scaffold_matches
 
             out["has_scaffold"], out["scaffold_exact"] = scaffold_matches(molecules, self.fragment.query)
+            if smiles is not None:
+                out["scaffold_intact"] = self.scaffold_intact(smiles)
         return out
+
+    def scaffold_intact(self, smiles) -> list[bool]:
+        """Whether each molecule, read from its SMILES (xyz2mol's bonds; None or NaN: unreadable),
+        contains the scaffold with its bond orders: ``scaffold_exact`` reads the EDM bond rule,
+        which never finds an aromatic pyridine or benzene ring."""
+        from rdkit import Chem
+
+        from moldiff.chem.rdmol import rdkit_quiet
+        from moldiff.chem.substructure import scaffold_in
+
+        with rdkit_quiet():
+            mols = [Chem.MolFromSmiles(s) if isinstance(s, str) and s else None for s in smiles]
+        return scaffold_in(mols, self.fragment.query)
 
     def summary(self, columns: dict[str, list]) -> dict:
         """Scaffold match rates and the mean RDKit value of each guided score."""
         out = {}
-        for key in ("has_scaffold", "scaffold_exact"):
+        for key in ("has_scaffold", "scaffold_exact", "scaffold_intact"):
             if key in columns:
                 out[key] = float(np.mean(columns[key]))
         for term in self.terms:

@@ -23,11 +23,12 @@ def test_example_campaign_validates():
     assert config.guidance is None and config.scaffold is None
 
 
-def test_scaffold_example_validates_for_the_qm9_model():
+def test_scaffold_example_validates_for_the_scaffold_model():
     config = load_campaign(SCAFFOLD_EXAMPLE)
     spec = config.guidance_spec()
-    assert config.model == "qm9" and spec.scaffold_smiles == "c1ccncc1" and (spec.jump, spec.resamples) == (10, 2)
+    assert config.model == "qm9-scaffold" and spec.scaffold_smiles == "c1ccncc1" and (spec.jump, spec.resamples) == (1, 1)
     assert spec.reconstruction == defaults.RECONSTRUCTION
+    assert spec.steer == () and spec.steer_reader == "xyz2mol" and spec.particles == 4
 
 
 @pytest.mark.parametrize("change, needle", [

@@ -69,7 +69,8 @@ def test_every_molecule_holds_the_scaffold_and_says_so(steered):
     frame = pd.read_csv(steered / "molecules.csv")
     assert frame["seed"].tolist() == molecule_seeds(5, 11)
     assert frame["contains_scaffold"].tolist() == [True] * 11
-    assert {"scaffold_exact", "predicted_qed", "predicted_logp"} <= set(frame.columns)
+    assert {"scaffold_exact", "scaffold_intact", "predicted_qed", "predicted_logp"} <= set(frame.columns)
+    assert not frame.loc[frame["smiles"].isna(), "scaffold_intact"].any()  # unreadable: never intact
     fragment = fragment_from_smiles(SCAFFOLD)
     mols, rejects = read_sdf(steered / "molecules.sdf")
     assert len(mols) == 11 and not rejects
@@ -82,6 +83,7 @@ def test_every_molecule_holds_the_scaffold_and_says_so(steered):
         np.testing.assert_allclose(pos[:6], fragment.positions, atol=tol)
     metrics = json.loads((steered / "metrics.json").read_text())
     assert metrics["scaffold_containment"] == 1.0 and 0 <= metrics["scaffold_exact"] <= 1
+    assert metrics["scaffold_intact"] == frame["scaffold_intact"].mean()
     record = json.loads((steered / "run.json").read_text())["guidance"]
     assert record["scaffold"]["atoms"] == 6 and record["guides"] == [
         {"name": "logp", "target": 1.5, "direction": 0, "weight": 0.5},

@@ -172,7 +172,17 @@ def test_the_builtin_scaffold_model_keeps_a_scaffold_and_steers_for_it_intact(tm
                      "xyz2mol", "--particles", "2")  # fmt: skip
     assert code == 0, capsys.readouterr().err
     frame = pd.read_csv(out.with_suffix(".csv"))
-    assert frame["has_scaffold"].all() and len(frame) == 3
+    assert frame["has_scaffold"].all() and len(frame) == 3 and "scaffold_intact" in frame
     guidance = json.loads(out.with_suffix(".run.json").read_text())["guidance"]
     assert guidance["scaffold"]["known_atoms"] and guidance["scaffold"]["open_valence"] == [1, 1, 1, 0, 1]
     assert guidance["steer"]["reader"] == "xyz2mol" and guidance["steer"]["scaffold_bonus"] == 1.0
+
+
+def test_an_intact_scaffold_is_read_from_the_smiles_with_its_bond_orders():
+    from moldiff.guidance.plan import GuidanceSpec, plan_guidance
+    from moldiff.models import load_generator
+
+    gen, config, payload = load_generator("qm9-scaffold")
+    plan = plan_guidance(gen, config, payload, GuidanceSpec(scaffold_smiles="c1ccncc1"))
+    # substituted pyridine, the saturated ring, unreadable (None, NaN from a CSV)
+    assert plan.scaffold_intact(["Cc1ccncc1", "CC1CCNCC1", None, float("nan")]) == [True, False, False, False]
