@@ -35,7 +35,7 @@ import torch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.losses import _reduce, per_molecule_mean, training_loss
 from moldiff.diffusion.state import MolGraph, project
-from moldiff.flowmap.losses import GRID_JUMPS, noised
+from moldiff.flowmap.losses import grid_jumps, noised
 
 
 class SampleScore:
@@ -76,10 +76,7 @@ class SampleScore:
 def grid_starts(num: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """(B,) start times s = j/K of the K-jump uniform grids, K ∈ GRID_JUMPS, j = 1..K (s = 1 for
     about half the molecules: every sampler's first jump starts there)."""
-    jumps = torch.tensor(GRID_JUMPS, device=device, dtype=torch.float32)
-    k = jumps[torch.randint(len(GRID_JUMPS), (num,), generator=generator, device=device)]
-    j = torch.floor(torch.rand(num, generator=generator, device=device) * k) + 1
-    return j / k
+    return grid_jumps(num, generator=generator, device=device)[0]
 
 
 def distribution_matching_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher, fake: SampleScore,

@@ -45,12 +45,19 @@ def sample_times(num: int, *, diagonal: float, grid_share: float = 0.0, generato
     pick = torch.rand(num, generator=generator, device=device)
     t = torch.where(pick < diagonal, s, s * frac)
     if grid_share > 0:
-        jumps = torch.tensor(GRID_JUMPS, device=device, dtype=s.dtype)
-        k = jumps[torch.randint(len(GRID_JUMPS), (num,), generator=generator, device=device)]
-        j = torch.floor(torch.rand(num, generator=generator, device=device) * k) + 1  # 1..K
+        grid_s, grid_t = grid_jumps(num, generator=generator, device=device)
         on_grid = (pick >= diagonal) & (pick < diagonal + grid_share)
-        s, t = torch.where(on_grid, j / k, s), torch.where(on_grid, (j - 1) / k, t)
+        s, t = torch.where(on_grid, grid_s, s), torch.where(on_grid, grid_t, t)
     return s, t
+
+
+def grid_jumps(num: int, *, generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, t), each (B,): one jump (j/K, (j − 1)/K) of the uniform K-jump grid per molecule,
+    K drawn from GRID_JUMPS and j from 1..K."""
+    jumps = torch.tensor(GRID_JUMPS, device=device, dtype=torch.float32)
+    k = jumps[torch.randint(len(GRID_JUMPS), (num,), generator=generator, device=device)]
+    j = torch.floor(torch.rand(num, generator=generator, device=device) * k) + 1  # 1..K
+    return j / k, (j - 1) / k
 
 
 def noised(z0: torch.Tensor, s: torch.Tensor, graph: MolGraph, schedule,

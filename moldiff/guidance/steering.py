@@ -24,6 +24,7 @@ segments do.
 from __future__ import annotations
 
 from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -188,6 +189,7 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     an aromatic ring stays aromatic depends on what grows on it. ``decode(z, graph)`` gives their
     MolSet."""
     from moldiff.chem.labels import SCORES
+    from moldiff.chem.substructure import scaffold_in
 
     _check_reader(reader)
     _check_scores(terms)
@@ -195,12 +197,7 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
-        if scaffold is not None:
-            from moldiff.chem.substructure import scaffold_in
-
-            intact = np.asarray(scaffold_in(mols, scaffold), dtype=np.float64) * SCAFFOLD_REWARD
-        else:
-            intact = np.zeros(len(mols))
+        intact = SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold) if scaffold is not None else [0] * len(mols))
         for i, mol in enumerate(mols):
             if mol is None:
                 continue
