@@ -50,7 +50,7 @@ class FlowMapTrainer(Trainer):
 
     def __init__(self, config: FlowMapRunConfig, **kwargs) -> None:
         fm = config.flowmap
-        self.teacher = self.fake = None
+        self.teacher = self.fake = self._fake_batch = None
         if fm.objective != "meanflow":
             self.teacher = load_teacher(config, dist_utils.device_for_rank(_device(config.train.device)))
         if fm.objective == "dmd":
@@ -92,14 +92,13 @@ class FlowMapTrainer(Trainer):
 
     def _dmd_loss(self, gen, z0, graph, generator) -> dict:
         """The generator's distribution-matching loss (+ the teacher-ode regression if weighted);
-        in training, ``dmd_fake_steps`` updates of the sample score on this batch's samples follow."""
+        keeps the samples for ``after_update`` to fit the sample score on."""
         fm, model = self.config.flowmap, self.flow_map(gen.denoiser.net)
         type_weight = self.config.diffusion.type_loss_weight
         losses, samples = distribution_matching_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
                                                      fake=self.fake, tau_range=tuple(fm.dmd_tau),
                                                      type_weight=type_weight, generator=generator)  # fmt: skip
-        if torch.is_grad_enabled():  # training; the validation loss (no_grad) leaves the sample score alone
-            losses["loss_fake"] = torch.tensor(self.fake.fit(samples, graph, fm.dmd_fake_steps, generator))
+        self._fake_batch = (samples, graph)
         if fm.dmd_regression > 0:
             regression = teacher_ode_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
                                           substeps=fm.substeps, teacher_solver=fm.teacher_solver, huber=fm.huber,
@@ -108,6 +107,13 @@ class FlowMapTrainer(Trainer):
             losses["loss"] = losses["loss"] + fm.dmd_regression * regression["loss"]
             losses["loss_regression"] = regression["loss"].detach()
         return losses
+
+    def after_update(self, generator) -> dict:
+        """dmd: ``dmd_fake_steps`` updates of the sample score on the samples of this step's loss."""
+        if self.fake is None or self._fake_batch is None:
+            return {}
+        (samples, graph), self._fake_batch = self._fake_batch, None
+        return {"loss_fake": torch.tensor(self.fake.fit(samples, graph, self.config.flowmap.dmd_fake_steps, generator))}
 
     def sample_quality(self) -> dict:
         from moldiff.chem.evaluate import evaluate

@@ -96,6 +96,11 @@ class Trainer:
         """{"loss", ...} of ``gen``'s network on clean states ``z0``."""
         return training_loss(gen.denoiser, z0, graph, self.config.diffusion, generator=generator)
 
+    def after_update(self, generator) -> dict:
+        """Work of a training step after the optimizer step (not of the validation loss, which also
+        calls ``compute_loss``); returns extra metrics. Subclasses train auxiliary models here."""
+        return {}
+
     # ----------------------------------------------------------------- state
     def _payload(self) -> dict:
         return {
@@ -162,6 +167,7 @@ class Trainer:
         if torch.isfinite(grad_norm):
             self.opt.step()
             self.ema.update(self.net, self.step)
+        losses |= self.after_update(self.noise_gen)
         self.step += 1
         self.cursor += 1
         if self.cursor >= self.order.batches_per_epoch():
