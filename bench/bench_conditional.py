@@ -18,7 +18,7 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    on all the properties at once, each dropped on its own (``train.cond_property_drop_prob``), is
    sampled with one target at a time (the others absent): one training instead of six.
 5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
-   model toward the target (energy (ĝ − c)², scale --eegsde-scale).
+   model toward the target (energy λ (ĝ − c)², one row per λ of --eegsde-scale).
 
 Writes OUT.json and OUT.md (default bench/results/conditional).
 """
@@ -54,7 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=defaults.STEPS, help="NFE budget per molecule")
     p.add_argument("--solver", default=defaults.SOLVER)
     p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free w (1: plain conditional)")
-    p.add_argument("--eegsde-scale", type=float, default=1.0, help="energy guidance strength")
+    p.add_argument("--eegsde-scale", type=float, nargs="+", default=[1.0],
+                   help="energy guidance strength λ (several: one row each)")
     p.add_argument("--judge-minutes", type=float, default=120.0)
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
     p.add_argument("--init", default=None,
@@ -165,7 +166,7 @@ def reference_rows(judge, half_b, args) -> dict[str, dict[str, float]]:
     return rows
 
 
-def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None) -> dict:
+def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None, eegsde_scale: float = 0.0) -> dict:
     """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples."""
     from dataclasses import replace
 
@@ -193,7 +194,7 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
         denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale)
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
             own = PerMoleculeTarget(predictor, prop, targets[a:b])
-            denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], args.eegsde_scale)
+            denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=solver, times=times,
                                                             cond=cond[a:b], device=args.device_resolved))  # fmt: skip
     seconds = time.time() - start
@@ -263,16 +264,17 @@ def main() -> None:
     label = f"moldiff conditional (w = {args.guidance_scale:g})"
     if generated:
         rows[label] = {}
-    if predictor is not None:
-        rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"] = {}
+    eegsde = {scale: f"moldiff + energy guidance (λ = {scale:g})" for scale in args.eegsde_scale} if predictor else {}
+    for name in eegsde.values():
+        rows[name] = {}
     joint = train_generator(args, generated, "gen_joint") if args.joint and generated else None
     for prop in generated:
         model = joint or train_generator(args, [prop], f"gen_{prop}")
         details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
         rows[label][prop] = details[prop]["cfg"]["mae"]
-        if predictor is not None:
-            details[prop]["eegsde"] = conditional_mae(args, prop, model, judge, half_b, predictor)
-            rows[f"moldiff + energy guidance (s = {args.eegsde_scale:g})"][prop] = details[prop]["eegsde"]["mae"]
+        for scale, name in eegsde.items():
+            details[prop][f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+            rows[name][prop] = details[prop][f"eegsde_{scale:g}"]["mae"]
         print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
     order = ["Naive upper bound", "#Atoms (shuffled within size)", "#Atoms",
              *[k for k in rows if k.startswith("moldiff")], "QM9 lower bound"]  # fmt: skip
