@@ -17,6 +17,8 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    every generated molecule (EDM does not filter by validity). With --joint, one model conditioned
    on all the properties at once, each dropped on its own (``train.cond_property_drop_prob``), is
    sampled with one target at a time (the others absent): one training instead of six.
+   --model NAME skips the training and samples that model instead (conditional or not; a flow
+   map with --solver flow-map): the unguided and energy-guided rows then measure what guidance adds.
 5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
    model toward the target (energy λ (ĝ − c)², one row per λ of --eegsde-scale).
 
@@ -66,6 +68,9 @@ def parse_args() -> argparse.Namespace:
                         "instead of one per property; --gen-minutes is then its whole training time")
     p.add_argument("--property-drop-prob", type=float, default=0.5,
                    help="--joint: of a kept condition, the chance that each property is dropped")
+    p.add_argument("--model", default=None,
+                   help="guide this model (built-in name or file; conditional or not, a flow map with --solver "
+                        "flow-map) instead of training conditional models")
     p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
     p.add_argument("--gen-hidden", type=int, default=128)
@@ -180,23 +185,26 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     from moldiff.solvers import get_solver, solver_times
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
-    norm = PropertyNorm.from_dict(payload["property_stats"])
     pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
     targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
-    values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
-    values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
-    cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
+    conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size
+    if conditional:
+        norm = PropertyNorm.from_dict(payload["property_stats"])
+        values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
+        values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
+        cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
     seeds = molecule_seeds(args.seed, args.n)
     solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
     start, parts = time.time(), []
     for a in range(0, args.n, args.batch_size):
         b = min(a + args.batch_size, args.n)
-        denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale)
+        denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale) if conditional else gen.denoiser
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
             own = PerMoleculeTarget(predictor, prop, targets[a:b])
             denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=solver, times=times,
-                                                            cond=cond[a:b], device=args.device_resolved))  # fmt: skip
+                                                            cond=cond[a:b] if conditional else None,
+                                                            device=args.device_resolved))  # fmt: skip
     seconds = time.time() - start
     mols = MolSet.concat(parts)
     judged = judge.predict(mols, device=args.device_resolved)[prop]
@@ -262,14 +270,22 @@ def main() -> None:
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
     details = {}
     label = f"moldiff conditional (w = {args.guidance_scale:g})"
+    if args.model:
+        label = f"moldiff {args.model}, no energy guidance"
     if generated:
         rows[label] = {}
     eegsde = {scale: f"moldiff + energy guidance (λ = {scale:g})" for scale in args.eegsde_scale} if predictor else {}
     for name in eegsde.values():
         rows[name] = {}
-    joint = train_generator(args, generated, "gen_joint") if args.joint and generated else None
+    shared = None
+    if args.model:
+        from moldiff.models import resolve_model
+
+        shared = resolve_model(args.model)
+    elif args.joint and generated:
+        shared = train_generator(args, generated, "gen_joint")
     for prop in generated:
-        model = joint or train_generator(args, [prop], f"gen_{prop}")
+        model = shared or train_generator(args, [prop], f"gen_{prop}")
         details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
         rows[label][prop] = details[prop]["cfg"]["mae"]
         for scale, name in eegsde.items():
@@ -283,8 +299,10 @@ def main() -> None:
     steps = sorted({d["cfg"]["model_step"] for d in details.values()}) or ["no"]
     note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
             f"judge trained {judge_step} steps on half A; "
-            + ("one joint conditional model" if args.joint else "one conditional model per property")
-            + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else "")
+            + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
+               if args.model else
+               ("one joint conditional model" if args.joint else "one conditional model per property")
+               + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else ""))
             + (f", max_train {args.max_train}" if args.max_train else "")
             + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
     if args.references_only:
