@@ -209,9 +209,12 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     mols = MolSet.concat(parts)
     judged = judge.predict(mols, device=args.device_resolved)[prop]
     summary, _ = evaluate(mols)
-    ok = np.isfinite(judged)  # does the condition move the property at all? (0 for an unconditional model)
+    ok = np.isfinite(judged)
+    errors = np.abs(judged - targets)[ok]
+    # corr: does the condition move the property at all? (0 for an unconditional model)
     corr = float(np.corrcoef(judged[ok], targets[ok])[0, 1]) if ok.sum() > 2 else float("nan")
-    return {"mae": float(np.nanmean(np.abs(judged - targets))), "n_judged": int(ok.sum()), "corr": corr,
+    se = float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else float("nan")
+    return {"mae": float(errors.mean()), "mae_se": se, "n_judged": int(ok.sum()), "corr": corr,
             "validity": summary["validity"],
             "mol_stability": summary["mol_stability"], "atom_stability": summary["atom_stability"],
             "seconds_per_molecule": seconds / args.n, "model_step": payload.get("step")}  # fmt: skip
