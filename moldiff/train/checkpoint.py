@@ -8,6 +8,7 @@ from which ``--resume`` continues exactly, and a model (EMA weights only) that `
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import torch
@@ -26,6 +27,16 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _load_failure(exc: Exception) -> str:
+    """torch's reason in a few words: its safe unpickler wraps the cause in paragraphs of advice
+    (which tell the user to disable the very check that protects them)."""
+    text = str(exc).strip()
+    cause = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. Please|\n|$)", text)
+    if cause:
+        return f"refused by the safe loader: {cause.group(1).strip()}"
+    return (text.splitlines()[0] if text else type(exc).__name__)[:160]
+
+
 def load_checkpoint(path: str | Path, kinds: tuple[str, ...] = (TRAINING_STATE, MODEL)) -> dict:
     """Load safely; a missing, corrupt or wrong-kind file is a one-line MoldiffError."""
     path = Path(path)
@@ -34,8 +45,7 @@ def load_checkpoint(path: str | Path, kinds: tuple[str, ...] = (TRAINING_STATE, 
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by weights_only
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MoldiffError(f"{path} is not a loadable moldiff checkpoint ({first[:160]})") from None
+        raise MoldiffError(f"{path} is not a loadable moldiff checkpoint ({_load_failure(exc)})") from None
     if not isinstance(payload, dict) or payload.get("kind") not in kinds:
         got = payload.get("kind") if isinstance(payload, dict) else type(payload).__name__
         raise MoldiffError(f"{path} is a checkpoint of kind {got!r}; expected one of {list(kinds)}")

@@ -110,6 +110,8 @@ def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
         code = main(["sample", "-n", "1", "--model", str(tmp_path / name), "-o", str(tmp_path / "o.sdf")])
         err = _one_line_error(capsys, code)
         assert "code ran" not in err
+        assert "weights_only" not in err  # never the advice to switch the safe loader off
+    assert "refused by the safe loader" in err  # evil.pt, last
     assert "code ran" not in capsys.readouterr().out
 
 
