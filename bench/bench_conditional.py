@@ -205,6 +205,8 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=solver, times=times,
                                                             cond=cond[a:b] if conditional else None,
                                                             device=args.device_resolved))  # fmt: skip
+        stage = f"energy guidance λ = {eegsde_scale:g}" if predictor is not None else "no energy guidance"
+        print(f"[{prop}] {stage}: {b}/{args.n} molecules, {time.time() - start:.0f} s", flush=True)
     seconds = time.time() - start
     mols = MolSet.concat(parts)
     judged = judge.predict(mols, device=args.device_resolved)[prop]
@@ -266,6 +268,7 @@ def main() -> None:
     judge = load_property_model(judge_path, args.device_resolved)
     judge_step = load_checkpoint(judge_path, (PREDICTOR,)).get("step")
     rows = reference_rows(judge, half_b, args)
+    print(f"reference rows done ({args.n_reference} real molecules of half B)", flush=True)
     generated = [] if args.references_only else args.properties
     predictor = None
     if args.predictor_minutes > 0 and generated:

@@ -13,6 +13,8 @@ molecule's fragments in the same bond graph and reports ``connectivity`` (molecu
 as MiDi reports it) and ``valid_connected`` (valid and in one piece): a generator that leaves atoms
 stranded can look valid without them.
 
+A molecule with a non-finite coordinate (a diverged sampler) is invalid.
+
 Molecules that could not be read from a file (``rejects``) count as generated but neither stable
 nor valid; their atoms are unknown, so they do not enter atom stability.
 """
@@ -105,6 +107,10 @@ def evaluate(
     n_stable = np.bincount(molset.batch, weights=stable_atoms, minlength=len(molset)).astype(np.int64)
     mol_stable = (n_stable == molset.n_atoms) & (molset.n_atoms > 0)
     smiles, reasons = edm_smiles(molset, edges, orders)
+    finite = np.isfinite(molset.positions).all(1)
+    for i in np.flatnonzero(np.bincount(molset.batch, weights=~finite, minlength=len(molset)) > 0):
+        # a diverged sample has no bonds, and its largest fragment, one atom, would sanitize
+        smiles[i], reasons[i] = None, "non-finite coordinates"
     n_fragments = fragment_counts(molset, edges)
     one_piece = n_fragments == 1
 

@@ -164,6 +164,8 @@ def determine_bonds(
     Returns:
         (sanitized molecule with a 3D conformer, "") or (None, reason).
     """
+    if not np.isfinite(positions).all():  # a diverged sample: xyz2mol would read loose atoms
+        return None, "non-finite coordinates"
     mol = mol_from_edges(atomic_numbers, [], [], positions)
     try:
         with rdkit_quiet():

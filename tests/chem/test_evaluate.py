@@ -52,6 +52,14 @@ def test_rejects_count_as_generated_and_invalid():
     assert not row["valid"] and not row["mol_stable"] and row["failure"] == "unreadable: unparsable block"
 
 
+def test_a_diverged_sample_is_invalid():
+    s = molset_of(WATER, ETHANOL)
+    s.positions[3] = np.nan  # ethanol's first atom: without bonds its largest fragment would sanitize
+    summary, frame = evaluate(s)
+    assert summary["validity"] == pytest.approx(1 / 2) and summary["valid_connected"] == pytest.approx(1 / 2)
+    assert frame["valid"].tolist() == [True, False] and frame["failure"][1] == "non-finite coordinates"
+
+
 def test_all_invalid_set_gives_zeros_not_errors():
     summary, _ = evaluate(molset_of(GLYCINE_ZWITTERION), {"CCO"})
     assert summary["validity"] == 0.0 and summary["uniqueness"] == 0.0 and summary["novelty"] == 0.0

@@ -64,6 +64,13 @@ def test_failed_molecules_keep_their_row_and_reason(reference):
     assert frame.loc[0, "novel"] == False  # noqa: E712 (ethanol is in the reference)
 
 
+def test_a_diverged_sample_fails_with_its_reason(reference):
+    z, pos = ETHANOL
+    diverged = MolSet(z, np.where(np.arange(len(z))[:, None] == 0, np.nan, pos), ptr=[0, len(z)])
+    frame = score_molset(MolSet.concat([molset_of(ETHANOL), diverged]), reference)
+    assert frame["valid"].tolist() == [True, False] and frame.loc[1, "failure"] == "non-finite coordinates"
+
+
 def test_alerts_are_named():
     frame = score_smiles([RHODANINE, BENZAMIDE, "not a smiles"])
     assert frame.loc[0, "n_pains"] >= 1 and "ene_rhod" in frame.loc[0, "pains"]
