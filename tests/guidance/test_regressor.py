@@ -62,9 +62,26 @@ def test_guided_denoiser_stays_equivariant():
     eps = guided.eps(z, t, graph)
     torch.testing.assert_close(guided.eps(_rotate(z, rot), t, graph), _rotate(eps, rot))
     assert max_abs_mean(eps[:, :N_COORDS], graph.batch, 3) < 1e-12
-    # the guidance changes ε̂ by exactly σ ∇E
+    # the guidance changes ε̂ by exactly σ ∇E, capped per molecule
     sigma = guided.schedule(t).sigma[graph.batch, None]
-    torch.testing.assert_close(eps - guided.inner.eps(z, t, graph), sigma * guided.gradient(z, t, graph))
+    tilt = sigma * guided.gradient(z, t, graph)
+    torch.testing.assert_close(eps - guided.inner.eps(z, t, graph), guided.tilt(tilt, graph))
+
+
+def test_the_tilt_is_capped_per_molecule_and_a_broken_one_dropped():
+    guided, z, graph = _equivariance_setup()
+    shift = torch.randn(z.shape, dtype=z.dtype) * torch.tensor([1e-3, 1e4, 1.0], dtype=z.dtype)[graph.batch, None]
+    shift[-1, 0] = float("inf")  # the third molecule's gradient blew up
+    capped = guided.tilt(shift, graph)
+    assert torch.equal(capped[:4], shift[:4])  # RMS 1e-3: untouched
+    big = capped[4:10]
+    torch.testing.assert_close(big, shift[4:10] * (big[0, 0] / shift[4, 0]))  # same direction,
+    torch.testing.assert_close(big.pow(2).mean().sqrt(), torch.tensor(1.0, dtype=z.dtype))  # RMS 1
+    assert torch.equal(capped[10:], torch.zeros_like(capped[10:]))
+    guided.max_tilt = None
+    assert torch.equal(guided.tilt(shift, graph), shift)
+    with pytest.raises(MoldiffError, match="cap must be positive"):
+        RegressorGuidedDenoiser(guided.inner, guided.model, guided.terms, max_tilt=0.0)
 
 
 class MeanFeature:
