@@ -13,11 +13,15 @@ with λ the overall ``scale``. The predictor is E(3)-invariant, so ∇_z E is ro
 and its coordinate part sums to zero over each molecule; it is projected onto the zero-CoM
 subspace anyway, so rounding can never move a molecule's centre.
 
-The tilt σ_t ∇_z E is capped per molecule at an RMS of ``max_tilt`` (default 1, the RMS of ε
-itself) over the guided entries. A predictor read far from its training data can return a
-gradient thousands of times its usual size: on QM9 the typical tilt is ~0.05, but near t = 1 a
-few molecules in a hundred got 10³–10⁴, which threw their coordinates to infinity. Scaling a
-molecule's tilt by one number keeps it zero-CoM and equivariant.
+The tilt moves each molecule's prediction x̃₀ by (σ_t/α_t) σ_t ∇_z E; that move is capped per
+molecule at an RMS of ``max_shift`` data units over the guided entries (default 1: an ångström
+for coordinates), a trust region for guidance. Why: a predictor read far from its training data
+can return a gradient thousands of times its usual size. On QM9, near t = 1 a few molecules in a
+hundred got 10³–10⁴ times the median tilt, and α_t ≈ 0.003 there turned that into a jump of x̃₀
+that threw their coordinates to infinity (9 of 100 at λ = 8); a cap on the tilt in ε units
+alone (RMS 1) still let coordinates reach 130 Å and gave α's MAE outliers. Near t = 1 the cap all but switches guidance off, where the
+predictor knows little; at low noise it rarely binds. Scaling a molecule's tilt by one number
+keeps it zero-CoM and equivariant; a non-finite tilt is dropped.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from moldiff.guidance.base import GuidedDenoiser
 from moldiff.guidance.units import parse_assignment, parse_quantity
 
 DIRECTIONS = {"max": 1, "min": -1}
-MAX_TILT = 1.0  # the RMS of ε: no molecule's guidance outweighs its own noise prediction
+MAX_SHIFT = 1.0  # data units (Å for coordinates): how far guidance may move a molecule's x̂₀ per call
 
 
 @dataclass(frozen=True)
@@ -79,18 +83,19 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         scale: λ, the overall strength.
         features: also steer the atom-type features (EEGSDE guides the whole state); False
             steers coordinates only.
-        max_tilt: the largest RMS of σ_t ∇_z E per molecule (in units of ε); None: no cap.
+        max_shift: the largest RMS move of a molecule's x̂₀ that the tilt may cause, in data units;
+            None: no cap.
     """
 
     def __init__(self, inner, model, terms: list[GuideTerm], scale: float = 1.0, *, features: bool = True,
-                 max_tilt: float | None = MAX_TILT) -> None:  # fmt: skip
+                 max_shift: float | None = MAX_SHIFT) -> None:  # fmt: skip
         super().__init__(inner)
         if not terms:
             raise MoldiffError("regressor guidance needs at least one term")
-        if max_tilt is not None and not max_tilt > 0:
-            raise MoldiffError(f"the guidance tilt cap must be positive, got {max_tilt}")
+        if max_shift is not None and not max_shift > 0:
+            raise MoldiffError(f"the guidance shift cap must be positive, got {max_shift}")
         self.model, self.terms, self.scale, self.features = model, list(terms), float(scale), features
-        self.max_tilt = max_tilt
+        self.max_shift = max_shift
         self.index = [model.norm.index(term.name) for term in self.terms]
         mean, std = model.norm.mean, model.norm.std
         self.targets = [None if term.target is None else (term.target - mean[k]) / std[k]
@@ -119,20 +124,21 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         if self.scale == 0:
             return x0, eps
         a, s, _, _ = self.coefficients(t, graph)
-        eps = eps + self.tilt(s * self.gradient(z, t, graph), graph)
+        eps = eps + self.tilt(s * self.gradient(z, t, graph), graph, s / a)
         return (z - s * eps) / a, eps
 
-    def tilt(self, shift: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """``shift`` (N, 3 + F) scaled down, per molecule, to an RMS of at most ``max_tilt``; a
-        molecule whose shift is not finite gets none."""
-        if self.max_tilt is None:
+    def tilt(self, shift: torch.Tensor, graph: MolGraph, x0_gain: torch.Tensor | float = 1.0) -> torch.Tensor:
+        """``shift`` (N, 3 + F) scaled down, per molecule, so that ``x0_gain`` × it (σ_t/α_t per
+        atom: its effect on x̂₀) has an RMS of at most ``max_shift``; a molecule whose shift is
+        not finite gets none."""
+        if self.max_shift is None:
             return shift
         zeros = torch.zeros(graph.num_graphs, dtype=shift.dtype, device=shift.device)
         broken = zeros.index_add(0, graph.batch, (~torch.isfinite(shift)).any(1).to(shift.dtype)) > 0
         shift = torch.where(broken[graph.batch, None], torch.zeros_like(shift), shift)
         entries = graph.num_atoms * (shift.shape[1] if self.features else N_COORDS)
-        rms = (zeros.index_add(0, graph.batch, (shift**2).sum(1)) / entries).sqrt()
-        return shift * (self.max_tilt / rms.clamp(min=self.max_tilt))[graph.batch, None]
+        rms = (zeros.index_add(0, graph.batch, ((x0_gain * shift) ** 2).sum(1)) / entries).sqrt()
+        return shift * (self.max_shift / rms.clamp(min=self.max_shift))[graph.batch, None]
 
     def __repr__(self) -> str:
-        return f"RegressorGuidedDenoiser({self.inner!r}, terms={self.terms}, scale={self.scale}, max_tilt={self.max_tilt})"
+        return f"RegressorGuidedDenoiser({self.inner!r}, terms={self.terms}, scale={self.scale}, max_shift={self.max_shift})"

@@ -63,12 +63,12 @@ def test_guided_denoiser_stays_equivariant():
     torch.testing.assert_close(guided.eps(_rotate(z, rot), t, graph), _rotate(eps, rot))
     assert max_abs_mean(eps[:, :N_COORDS], graph.batch, 3) < 1e-12
     # the guidance changes ε̂ by exactly σ ∇E, capped per molecule
-    sigma = guided.schedule(t).sigma[graph.batch, None]
+    alpha, sigma = (c[graph.batch, None] for c in guided.schedule(t)[:2])
     tilt = sigma * guided.gradient(z, t, graph)
-    torch.testing.assert_close(eps - guided.inner.eps(z, t, graph), guided.tilt(tilt, graph))
+    torch.testing.assert_close(eps - guided.inner.eps(z, t, graph), guided.tilt(tilt, graph, sigma / alpha))
 
 
-def test_the_tilt_is_capped_per_molecule_and_a_broken_one_dropped():
+def test_the_shift_of_x0_is_capped_per_molecule_and_a_broken_tilt_dropped():
     guided, z, graph = _equivariance_setup()
     shift = torch.randn(z.shape, dtype=z.dtype) * torch.tensor([1e-3, 1e4, 1.0], dtype=z.dtype)[graph.batch, None]
     shift[-1, 0] = float("inf")  # the third molecule's gradient blew up
@@ -77,11 +77,13 @@ def test_the_tilt_is_capped_per_molecule_and_a_broken_one_dropped():
     big = capped[4:10]
     torch.testing.assert_close(big, shift[4:10] * (big[0, 0] / shift[4, 0]))  # same direction,
     torch.testing.assert_close(big.pow(2).mean().sqrt(), torch.tensor(1.0, dtype=z.dtype))  # RMS 1
+    halved = guided.tilt(shift, graph, x0_gain=2.0)[4:10]  # x̂₀ moves by twice the tilt: half the tilt
+    torch.testing.assert_close(halved.pow(2).mean().sqrt(), torch.tensor(0.5, dtype=z.dtype))
     assert torch.equal(capped[10:], torch.zeros_like(capped[10:]))
-    guided.max_tilt = None
+    guided.max_shift = None
     assert torch.equal(guided.tilt(shift, graph), shift)
     with pytest.raises(MoldiffError, match="cap must be positive"):
-        RegressorGuidedDenoiser(guided.inner, guided.model, guided.terms, max_tilt=0.0)
+        RegressorGuidedDenoiser(guided.inner, guided.model, guided.terms, max_shift=0.0)
 
 
 class MeanFeature:
