@@ -19,8 +19,8 @@ for coordinates), a trust region for guidance. Why: a predictor read far from it
 can return a gradient thousands of times its usual size. On QM9, near t = 1 a few molecules in a
 hundred got 10³–10⁴ times the median tilt, and α_t ≈ 0.003 there turned that into a jump of x̃₀
 that threw their coordinates to infinity (9 of 100 at λ = 8); a cap on the tilt in ε units
-alone (RMS 1) still let coordinates reach 130 Å and gave α's MAE outliers. Near t = 1 the cap all but switches guidance off, where the
-predictor knows little; at low noise it rarely binds. Scaling a molecule's tilt by one number
+alone (RMS 1) still let coordinates reach 130 Å and gave α's MAE outliers. Near t = 1 the cap
+all but switches guidance off, where the predictor knows little; at low noise it rarely binds. Scaling a molecule's tilt by one number
 keeps it zero-CoM and equivariant; a non-finite tilt is dropped.
 """
 
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
+from moldiff.diffusion.losses import per_molecule_mean
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
@@ -133,11 +134,10 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         not finite gets none."""
         if self.max_shift is None:
             return shift
-        zeros = torch.zeros(graph.num_graphs, dtype=shift.dtype, device=shift.device)
-        broken = zeros.index_add(0, graph.batch, (~torch.isfinite(shift)).any(1).to(shift.dtype)) > 0
+        broken = per_molecule_mean((~torch.isfinite(shift)).any(1).to(shift.dtype), graph) > 0
         shift = torch.where(broken[graph.batch, None], torch.zeros_like(shift), shift)
-        entries = graph.num_atoms * (shift.shape[1] if self.features else N_COORDS)
-        rms = (zeros.index_add(0, graph.batch, ((x0_gain * shift) ** 2).sum(1)) / entries).sqrt()
+        columns = shift.shape[1] if self.features else N_COORDS
+        rms = (per_molecule_mean(((x0_gain * shift) ** 2).sum(1), graph) / columns).sqrt()
         return shift * (self.max_shift / rms.clamp(min=self.max_shift))[graph.batch, None]
 
     def __repr__(self) -> str:

@@ -197,7 +197,7 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
-        intact = SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold) if scaffold is not None else [0] * len(mols))
+        intact = np.zeros(len(mols)) if scaffold is None else SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold))
         for i, mol in enumerate(mols):
             if mol is None:
                 continue
