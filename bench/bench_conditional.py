@@ -304,9 +304,11 @@ def main() -> None:
     if generated:
         rows[label] = {}
     eegsde = {scale: f"moldiff + energy guidance (λ = {scale:g})" for scale in args.eegsde_scale} if predictor else {}
-    tuned_label = "moldiff + energy guidance (λ tuned per property)"
-    for name in [*eegsde.values(), *([tuned_label] if predictor and args.eegsde_tuned else [])]:
+    for name in eegsde.values():
         rows[name] = {}
+    tuned_label = "moldiff + energy guidance (λ tuned per property)"
+    if predictor and args.eegsde_tuned:
+        rows[tuned_label] = {}
     shared = None
     if args.model:
         from moldiff.models import resolve_model

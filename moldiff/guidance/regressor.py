@@ -20,8 +20,9 @@ can return a gradient thousands of times its usual size. On QM9, near t = 1 a fe
 hundred got 10³–10⁴ times the median tilt, and α_t ≈ 0.003 there turned that into a jump of x̃₀
 that threw their coordinates to infinity (9 of 100 at λ = 8); a cap on the tilt in ε units
 alone (RMS 1) still let coordinates reach 130 Å and gave α's MAE outliers. Near t = 1 the cap
-all but switches guidance off, where the predictor knows little; at low noise it rarely binds. Scaling a molecule's tilt by one number
-keeps it zero-CoM and equivariant; a non-finite tilt is dropped.
+all but switches guidance off, where the predictor knows little; at low noise it rarely binds.
+Scaling a molecule's tilt by one number keeps it zero-CoM and equivariant; a non-finite tilt is
+dropped.
 """
 
 from __future__ import annotations
@@ -141,4 +142,5 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         return shift * (self.max_shift / rms.clamp(min=self.max_shift))[graph.batch, None]
 
     def __repr__(self) -> str:
-        return f"RegressorGuidedDenoiser({self.inner!r}, terms={self.terms}, scale={self.scale}, max_shift={self.max_shift})"
+        return (f"RegressorGuidedDenoiser({self.inner!r}, terms={self.terms}, scale={self.scale}, "
+                f"max_shift={self.max_shift})")
