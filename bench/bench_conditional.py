@@ -21,7 +21,9 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    map with --solver flow-map): the unguided and energy-guided rows then measure what guidance adds.
 5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
    model toward the target (energy λ (ĝ − c)², one row per λ of --eegsde-scale, and one row with
-   a λ per property from --eegsde-tuned).
+   a λ per property from --eegsde-tuned). --steer-particles P adds a row that also steers with
+   particles: P energy-guided particles per molecule, keeping the one that is valid by the EDM
+   rule and closest to its target by the same predictor at t = 0 (P times the sampling cost).
 
 Writes OUT.json and OUT.md (default bench/results/conditional).
 """
@@ -62,6 +64,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--eegsde-tuned", nargs="+", default=[], metavar="PROP=λ",
                    help="one more row with a λ of its own per property (chosen on another --seed, as EEGSDE "
                         "tuned its scales), e.g. alpha=16 gap=8")
+    p.add_argument("--steer-particles", type=int, default=0, metavar="P",
+                   help="> 1: add a row steered with P particles per molecule on top of energy guidance "
+                        "(λ per property from --eegsde-tuned, else the first --eegsde-scale)")
     p.add_argument("--judge-minutes", type=float, default=120.0)
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
     p.add_argument("--init", default=None,
@@ -190,15 +195,20 @@ def reference_rows(judge, half_b, args) -> dict[str, dict[str, float]]:
     return rows
 
 
-def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None, eegsde_scale: float = 0.0) -> dict:
-    """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples."""
+def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None, eegsde_scale: float = 0.0,
+                    particles: int = 1) -> dict:  # fmt: skip
+    """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples.
+    ``particles`` > 1 also steers (``moldiff.guidance.steering``): P energy-guided particles per
+    molecule, and the one kept is valid by the EDM rule and closest to its target by the guide at
+    t = 0 (never the judge)."""
     from dataclasses import replace
 
     from moldiff.chem.evaluate import evaluate
     from moldiff.data.molset import MolSet
     from moldiff.guidance.cfg import ClassifierFreeDenoiser
     from moldiff.guidance.condition import PropertyNorm
-    from moldiff.guidance.regressor import GuideTerm, RegressorGuidedDenoiser
+    from moldiff.guidance.regressor import GuideTerm, PropertyEnergy, RegressorGuidedDenoiser
+    from moldiff.guidance.steering import predictor_energy, score_reward, steering_solver
     from moldiff.models import load_generator
     from moldiff.sampling import molecule_seeds
     from moldiff.solvers import get_solver, solver_times
@@ -215,16 +225,23 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     seeds = molecule_seeds(args.seed, args.n)
     solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
     start, parts = time.time(), []
-    for a in range(0, args.n, args.batch_size):
-        b = min(a + args.batch_size, args.n)
+    batch = max(1, args.batch_size // particles)  # a batch of P·B graphs slows each one down
+    for a in range(0, args.n, batch):
+        b = min(a + batch, args.n)
         denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale) if conditional else gen.denoiser
+        steered = solver
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
             own = PerMoleculeTarget(predictor, prop, targets[a:b])
             denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
-        parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=solver, times=times,
+            if particles > 1:  # an invalid particle loses to any valid one within 2 std of its target
+                energy = predictor_energy(PropertyEnergy(own, [GuideTerm(prop, target=0.0)]), gen.denoiser.schedule)
+                reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
+                steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
+        parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
                                                             cond=cond[a:b] if conditional else None,
                                                             device=args.device_resolved))  # fmt: skip
         stage = f"energy guidance λ = {eegsde_scale:g}" if predictor is not None else "no energy guidance"
+        stage += f", {particles} particles" if particles > 1 else ""
         print(f"[{prop}] {stage}: {b}/{args.n} molecules, {time.time() - start:.0f} s", flush=True)
     seconds = time.time() - start
     mols = MolSet.concat(parts)
@@ -259,7 +276,9 @@ class PerMoleculeTarget:
 
     def __call__(self, z, t, graph, schedule=None):
         pred = self.predictor(z, t, graph, schedule)[:, self.k]
-        return (pred - self.targets.to(pred))[:, None]
+        # steering's particles: each molecule's P copies in a row (MolGraph.repeat)
+        targets = self.targets.to(pred).repeat_interleave(graph.num_graphs // len(self.targets))
+        return (pred - targets)[:, None]
 
 
 def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str) -> str:
@@ -309,6 +328,9 @@ def main() -> None:
     tuned_label = "moldiff + energy guidance (λ tuned per property)"
     if predictor and args.eegsde_tuned:
         rows[tuned_label] = {}
+    steer_label = f"moldiff + energy guidance + steering ({args.steer_particles} particles, best)"
+    if predictor and args.steer_particles > 1:
+        rows[steer_label] = {}
     shared = None
     if args.model:
         from moldiff.models import resolve_model
@@ -329,6 +351,12 @@ def main() -> None:
                                                                              predictor, scale)  # fmt: skip
             details[prop]["eegsde_tuned"] = {"scale": scale, **same}
             rows[tuned_label][prop] = details[prop]["eegsde_tuned"]["mae"]
+        if predictor and args.steer_particles > 1:
+            scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
+            details[prop]["steered"] = {"scale": scale, "particles": args.steer_particles,
+                                        **conditional_mae(args, prop, model, judge, half_b, predictor, scale,
+                                                          args.steer_particles)}  # fmt: skip
+            rows[steer_label][prop] = details[prop]["steered"]["mae"]
         print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
     order = ["Naive upper bound", "#Atoms (shuffled within size)", "#Atoms",
              *[k for k in rows if k.startswith("moldiff")], "QM9 lower bound"]  # fmt: skip

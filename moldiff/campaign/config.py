@@ -148,6 +148,7 @@ class Steer(_Strict):
     window: float = Field(1.0, gt=0, le=1)  # the last fraction of the steps over which to resample
     select: Literal["best", "sample"] = defaults.STEER_SELECT
     reader: Literal["edm", "xyz2mol"] = "edm"  # a molecule counts if valid by the EDM rule, or by xyz2mol (neutral, one piece)
+    predictor: str | None = None  # property predictor file for rewards RDKit cannot score (gap, mu, ...)
 
     @field_validator("rewards")
     @classmethod
@@ -155,6 +156,18 @@ class Steer(_Strict):
         from moldiff.guidance.steering import parse_rewards
 
         return value if value == "valid" else _checked(value, lambda text: parse_rewards([text], "steer"))
+
+    @model_validator(mode="after")
+    def _predicted(self):
+        from moldiff.guidance.steering import predicted_terms
+
+        read = [t.name for t in predicted_terms(self.terms())]
+        if read and self.predictor is None:
+            raise ValueError(f"rewards {', '.join(read)} need predictor, a property predictor file "
+                             "(RDKit scores only qed, logp, sa and mw)")  # fmt: skip
+        if self.predictor is not None and not read:
+            raise ValueError("predictor is used only with rewards RDKit cannot score")
+        return self
 
     def terms(self) -> tuple:
         """The reward terms, in name order, as ``moldiff sample --steer`` parses them."""
@@ -297,6 +310,10 @@ class CampaignConfig(_Strict):
             spec.update(scaffold_sdf=s.sdf, scaffold_smiles=s.smiles, scaffold_h=s.hydrogens, jump=s.jump,
                         resamples=s.resample, reconstruction=s.reconstruction, valence_guard=s.valence_guard)  # fmt: skip
         if (r := self.steer) is not None:
+            if r.predictor is not None:
+                if spec.get("predictor") not in (None, r.predictor):
+                    raise MoldiffError("guidance.predictor and steer.predictor must be the same file")
+                spec["predictor"] = r.predictor
             spec.update(steer=r.terms(), particles=r.particles, steer_strength=r.strength, resamplings=r.resamplings,
                         steer_window=r.window, steer_select=r.select, steer_reader=r.reader)  # fmt: skip
         return GuidanceSpec(**spec)
@@ -309,7 +326,7 @@ class CampaignConfig(_Strict):
         output directory, tracking, selection, FCD or worker count, which only change the finishing step)."""
         keep = self.model_dump(include={"model", "n_molecules", "seed", "sampling", "scoring"})
         keep["sampling"].pop("device", None)
-        for steering in ("guidance", "scaffold"):  # only when set, so older campaigns keep their hash
+        for steering in ("guidance", "scaffold", "steer"):  # only when set, so older campaigns keep their hash
             if getattr(self, steering) is not None:
                 keep[steering] = getattr(self, steering).model_dump()
         for finishing_only in ("workers", "fcd"):

@@ -23,6 +23,7 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
                   steer_select: str = defaults.STEER_SELECT, steer_reader: str = "edm") -> GuidanceSpec:  # fmt: skip
     """Parse and cross-check the options (MoldiffError naming the option on bad input)."""
     from moldiff.guidance.regressor import parse_guide
+    from moldiff.guidance.steering import predicted_terms
     from moldiff.guidance.units import parse_target
 
     parsed = dict(parse_target(t) for t in targets)
@@ -31,8 +32,6 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
     terms = tuple(parse_guide(g) for g in guides)
     if terms and predictor is None:
         raise MoldiffError("--guide needs --predictor, a property predictor file (moldiff train-predictor)")
-    if predictor is not None and not terms:
-        raise MoldiffError("--predictor is used only with --guide")
     if scaffold is not None and scaffold_smiles is not None:
         raise MoldiffError("give either --scaffold or --scaffold-smiles, not both")
     if (scaffold is not None or scaffold_smiles is not None) and (jump < 1 or resamples < 1):
@@ -47,9 +46,16 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
 
         check_settings(particles=particles, strength=steer_strength, resamplings=resamplings, window=steer_window,
                        select=steer_select, reader=steer_reader)  # fmt: skip
-        extra.update(steer=parse_rewards(steer), particles=particles, steer_strength=steer_strength,
+        rewards = parse_rewards(steer)
+        read = [t.name for t in predicted_terms(rewards)]
+        if read and predictor is None:
+            raise MoldiffError(f"--steer {', '.join(read)} needs --predictor, a property predictor file "
+                               "(RDKit scores only qed, logp, sa and mw)")  # fmt: skip
+        extra.update(steer=rewards, particles=particles, steer_strength=steer_strength,
                      resamplings=resamplings, steer_window=steer_window, steer_select=steer_select,
                      steer_reader=steer_reader)  # fmt: skip
+    if predictor is not None and not terms and not (steer and predicted_terms(extra["steer"])):
+        raise MoldiffError("--predictor is used only with --guide, or with --steer of a property it predicts")
     return GuidanceSpec(targets=parsed, guidance_scale=guidance_scale, terms=terms, predictor=predictor,
                         guide_scale=guide_scale, scaffold_sdf=None if scaffold is None else str(scaffold),
                         scaffold_smiles=scaffold_smiles, scaffold_h=scaffold_h, jump=jump,

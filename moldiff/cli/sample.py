@@ -170,6 +170,9 @@ def sample(
         if "has_scaffold" in summary:
             print(f"scaffold found in {100 * summary['has_scaffold']:.1f}% of molecules "
                   f"({100 * summary['scaffold_exact']:.1f}% with its bond orders)")  # fmt: skip
+        for name in plan.predicted:
+            if summary.get(f"mean_predicted_{name}") is not None:
+                print(f"mean {name} (the predictor's): {summary[f'mean_predicted_{name}']:.4g}")
         for term in plan.terms:
             if summary.get(f"mean_{term.name}_valid") is not None:
                 print(f"mean {term.name} of valid molecules (RDKit): {summary[f'mean_{term.name}_valid']:.3f}")

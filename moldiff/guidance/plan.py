@@ -24,7 +24,7 @@ from moldiff.errors import MoldiffError
 from moldiff.defaults import (RECONSTRUCTION, STEER_PARTICLES, STEER_RESAMPLINGS, STEER_SELECT, STEER_STRENGTH,
                               VALENCE_GUARD)
 from moldiff.guidance.regressor import GuideTerm
-from moldiff.guidance.steering import SCAFFOLD_REWARD
+from moldiff.guidance.steering import SCAFFOLD_REWARD, predicted_terms
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,7 @@ class GuidancePlan:
     targets: dict[str, float] = field(default_factory=dict)
     terms: list[GuideTerm] = field(default_factory=list)
     predictor: object | None = None
+    predicted: list[str] = field(default_factory=list)  # properties the predictor reads for guidance or steering
     scaffold: object | None = None  # moldiff.guidance.inpaint.Scaffold
     fragment: object | None = None  # moldiff.chem.substructure.Fragment (its query graph)
     jump: int = 1
@@ -144,8 +145,8 @@ class GuidancePlan:
             out[f"target_{name}"] = [value] * n
         if self.predictor is not None:
             predicted = self.predictor.predict(molecules, device=next(self.predictor.net.parameters()).device)
-            for term in self.terms:
-                out[f"predicted_{term.name}"] = predicted[term.name].tolist()
+            for name in self.predicted:
+                out[f"predicted_{name}"] = predicted[name].tolist()
         if smiles is not None:
             from moldiff.chem.labels import SCORES, druglike_scores
 
@@ -175,11 +176,16 @@ class GuidancePlan:
         return scaffold_in(mols, self.fragment.query)
 
     def summary(self, columns: dict[str, list]) -> dict:
-        """Scaffold match rates and the mean RDKit value of each guided score."""
+        """Scaffold match rates, the mean predicted value of each property the predictor reads and
+        the mean RDKit value of each guided score."""
         out = {}
         for key in ("has_scaffold", "scaffold_exact", "scaffold_intact"):
             if key in columns:
                 out[key] = float(np.mean(columns[key]))
+        for name in self.predicted:
+            values = np.asarray(columns.get(f"predicted_{name}", []), dtype=np.float64)
+            if np.isfinite(values).any():
+                out[f"mean_predicted_{name}"] = float(np.nanmean(values))
         for term in self.terms:
             if term.name in columns:
                 values = np.asarray(columns[term.name], dtype=np.float64)
@@ -228,20 +234,30 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
     elif properties:  # a conditional model sampled without a target: its unconditional mode
         plan.cond_row = null_condition(1, len(properties))
 
-    # ---- regressor guidance
-    if spec.terms:
-        from moldiff.guidance.regressor import RegressorGuidedDenoiser
+    # ---- the property predictor: regressor guidance, and steering rewards RDKit cannot score
+    read = predicted_terms(spec.steer or ())
+    if spec.terms or read:
         from moldiff.property_model import load_property_model
 
         if spec.predictor is None:
-            raise MoldiffError("regressor guidance needs a property predictor file (moldiff train-predictor)")
+            raise MoldiffError("regressor guidance and steering by a predicted property need a property "
+                               "predictor file (moldiff train-predictor)")  # fmt: skip
         if not Path(spec.predictor).is_file():
             raise MoldiffError(f"no predictor file {spec.predictor}")
-        plan.terms, plan.predictor = list(spec.terms), load_property_model(spec.predictor, device)
+        plan.predictor = load_property_model(spec.predictor, device)
         if plan.predictor.vocab != generator.vocab or plan.predictor.type_scale != generator.type_scale:
             raise MoldiffError(f"the predictor reads atoms {plan.predictor.vocab.symbols} scaled by "
                                f"{plan.predictor.type_scale}, the model writes {generator.vocab.symbols} scaled by "
                                f"{generator.type_scale}")  # fmt: skip
+        plan.predicted = list(dict.fromkeys(t.name for t in (*spec.terms, *read)))
+        unknown = sorted(set(plan.predicted) - set(plan.predictor.norm.names))
+        if unknown:
+            raise MoldiffError(f"the predictor predicts {', '.join(plan.predictor.norm.names)}, "
+                               f"not {', '.join(unknown)}")  # fmt: skip
+    if spec.terms:
+        from moldiff.guidance.regressor import RegressorGuidedDenoiser
+
+        plan.terms = list(spec.terms)
         denoiser = RegressorGuidedDenoiser(denoiser, plan.predictor, plan.terms, spec.guide_scale)
 
     # ---- scaffold
@@ -279,7 +295,8 @@ def _scaffold(spec: GuidanceSpec, vocab):
 
 def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
     """The steering solver's settings, its reward reading states as the plan's generator decodes them."""
-    from moldiff.guidance.steering import score_reward
+    from moldiff.guidance.regressor import PropertyEnergy
+    from moldiff.guidance.steering import predictor_energy, score_reward, scored_terms
 
     generator, fixed = plan.generator, plan.fixed_atoms
 
@@ -287,7 +304,11 @@ def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         return generator.decode(z, graph, graph.leading(fixed) if fixed else None)
 
     scaffold = None if plan.fragment is None else plan.fragment.query
-    return dict(reward=score_reward(decode, list(spec.steer), reader=spec.steer_reader, scaffold=scaffold),
+    energy, read = None, predicted_terms(spec.steer)
+    if read:  # the predictor's energy of the clean molecule, as regressor guidance defines it
+        energy = predictor_energy(PropertyEnergy(plan.predictor, read), generator.denoiser.schedule)
+    return dict(reward=score_reward(decode, scored_terms(spec.steer), reader=spec.steer_reader, scaffold=scaffold,
+                                    energy=energy),
                 particles=spec.particles,
                 strength=spec.steer_strength,
                 resamplings=spec.resamplings, window=spec.steer_window, select=spec.steer_select)  # fmt: skip
@@ -307,7 +328,7 @@ def _record(spec: GuidanceSpec, plan: GuidancePlan) -> dict:
         "targets": plan.targets or None,
         "guidance_scale": spec.guidance_scale if plan.targets else None,
         "guides": [vars(t) for t in plan.terms] or None,
-        "predictor": spec.predictor if plan.terms else None,
+        "predictor": spec.predictor if plan.predictor is not None else None,
         "guide_scale": spec.guide_scale if plan.terms else None,
         "scaffold": scaffold,
         "steer": None if plan.steering is None else {

@@ -73,6 +73,28 @@ def parse_guide(text: str, option: str = "--guide") -> GuideTerm:
     return GuideTerm(name, target=parse_quantity(name, rest), weight=weight)
 
 
+class PropertyEnergy:
+    """E(z, t) = Σ_k w_k (ĝ_k − c_k)² or Σ_k ∓w_k ĝ_k of guide ``terms`` under a property ``model``
+    (``model(z, t, graph, schedule) -> (B, P)`` normalised, with ``model.norm`` naming its outputs),
+    per molecule: what regressor guidance descends and what particle steering's reward negates."""
+
+    def __init__(self, model, terms: list[GuideTerm]) -> None:
+        self.model, self.terms = model, list(terms)
+        self.index = [model.norm.index(term.name) for term in self.terms]
+        mean, std = model.norm.mean, model.norm.std
+        self.targets = [None if term.target is None else (term.target - mean[k]) / std[k]
+                        for term, k in zip(self.terms, self.index)]  # fmt: skip
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule) -> torch.Tensor:
+        """(B,)"""
+        pred = self.model(z, t, graph, schedule)
+        total = torch.zeros(graph.num_graphs, dtype=pred.dtype, device=pred.device)
+        for term, k, target in zip(self.terms, self.index, self.targets):
+            value = pred[:, k]
+            total = total + term.weight * ((value - target) ** 2 if target is not None else -term.direction * value)
+        return total
+
+
 class RegressorGuidedDenoiser(GuidedDenoiser):
     """Adds the scaled energy gradient of ``model`` to ``inner``'s ε̂ (see the module doc).
 
@@ -98,19 +120,11 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
             raise MoldiffError(f"the guidance shift cap must be positive, got {max_shift}")
         self.model, self.terms, self.scale, self.features = model, list(terms), float(scale), features
         self.max_shift = max_shift
-        self.index = [model.norm.index(term.name) for term in self.terms]
-        mean, std = model.norm.mean, model.norm.std
-        self.targets = [None if term.target is None else (term.target - mean[k]) / std[k]
-                        for term, k in zip(self.terms, self.index)]  # fmt: skip
+        self.property_energy = PropertyEnergy(model, self.terms)
 
     def energy(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """E per molecule, (B,)."""
-        pred = self.model(z, t, graph, self.schedule)
-        total = torch.zeros(graph.num_graphs, dtype=pred.dtype, device=pred.device)
-        for term, k, target in zip(self.terms, self.index, self.targets):
-            value = pred[:, k]
-            total = total + term.weight * ((value - target) ** 2 if target is not None else -term.direction * value)
-        return self.scale * total
+        return self.scale * self.property_energy(z, t, graph, self.schedule)
 
     def gradient(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """∇_z E (N, 3 + F), coordinates projected to zero CoM (features zeroed unless guided)."""

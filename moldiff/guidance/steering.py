@@ -81,17 +81,30 @@ def check_settings(*, particles: int, strength: float, resamplings: int, window:
 
 
 def parse_rewards(texts: list[str], option: str = "--steer") -> tuple:
-    """Reward terms of ``--steer`` values (``qed=max``, ``logp=2.5:0.5``, as ``--guide``, over
-    RDKit's scores); ``valid`` alone steers to validity only and gives no terms."""
+    """Reward terms of ``--steer`` values (``qed=max``, ``logp=2.5:0.5``, ``gap=4.5eV``, as
+    ``--guide``): RDKit's scores, or any other known property, which a property predictor will
+    read (:func:`predicted_terms`); ``valid`` alone steers to validity only and gives no terms."""
     from moldiff.guidance.regressor import parse_guide
 
     if [t.strip().lower() for t in texts] == ["valid"]:
         return ()
     if any(t.strip().lower() == "valid" for t in texts):
         raise MoldiffError(f"{option} valid stands alone (every reward already requires a valid molecule)")
-    terms = tuple(parse_guide(t, option) for t in texts)
-    _check_scores(terms)
-    return terms
+    return tuple(parse_guide(t, option) for t in texts)
+
+
+def predicted_terms(terms) -> list:
+    """The reward terms RDKit cannot score (QM9's properties): a property predictor reads them."""
+    from moldiff.chem.labels import SCORES
+
+    return [t for t in terms if t.name not in SCORES]
+
+
+def scored_terms(terms) -> list:
+    """The reward terms RDKit scores itself (QED, logP, SA, MW), even when a predictor could read them."""
+    from moldiff.chem.labels import SCORES
+
+    return [t for t in terms if t.name in SCORES]
 
 
 def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph], np.ndarray], *,
@@ -179,7 +192,9 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
 
 
 def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, invalid: float = INVALID_REWARD,
-                 reader: str = "edm", scaffold=None) -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
+                 reader: str = "edm", scaffold=None,
+                 energy: Callable[[torch.Tensor, MolGraph], np.ndarray] | None = None,
+                 ) -> Callable[[torch.Tensor, MolGraph], np.ndarray]:  # fmt: skip
     """The reward of RDKit scores (``moldiff.chem.labels.SCORES``) of the molecules a state decodes
     to: Σ_k w_k·(±score_k) for a direction, −w_k·(score_k − target_k)² for a target, over the
     ``terms`` (:class:`~moldiff.guidance.regressor.GuideTerm`; none: every counted molecule scores
@@ -187,7 +202,8 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     fails on, get ``invalid``. With a ``scaffold`` (an RDKit query), a counted molecule that
     contains it with its bond orders scores SCAFFOLD_REWARD more: its atoms are fixed, but whether
     an aromatic ring stays aromatic depends on what grows on it. ``decode(z, graph)`` gives their
-    MolSet."""
+    MolSet. ``energy(z, graph) -> (M,)``, e.g. :func:`predictor_energy`'s, is subtracted from the
+    reward of every counted molecule: properties RDKit cannot compute, read by a predictor."""
     from moldiff.chem.labels import SCORES
     from moldiff.chem.substructure import scaffold_in
 
@@ -198,6 +214,8 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
         intact = np.zeros(len(mols)) if scaffold is None else SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold))
+        if energy is not None:
+            intact = intact - np.asarray(energy(z, graph), dtype=np.float64)
         for i, mol in enumerate(mols):
             if mol is None:
                 continue
@@ -206,10 +224,23 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
                                                        else -((SCORES[t.name](mol) - t.target) ** 2)) for t in terms)  # fmt: skip
             except Exception:  # a score RDKit cannot compute for this molecule: it does not count
                 total[i] = invalid
+        total[~np.isfinite(total)] = invalid  # a predictor's NaN must not win an argmax
         return total
 
     return reward
 
 
-__all__ = ["INVALID_REWARD", "READERS", "SCAFFOLD_REWARD", "SELECTIONS", "check_settings", "parse_rewards", "readable_molecules",
-           "score_reward", "steering_solver"]
+def predictor_energy(energy, schedule) -> Callable[[torch.Tensor, MolGraph], np.ndarray]:
+    """``energy`` (a :class:`~moldiff.guidance.regressor.PropertyEnergy`) of clean molecules (t = 0),
+    as a function of a state and its graph, for :func:`score_reward`."""
+
+    def read(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
+        t = torch.zeros(graph.num_graphs, device=z.device, dtype=z.dtype)
+        with torch.no_grad():
+            return energy(z, t, graph, schedule).double().cpu().numpy()
+
+    return read
+
+
+__all__ = ["INVALID_REWARD", "READERS", "SCAFFOLD_REWARD", "SELECTIONS", "check_settings", "parse_rewards", "predicted_terms",
+           "predictor_energy", "readable_molecules", "score_reward", "scored_terms", "steering_solver"]

@@ -63,7 +63,8 @@ def test_scaffold_example_validates_for_the_scaffold_model():
     ({"diversity": {"max_per_scaffold": 0}}, "key 'diversity.max_per_scaffold'"),
     ({"scoring": {"posebusters": "yes"}}, "key 'scoring.posebusters'"),
     ({"filters": {"posebusters": True}}, "filters.posebusters needs scoring.posebusters"),
-    ({"steer": {"rewards": {"gap": "max"}}}, "steering rewards are RDKit scores"),
+    ({"steer": {"rewards": {"gap": "max"}}}, "rewards gap need predictor"),
+    ({"steer": {"rewards": {"qed": "max"}, "predictor": "p.pt"}}, "predictor is used only with rewards RDKit cannot"),
     ({"steer": {"rewards": {"qed": "up"}}}, "key 'steer.rewards'"),
     ({"steer": {"particles": 0}}, "key 'steer.particles'"),
     ({"steer": {"window": 1.5}}, "key 'steer.window'"),
@@ -109,3 +110,12 @@ def test_steering_section_becomes_the_sample_options():
     assert (spec.particles, spec.resamplings, spec.steer_window, spec.steer_select) == (8, 2, 0.5, "best")
     assert validate_campaign({**BASE, "steer": {}}).guidance_spec().steer == ()  # validity alone
     assert validate_campaign(BASE).guidance_spec().steer is None
+    predicted = validate_campaign({**BASE, "steer": {"rewards": {"gap": "6.5eV"}, "predictor": "gap.pt"}})
+    assert predicted.guidance_spec().predictor == "gap.pt" and predicted.guidance_spec().steer[0].target == 6500.0
+
+
+def test_steering_settings_decide_the_fingerprint():
+    # a resumed campaign must not mix batches steered differently
+    one = validate_campaign({**BASE, "steer": {"particles": 2}})
+    assert one.fingerprint() != validate_campaign({**BASE, "steer": {"particles": 4}}).fingerprint()
+    assert one.fingerprint() != validate_campaign(BASE).fingerprint()

@@ -44,13 +44,18 @@ def files(tmp_path_factory):
     save_checkpoint(root / "predictor.pt", {"kind": PREDICTOR, "config": cfg.model_dump(), "weights": net.state_dict(),
                                             "target_stats": {"qed": [0.45, 0.1], "logp": [0.3, 1.0]},
                                             "step": 0, "history": []})  # fmt: skip
+    cfg = PredictorConfig(targets=["gap", "mu"], model={"hidden": 8, "layers": 1})
+    save_checkpoint(root / "predictor_qm9.pt", {"kind": PREDICTOR, "config": cfg.model_dump(),
+                                                "weights": PropertyPredictor(5, 2, hidden=8, layers=1).state_dict(),
+                                                "target_stats": {"gap": [6800.0, 1300.0], "mu": [2.7, 1.5]},
+                                                "step": 0, "history": []})  # fmt: skip
     conf = smiles_to_3d("CO")
     heavy = conf.atomic_numbers != 1
     write_sdf(root / "frag.sdf", MolSet(conf.atomic_numbers[heavy], conf.positions[heavy], ptr=[0, int(heavy.sum())]))
     (root / "frag.xyz").write_text("1\n\nC 0 0 0\n")
     return {"uncond": _model(root / "uncond.pt"), "cond": _model(root / "cond.pt", ("gap", "mu")),
             "cond_subset": _model(root / "cond_subset.pt", ("gap", "mu"), "train.cond_property_drop_prob=0.5"),
-            "predictor": root / "predictor.pt", "frag": root / "frag.sdf", "xyz": root / "frag.xyz",
+            "predictor": root / "predictor.pt", "predictor_qm9": root / "predictor_qm9.pt", "frag": root / "frag.sdf", "xyz": root / "frag.xyz",
             "frag_pos": conf.positions[heavy]}  # fmt: skip
 
 
@@ -130,8 +135,11 @@ def test_regressor_guidance_columns(files, tmp_path):
     ("uncond", ["--guidance-scale", "2"], "needs --target"),
     ("uncond", ["--guide", "qed=max"], "needs --predictor"),
     ("uncond", ["--guide", "qed=max", "--predictor", "missing.pt"], "no predictor file"),
-    ("uncond", ["--guide", "gap=max", "--predictor", "{predictor}"], "not one of this model"),
+    ("uncond", ["--guide", "gap=max", "--predictor", "{predictor}"], "predicts qed, logp, not gap"),
     ("uncond", ["--predictor", "{predictor}"], "only with --guide"),
+    ("uncond", ["--steer", "qed=max", "--predictor", "{predictor}"], "only with --guide"),
+    ("uncond", ["--steer", "gap=6eV"], "--steer gap needs --predictor"),
+    ("uncond", ["--steer", "mu=2", "--predictor", "{predictor}"], "predicts qed, logp, not mu"),
     ("uncond", ["--scaffold", "missing.sdf"], "no such file"),
     ("uncond", ["--scaffold", "{xyz}"], "must be an SDF"),
     ("uncond", ["--scaffold", "{frag}", "--n-atoms", "2"], "must exceed"),
@@ -165,6 +173,19 @@ def test_steering_from_the_command_line_records_its_settings_and_rejects_bad_one
         code, _ = _run(tmp_path, files["uncond"], *bad)
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and "\n" not in err, (bad, err)
+
+
+def test_steering_by_a_predicted_property_records_and_reports_it(files, tmp_path, capsys):
+    # RDKit cannot compute the gap: the predictor reads it, and QED is still RDKit's
+    code, out = _run(tmp_path, files["uncond"], "--steer", "gap=6.5eV", "--steer", "qed=max",
+                     "--predictor", str(files["predictor_qm9"]), "--particles", "2")  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert "predicted_gap" in frame.columns and np.isfinite(frame["predicted_gap"]).all()
+    record = json.loads(out.with_suffix(".run.json").read_text())["guidance"]
+    assert record["predictor"] == str(files["predictor_qm9"]) and record["guides"] is None
+    assert [r["name"] for r in record["steer"]["rewards"]] == ["gap", "qed"]
+    assert record["steer"]["rewards"][0]["target"] == pytest.approx(6500.0)
 
 
 def test_the_builtin_scaffold_model_keeps_a_scaffold_and_steers_for_it_intact(tmp_path, capsys):

@@ -117,3 +117,43 @@ def test_an_intact_scaffold_adds_to_the_reward():
                        ptr=np.cumsum([0] + [len(c.atomic_numbers) for c in confs]))  # fmt: skip
     values = score_reward(lambda z, g: molecules, [], reader="xyz2mol", scaffold=Chem.MolFromSmiles("c1ccncc1"))(None, None)
     assert values.tolist() == [SCAFFOLD_REWARD, 0.0, INVALID_REWARD]
+
+
+def test_a_predicted_energy_lowers_the_reward_of_counted_molecules_only():
+    from moldiff.chem.conformers import smiles_to_3d
+    from moldiff.data.molset import MolSet
+    from moldiff.guidance.steering import INVALID_REWARD, score_reward
+
+    confs = [smiles_to_3d(s) for s in ("CCO", "CCO.C", "CCN")]  # the second is in two pieces
+    molecules = MolSet(np.concatenate([c.atomic_numbers for c in confs]), np.concatenate([c.positions for c in confs]),
+                       ptr=np.cumsum([0] + [len(c.atomic_numbers) for c in confs]))  # fmt: skip
+    values = score_reward(lambda z, g: molecules, [], energy=lambda z, g: np.array([0.5, 0.0, np.nan]))(None, None)
+    # CCO pays its energy; the broken one stays invalid whatever its energy; a NaN energy never wins
+    assert values.tolist() == [-0.5, INVALID_REWARD, INVALID_REWARD]
+
+
+def test_the_predictor_energy_reads_clean_molecules_as_guidance_defines_it():
+    from moldiff.diffusion.state import MolGraph
+    from moldiff.guidance.condition import PropertyNorm
+    from moldiff.guidance.regressor import GuideTerm, PropertyEnergy
+    from moldiff.guidance.steering import predicted_terms, predictor_energy, scored_terms
+
+    seen = []
+
+    class Model:  # "gap" is the mean x coordinate of each molecule, normalised with mean 1, std 2
+        norm = PropertyNorm(("gap",), (1.0,), (2.0,))
+
+        def __call__(self, z, t, graph, schedule=None):
+            seen.append(t.clone())
+            sums = torch.zeros(graph.num_graphs, dtype=z.dtype).index_add_(0, graph.batch, z[:, 0])
+            return (sums / graph.num_atoms.to(z.dtype))[:, None]
+
+    graph = MolGraph.from_counts(torch.tensor([2, 3]))
+    z = torch.zeros(5, 8)
+    z[:2, 0], z[2:, 0] = 1.0, 3.0
+    energy = predictor_energy(PropertyEnergy(Model(), [GuideTerm("gap", target=5.0)]), None)
+    # target 5 is 2 in normalised units: (1 − 2)² and (3 − 2)²
+    np.testing.assert_allclose(energy(z, graph), [1.0, 1.0])
+    assert torch.equal(seen[-1], torch.zeros(2))  # read at t = 0
+    terms = [GuideTerm("gap", target=5.0), GuideTerm("qed", direction=1)]
+    assert [t.name for t in predicted_terms(terms)] == ["gap"] and [t.name for t in scored_terms(terms)] == ["qed"]
