@@ -186,6 +186,8 @@ def test_steering_by_a_predicted_property_records_and_reports_it(files, tmp_path
     assert record["predictor"] == str(files["predictor_qm9"]) and record["guides"] is None
     assert [r["name"] for r in record["steer"]["rewards"]] == ["gap", "qed"]
     assert record["steer"]["rewards"][0]["target"] == pytest.approx(6500.0)
+    # each molecule costs its particles' network calls: 2 x 3 steps, whatever the batching
+    assert json.loads(out.with_suffix(".run.json").read_text())["nfe"] == 6
 
 
 def test_the_builtin_scaffold_model_keeps_a_scaffold_and_steers_for_it_intact(tmp_path, capsys):
