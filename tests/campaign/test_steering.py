@@ -135,7 +135,7 @@ def test_targets_of_a_conditional_model(cond_model, reference_file, tmp_path):
     ("tiny", {"guidance": {"targets": {"gap": "4.5eV"}}}, "this model is not conditional"),
     ("cond", {"guidance": {"targets": {"gap": "4.5eV"}}}, "conditioned on gap, mu together: give a target for each"),
     ("tiny", {"guidance": {"guide": {"qed": "max"}, "predictor": "missing.pt"}}, "no predictor file missing.pt"),
-    ("tiny", {"guidance": {"guide": {"gap": "max"}, "predictor": "PREDICTOR"}}, "not one of this model"),
+    ("tiny", {"guidance": {"guide": {"gap": "max"}, "predictor": "PREDICTOR"}}, "not gap"),
     ("tiny", {"scaffold": "C[Si](C)C"}, "the scaffold does not fit this model"),
     ("tiny", {"scaffold": "missing.sdf"}, "no such file"),
     ("tiny", {"scaffold": SCAFFOLD, "sampling": {"steps": 4, "n_atoms": 6}}, "n_atoms (6) must exceed"),
