@@ -25,7 +25,8 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    particles: P energy-guided particles per molecule, keeping the one that is valid by the EDM
    rule and closest to its target by the same predictor at t = 0 (P times the sampling cost).
 
-Writes OUT.json and OUT.md (default bench/results/conditional).
+Writes OUT.json and OUT.md (default bench/results/conditional) after every property; --resume
+keeps the properties a cut-off run finished and measures the rest.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--references-only", action="store_true", help="only the judge and the reference rows")
     p.add_argument("--tiny", action="store_true", help="smoke run: tiny data, networks, times and samples")
     p.add_argument("--out", type=Path, default=Path("bench/results/conditional"))
+    p.add_argument("--resume", action="store_true",
+                   help="keep the properties OUT.json already holds (same settings) and measure only the rest")
     args = p.parse_args()
     args.eegsde_tuned = parse_tuned(p, args.eegsde_tuned)
     if args.tiny:
@@ -295,6 +298,96 @@ def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str) -> 
     return "\n".join(lines) + f"\n\n{note}\n"
 
 
+def method_labels(args) -> dict[str, str]:
+    """The key of each moldiff row in a property's details -> its label in the table."""
+    if args.references_only or not args.properties:
+        return {}
+    labels = {"cfg": f"moldiff {args.model}, no energy guidance" if args.model
+              else f"moldiff conditional (w = {args.guidance_scale:g})"}  # fmt: skip
+    if args.predictor_minutes > 0:  # EEGSDE rows
+        labels.update({f"eegsde_{s:g}": f"moldiff + energy guidance (λ = {s:g})" for s in args.eegsde_scale})
+        if args.eegsde_tuned:
+            labels["eegsde_tuned"] = "moldiff + energy guidance (λ tuned per property)"
+        if args.steer_particles > 1:
+            labels["steered"] = f"moldiff + energy guidance + steering ({args.steer_particles} particles, best)"
+    return labels
+
+
+def measure_property(args, prop: str, model: Path, judge, half_b, predictor) -> dict[str, dict]:
+    """Every moldiff row of one property, keyed as in ``method_labels``."""
+    details = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
+    if predictor is None:
+        return details
+    for scale in args.eegsde_scale:
+        details[f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+    if prop in args.eegsde_tuned:
+        scale = args.eegsde_tuned[prop]  # the same seeds: a λ already sampled gives the same molecules
+        same = details.get(f"eegsde_{scale:g}") or conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+        details["eegsde_tuned"] = {"scale": scale, **same}
+    if args.steer_particles > 1:
+        scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
+        details["steered"] = {"scale": scale, "particles": args.steer_particles,
+                              **conditional_mae(args, prop, model, judge, half_b, predictor, scale,
+                                                args.steer_particles)}  # fmt: skip
+    return details
+
+
+# Arguments that change neither the molecules nor the measurements: --resume ignores them.
+NOT_SETTINGS = {"properties", "threads", "device", "device_resolved", "out", "reuse", "resume"}
+
+
+def saved_args(args) -> dict[str, str]:
+    return {k: str(v) for k, v in vars(args).items()}
+
+
+def resumed_details(args) -> dict[str, dict]:
+    """--resume: the properties of --properties that OUT.json already holds, measured with the
+    same settings (a run cut off keeps every property it finished)."""
+    path = args.out.with_suffix(".json")
+    if not args.resume or not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    now = saved_args(args)
+    differ = sorted(k for k in set(now) | set(saved["args"]) - NOT_SETTINGS
+                    if k not in NOT_SETTINGS and now.get(k) != saved["args"].get(k))  # fmt: skip
+    if differ:
+        raise SystemExit(f"--resume: {path} was measured with other settings ({', '.join(differ)}); "
+                         "choose another --out")  # fmt: skip
+    return {p: saved["details"][p] for p in args.properties if p in saved["details"]}
+
+
+def write_results(args, reference: dict, details: dict, labels: dict[str, str], judge_step, started: float) -> str:
+    """OUT.md and OUT.json, rewritten atomically after every property."""
+    from moldiff.paths import atomic_write_text
+
+    rows = {"Naive upper bound": reference["Naive upper bound"],
+            "#Atoms (shuffled within size)": reference["#Atoms (shuffled within size)"], "#Atoms": reference["#Atoms"],
+            **{label: {p: d[key]["mae"] for p, d in details.items() if key in d} for key, label in labels.items()},
+            "QM9 lower bound": reference["QM9 lower bound"]}  # fmt: skip
+    steps = sorted({d["cfg"]["model_step"] for d in details.values()}) or ["no"]
+    missing = [p for p in args.properties if p not in details and labels]
+    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
+            f"judge trained {judge_step} steps on half A; "
+            + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
+               if args.model else
+               ("one joint conditional model" if args.joint else "one conditional model per property")
+               + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else ""))
+            + (f", max_train {args.max_train}" if args.max_train else "")
+            + (f"; tuned λ: {', '.join(f'{k} {v:g}' for k, v in args.eegsde_tuned.items())}"
+               if "eegsde_tuned" in labels else "")
+            + f"; {(time.time() - started) / 60:.1f} min in this run"
+            + (f"; still to measure: {', '.join(missing)}." if missing else "."))  # fmt: skip
+    if args.references_only:
+        note = f"The judge ({judge_step} steps on half A) on {args.n_reference} real molecules of half B."
+    published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
+    text = "### Measured\n\n" + markdown(rows, args.properties, note)
+    text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
+    atomic_write_text(args.out.with_suffix(".md"), text)
+    atomic_write_text(args.out.with_suffix(".json"),
+                      json.dumps({"rows": rows, "details": details, "args": saved_args(args)}, indent=2))
+    return text
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
@@ -305,82 +398,34 @@ def main() -> None:
     from moldiff.train.data import training_half
 
     started = time.time()
+    details = resumed_details(args)
     half_b = training_half(load_qm9("train"), "second")
     judge_path = train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden, args.judge_layers)
     judge = load_property_model(judge_path, args.device_resolved)
     judge_step = load_checkpoint(judge_path, (PREDICTOR,)).get("step")
-    rows = reference_rows(judge, half_b, args)
+    reference = reference_rows(judge, half_b, args)
     print(f"reference rows done ({args.n_reference} real molecules of half B)", flush=True)
-    generated = [] if args.references_only else args.properties
+    todo = [] if args.references_only else [p for p in args.properties if p not in details]
+    if details:
+        print(f"resumed: {', '.join(details)} already measured in {args.out.with_suffix('.json')}", flush=True)
     predictor = None
-    if args.predictor_minutes > 0 and generated:
+    if args.predictor_minutes > 0 and todo:
         predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
-    details = {}
-    label = f"moldiff conditional (w = {args.guidance_scale:g})"
-    if args.model:
-        label = f"moldiff {args.model}, no energy guidance"
-    if generated:
-        rows[label] = {}
-    eegsde = {scale: f"moldiff + energy guidance (λ = {scale:g})" for scale in args.eegsde_scale} if predictor else {}
-    for name in eegsde.values():
-        rows[name] = {}
-    tuned_label = "moldiff + energy guidance (λ tuned per property)"
-    if predictor and args.eegsde_tuned:
-        rows[tuned_label] = {}
-    steer_label = f"moldiff + energy guidance + steering ({args.steer_particles} particles, best)"
-    if predictor and args.steer_particles > 1:
-        rows[steer_label] = {}
+    labels = method_labels(args)
     shared = None
     if args.model:
         from moldiff.models import resolve_model
 
         shared = resolve_model(args.model)
-    elif args.joint and generated:
-        shared = train_generator(args, generated, "gen_joint")
-    for prop in generated:
+    elif args.joint and todo:
+        shared = train_generator(args, args.properties, "gen_joint")
+    text = write_results(args, reference, details, labels, judge_step, started)
+    for prop in todo:
         model = shared or train_generator(args, [prop], f"gen_{prop}")
-        details[prop] = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
-        rows[label][prop] = details[prop]["cfg"]["mae"]
-        for scale, name in eegsde.items():
-            details[prop][f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
-            rows[name][prop] = details[prop][f"eegsde_{scale:g}"]["mae"]
-        if predictor and prop in args.eegsde_tuned:
-            scale = args.eegsde_tuned[prop]  # the same seeds: a λ already sampled gives the same molecules
-            same = details[prop].get(f"eegsde_{scale:g}") or conditional_mae(args, prop, model, judge, half_b,
-                                                                             predictor, scale)  # fmt: skip
-            details[prop]["eegsde_tuned"] = {"scale": scale, **same}
-            rows[tuned_label][prop] = details[prop]["eegsde_tuned"]["mae"]
-        if predictor and args.steer_particles > 1:
-            scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
-            details[prop]["steered"] = {"scale": scale, "particles": args.steer_particles,
-                                        **conditional_mae(args, prop, model, judge, half_b, predictor, scale,
-                                                          args.steer_particles)}  # fmt: skip
-            rows[steer_label][prop] = details[prop]["steered"]["mae"]
+        details[prop] = measure_property(args, prop, model, judge, half_b, predictor)
         print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
-    order = ["Naive upper bound", "#Atoms (shuffled within size)", "#Atoms",
-             *[k for k in rows if k.startswith("moldiff")], "QM9 lower bound"]  # fmt: skip
-    table = {k: rows[k] for k in order}
-    published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
-    steps = sorted({d["cfg"]["model_step"] for d in details.values()}) or ["no"]
-    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
-            f"judge trained {judge_step} steps on half A; "
-            + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
-               if args.model else
-               ("one joint conditional model" if args.joint else "one conditional model per property")
-               + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else ""))
-            + (f", max_train {args.max_train}" if args.max_train else "")
-            + (f"; tuned λ: {', '.join(f'{k} {v:g}' for k, v in args.eegsde_tuned.items())}"
-               if predictor and args.eegsde_tuned else "")
-            + f"; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
-    if args.references_only:
-        note = f"The judge ({judge_step} steps on half A) on {args.n_reference} real molecules of half B."
-    text = "### Measured\n\n" + markdown(table, args.properties, note)
-    text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(text)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"rows": table, "details": details, "args": {k: str(v) for k, v in vars(args).items()}}, indent=2))  # fmt: skip
+        text = write_results(args, reference, details, labels, judge_step, started)
     print(text)
 
 
