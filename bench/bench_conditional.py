@@ -19,11 +19,12 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    sampled with one target at a time (the others absent): one training instead of six.
    --model NAME skips the training and samples that model instead (conditional or not; a flow
    map with --solver flow-map): the unguided and energy-guided rows then measure what guidance adds.
-5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B steers the conditional
-   model toward the target (energy λ (ĝ − c)², one row per λ of --eegsde-scale, and one row with
-   a λ per property from --eegsde-tuned). --steer-particles P adds a row that also steers with
-   particles: P energy-guided particles per molecule, keeping the one that is valid by the EDM
-   rule and closest to its target by the same predictor at t = 0 (P times the sampling cost).
+5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B (or the one given by
+   --guide-predictor) steers the conditional model toward the target (energy λ (ĝ − c)², one row
+   per λ of --eegsde-scale, and one row with a λ per property from --eegsde-tuned).
+   --steer-particles P adds a row that also steers with particles: P energy-guided particles per
+   molecule, keeping the one that is valid by the EDM rule and closest to its target by the same
+   predictor at t = 0 (P times the sampling cost).
 
 Writes OUT.json and OUT.md (default bench/results/conditional) after every property; --resume
 keeps the properties a cut-off run finished and measures the rest.
@@ -82,6 +83,9 @@ def parse_args() -> argparse.Namespace:
                    help="guide this model (built-in name or file; conditional or not, a flow map with --solver "
                         "flow-map) instead of training conditional models")
     p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
+    p.add_argument("--guide-predictor", type=Path, default=None, metavar="FILE",
+                   help="guide with this noisy predictor (trained on half B only) instead of training one; "
+                        "adds the EEGSDE rows like --predictor-minutes")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
     p.add_argument("--gen-hidden", type=int, default=128)
     p.add_argument("--gen-layers", type=int, default=6)
@@ -304,7 +308,7 @@ def method_labels(args) -> dict[str, str]:
         return {}
     labels = {"cfg": f"moldiff {args.model}, no energy guidance" if args.model
               else f"moldiff conditional (w = {args.guidance_scale:g})"}  # fmt: skip
-    if args.predictor_minutes > 0:  # EEGSDE rows
+    if args.predictor_minutes > 0 or args.guide_predictor:  # EEGSDE rows
         labels.update({f"eegsde_{s:g}": f"moldiff + energy guidance (λ = {s:g})" for s in args.eegsde_scale})
         if args.eegsde_tuned:
             labels["eegsde_tuned"] = "moldiff + energy guidance (λ tuned per property)"
@@ -409,7 +413,13 @@ def main() -> None:
     if details:
         print(f"resumed: {', '.join(details)} already measured in {args.out.with_suffix('.json')}", flush=True)
     predictor = None
-    if args.predictor_minutes > 0 and todo:
+    if args.guide_predictor and todo:
+        guide_config = load_checkpoint(args.guide_predictor, (PREDICTOR,))["config"]
+        if not guide_config.get("noisy") or guide_config.get("data", {}).get("half") != "second":
+            raise SystemExit(f"--guide-predictor: {args.guide_predictor} must be a noisy predictor trained on half B "
+                             "(noisy: true, data.half: second)")  # fmt: skip
+        predictor = load_property_model(args.guide_predictor, args.device_resolved)
+    elif args.predictor_minutes > 0 and todo:
         predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
     labels = method_labels(args)
