@@ -379,6 +379,7 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
             + (f", max_train {args.max_train}" if args.max_train else "")
             + (f"; tuned λ: {', '.join(f'{k} {v:g}' for k, v in args.eegsde_tuned.items())}"
                if "eegsde_tuned" in labels else "")
+            + (f"; guided by {args.guide_predictor}" if args.guide_predictor and len(labels) > 1 else "")
             + f"; {(time.time() - started) / 60:.1f} min in this run"
             + (f"; still to measure: {', '.join(missing)}." if missing else "."))  # fmt: skip
     if args.references_only:
