@@ -352,8 +352,7 @@ def resumed_details(args) -> dict[str, dict]:
         return {}
     saved = json.loads(path.read_text())
     now = saved_args(args)
-    differ = sorted(k for k in set(now) | set(saved["args"]) - NOT_SETTINGS
-                    if k not in NOT_SETTINGS and now.get(k) != saved["args"].get(k))  # fmt: skip
+    differ = sorted(k for k in (set(now) | set(saved["args"])) - NOT_SETTINGS if now.get(k) != saved["args"].get(k))
     if differ:
         raise SystemExit(f"--resume: {path} was measured with other settings ({', '.join(differ)}); "
                          "choose another --out")  # fmt: skip
@@ -364,12 +363,11 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
     """OUT.md and OUT.json, rewritten atomically after every property."""
     from moldiff.paths import atomic_write_text
 
-    rows = {"Naive upper bound": reference["Naive upper bound"],
-            "#Atoms (shuffled within size)": reference["#Atoms (shuffled within size)"], "#Atoms": reference["#Atoms"],
+    rows = {**{k: reference[k] for k in ("Naive upper bound", "#Atoms (shuffled within size)", "#Atoms")},
             **{label: {p: d[key]["mae"] for p, d in details.items() if key in d} for key, label in labels.items()},
             "QM9 lower bound": reference["QM9 lower bound"]}  # fmt: skip
     steps = sorted({d["cfg"]["model_step"] for d in details.values()}) or ["no"]
-    missing = [p for p in args.properties if p not in details and labels]
+    missing = [p for p in args.properties if p not in details] if labels else []
     note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
             f"judge trained {judge_step} steps on half A; "
             + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"

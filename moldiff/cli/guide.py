@@ -41,6 +41,7 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
     extra = {} if reconstruction is None else {"reconstruction": reconstruction}
     if valence_guard is not None:
         extra["valence_guard"] = valence_guard
+    read = []  # steered properties the predictor reads
     if steer:
         from moldiff.guidance.steering import check_settings, parse_rewards
 
@@ -54,7 +55,7 @@ def guidance_spec(*, targets: list[str], guidance_scale: float, guides: list[str
         extra.update(steer=rewards, particles=particles, steer_strength=steer_strength,
                      resamplings=resamplings, steer_window=steer_window, steer_select=steer_select,
                      steer_reader=steer_reader)  # fmt: skip
-    if predictor is not None and not terms and not (steer and predicted_terms(extra["steer"])):
+    if predictor is not None and not terms and not read:
         raise MoldiffError("--predictor is used only with --guide, or with --steer of a property it predicts")
     return GuidanceSpec(targets=parsed, guidance_scale=guidance_scale, terms=terms, predictor=predictor,
                         guide_scale=guide_scale, scaffold_sdf=None if scaffold is None else str(scaffold),

@@ -213,14 +213,14 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
-        intact = np.zeros(len(mols)) if scaffold is None else SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold))
+        bonus = np.zeros(len(mols)) if scaffold is None else SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold))
         if energy is not None:
-            intact = intact - np.asarray(energy(z, graph), dtype=np.float64)
+            bonus = bonus - np.asarray(energy(z, graph), dtype=np.float64)
         for i, mol in enumerate(mols):
             if mol is None:
                 continue
             try:
-                total[i] = intact[i] + sum(t.weight * (t.direction * SCORES[t.name](mol) if t.target is None
+                total[i] = bonus[i] + sum(t.weight * (t.direction * SCORES[t.name](mol) if t.target is None
                                                        else -((SCORES[t.name](mol) - t.target) ** 2)) for t in terms)  # fmt: skip
             except Exception:  # a score RDKit cannot compute for this molecule: it does not count
                 total[i] = invalid
