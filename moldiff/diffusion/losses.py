@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import torch
 
+from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.known import keep_known_shape
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
@@ -38,7 +39,7 @@ def noise_state(z0: torch.Tensor, t: torch.Tensor, graph: MolGraph, denoiser: De
 
     Known atoms (``graph.known``) keep z_0's shape and types around their noised centroid, and their
     ε is the one that state implies (``moldiff.diffusion.known``)."""
-    eps = project(torch.randn(z0.shape, generator=generator, device=z0.device), graph)
+    eps = project(rng.randn(z0.shape, generator=generator, device=z0.device), graph)
     a, s, _, _ = denoiser.coefficients(t, graph)
     z_t = a * z0 + s * eps
     if graph.known is not None and bool(graph.known.any()):
@@ -68,7 +69,7 @@ def _reduce(err: torch.Tensor, graph: MolGraph, type_weight: float) -> dict[str,
 def simple_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """L_simple: ‖ε̂ − ε‖² averaged per molecule over its coordinates and (weighted) features."""
-    t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
+    t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight)
 
@@ -76,7 +77,7 @@ def simple_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_w
 def score_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
                         generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Denoising score matching, σ_t² ‖ŝ(z_t) + ε/σ_t‖² = ‖σ_t ŝ + ε‖² (Vincent 2011; Song et al. 2021)."""
-    t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
+    t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, s, _, _ = denoiser.coefficients(t, graph)
     return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight)
@@ -85,7 +86,7 @@ def score_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *
 def flow_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Conditional flow matching, ‖v̂(z_t) − (α'_t z_0 + σ'_t ε)‖² (Lipman et al. 2023, eq. 9)."""
-    t = torch.rand(graph.num_graphs, generator=generator, device=z0.device)
+    t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, _, da, ds = denoiser.coefficients(t, graph)
     return _reduce((denoiser.velocity(z_t, t, graph) - (da * z0 + ds * eps)) ** 2, graph, type_weight)

@@ -32,6 +32,7 @@ import copy
 
 import torch
 
+from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.losses import _reduce, per_molecule_mean, training_loss
 from moldiff.diffusion.state import MolGraph, project
@@ -90,9 +91,9 @@ def distribution_matching_loss(model, z0: torch.Tensor, graph: MolGraph, schedul
     s = s.to(dtype)
     x = model(z_s, s, torch.zeros_like(s), graph)
     lo, hi = tau_range
-    tau = (lo + (hi - lo) * torch.rand(b, generator=generator, device=z0.device)).to(dtype)
+    tau = (lo + (hi - lo) * rng.rand(b, generator=generator, device=z0.device)).to(dtype)
     alpha, sigma = (v.to(dtype)[graph.batch, None] for v in schedule(tau)[:2])
-    eps = project(torch.randn(x.shape, generator=generator, device=x.device, dtype=dtype), graph)
+    eps = project(rng.randn(x.shape, generator=generator, device=x.device, dtype=dtype), graph)
     with torch.no_grad():
         x_tau = alpha * x.detach() + sigma * eps
         real = teacher.x0(x_tau, tau, graph)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
+from moldiff import rng
 from moldiff.diffusion.losses import _reduce, per_molecule_mean
 from moldiff.diffusion.state import MolGraph, project
 
@@ -40,9 +41,9 @@ def sample_times(num: int, *, diagonal: float, grid_share: float = 0.0, generato
     further fraction ``grid_share`` gets one jump (s, t) = (j/K, (j − 1)/K) of the uniform K-jump
     grid, K ∈ GRID_JUMPS: the jumps a K-call sampler takes, seen often on a small budget
     (as shortcut models train on dyadic step sizes)."""
-    s = torch.rand(num, generator=generator, device=device)
-    frac = torch.rand(num, generator=generator, device=device)
-    pick = torch.rand(num, generator=generator, device=device)
+    s = rng.rand(num, generator=generator, device=device)
+    frac = rng.rand(num, generator=generator, device=device)
+    pick = rng.rand(num, generator=generator, device=device)
     t = torch.where(pick < diagonal, s, s * frac)
     if grid_share > 0:
         grid_s, grid_t = grid_jumps(num, generator=generator, device=device)
@@ -55,15 +56,15 @@ def grid_jumps(num: int, *, generator: torch.Generator | None = None, device=Non
     """(s, t), each (B,): one jump (j/K, (j − 1)/K) of the uniform K-jump grid per molecule,
     K drawn from GRID_JUMPS and j from 1..K."""
     jumps = torch.tensor(GRID_JUMPS, device=device, dtype=torch.float32)
-    k = jumps[torch.randint(len(GRID_JUMPS), (num,), generator=generator, device=device)]
-    j = torch.floor(torch.rand(num, generator=generator, device=device) * k) + 1  # 1..K
+    k = jumps[rng.randint(len(GRID_JUMPS), num, generator=generator, device=device)]
+    j = torch.floor(rng.rand(num, generator=generator, device=device) * k) + 1  # 1..K
     return j / k, (j - 1) / k
 
 
 def noised(z0: torch.Tensor, s: torch.Tensor, graph: MolGraph, schedule,
            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """(z_s, v): z_s = α_s z_0 + σ_s ε and the conditional velocity v = α'_s z_0 + σ'_s ε, (N, 3 + F)."""
-    eps = project(torch.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype), graph)
+    eps = project(rng.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype), graph)
     a, sig, da, dsig = (c.to(z0.dtype)[graph.batch, None] for c in schedule(s))
     return a * z0 + sig * eps, da * z0 + dsig * eps
 
