@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from model_card import MODELS, ROOT, curve_rows, export_model, training_hours
+from model_card import MODELS, ROOT, curve_rows, export_model, hardware
 
 from moldiff.train.checkpoint import load_checkpoint
 
@@ -104,7 +104,8 @@ def card(state: dict, evaluation: dict | None) -> str:
     m, t, d = config["model"], config["train"], config["data"]
     n_params = sum(v.numel() for v in state["ema"].values())
     n_train = int(round(0.9 * (d.get("subset") or 0)))
-    epochs = state["step"] * t["batch_size"] / max(n_train, 1)
+    logged = [row["epoch"] for row in history if "epoch" in row]  # right across batch-size changes
+    epochs = logged[-1] if logged else state["step"] * t["batch_size"] / max(n_train, 1)
     lines = [
         "# Built-in model `drugs`",
         "",
@@ -120,7 +121,7 @@ def card(state: dict, evaluation: dict | None) -> str:
         f"- steps: {state['step']} (batch {t['batch_size']}, about {epochs:.1f} epochs of {n_train:,} molecules)",
         f"- optimiser: AdamW (amsgrad) lr {t['lr']}, warm-up {t['warmup_steps']} steps, clipping {t['grad_clip']}, "
         f"EMA {t['ema_decay']}",
-        f"- hardware: {training_hours(history):.1f} h on a 2-core CPU, shared with development work",
+        f"- hardware: {hardware(history, 'a 2-core CPU, shared with development work')}",
         "- continue it: `moldiff train --config configs/drugs_builtin.yaml --resume`",
         "- fine-tune it on a series: `moldiff train --init drugs --data my_series.sdf` (see the README)",
         "",

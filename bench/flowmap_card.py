@@ -13,7 +13,7 @@ import argparse
 import platform
 from pathlib import Path
 
-from model_card import MODELS, ROOT, export_model, results_section, training_hours
+from model_card import MODELS, ROOT, export_model, results_section, hardware
 
 from moldiff.train.checkpoint import load_checkpoint
 
@@ -75,7 +75,7 @@ def main() -> None:
         f"- steps: {state['step']} (batch {tc['batch_size']}), lr {tc['lr']}, warm-up {tc['warmup_steps']}, "
         f"EMA {tc['ema_decay']}; time pairs: {fm['diagonal']} on the diagonal t = s, {fm['grid_share']} on the "
         "jumps of the 1/2/4/8-jump uniform grids, the rest s ~ U(0, 1), t = s·U(0, 1)",
-        f"- hardware: {training_hours(history):.1f} h on a 2-core CPU machine ({platform.machine()}), one or two threads",
+        f"- hardware: {hardware(history, f'a 2-core CPU machine ({platform.machine()}), one or two threads')}",
         "- continue it: `moldiff train --config configs/flowmap_qm9.yaml --resume`",
         "",
         "## Learning curve",

@@ -22,10 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "moldiff" / "models"
 
 
-def training_hours(history: list[dict]) -> float:
-    """Wall time covered by the history, ignoring gaps of more than 10 minutes (between sessions)."""
-    times = [row["time"] for row in history]
-    return sum(b - a for a, b in zip(times, times[1:]) if b - a < 600) / 3600
+def training_hours(history: list[dict], device: str = "cpu") -> float:
+    """Wall time covered by the history on one kind of device ("cpu" or "cuda"; rows written before
+    the device was recorded are CPU rows), ignoring gaps of more than 10 minutes (between sessions)."""
+    return sum(b["time"] - a["time"] for a, b in zip(history, history[1:])
+               if b["time"] - a["time"] < 600 and b.get("device", "cpu") == device) / 3600  # fmt: skip
+
+
+def hardware(history: list[dict], cpu: str) -> str:
+    """The card's hardware line: hours on ``cpu`` (described), and on a GPU where some were spent."""
+    gpu = training_hours(history, "cuda")
+    text = f"{training_hours(history):.1f} h on {cpu}"
+    return text + (f", and {gpu:.2f} h on one NVIDIA H100 GPU" if gpu else "")
 
 
 def export_model(state: dict, path: Path) -> None:
@@ -93,7 +101,7 @@ def main() -> None:
         f"- steps: {state['step']} (batch {config['train']['batch_size']}, {epochs:.2f} epochs)",
         f"- optimiser: AdamW (amsgrad) lr {config['train']['lr']}, warm-up {config['train']['warmup_steps']} steps, "
         f"gradient clipping {config['train']['grad_clip']}, EMA {config['train']['ema_decay']}",
-        f"- hardware: {training_hours(history):.1f} h on a 2-core CPU machine ({platform.machine()}), "
+        f"- hardware: {hardware(history, f'a 2-core CPU machine ({platform.machine()})')}, "
         "shared with development work (throughput varied from 15 to 170 molecules/s)",
         "- continue it: `moldiff train --config configs/qm9_builtin.yaml --resume`",
         "",

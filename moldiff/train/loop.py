@@ -133,6 +133,9 @@ class Trainer:
         self.ema.load_state_dict(p["ema"])
         self.opt.load_state_dict(p["optimizer"])
         self.step, self.epoch, self.cursor = p["step"], p["epoch"], p["cursor"]
+        saved_batch = p.get("config", {}).get("train", {}).get("batch_size", self.config.train.batch_size)
+        if saved_batch != self.config.train.batch_size:  # keep the place in the epoch, counted in molecules
+            self.cursor = self.cursor * saved_batch // self.config.train.batch_size
         self.noise_gen.set_state(p["noise_rng"])
         self.history = list(p.get("history", []))
         self.cpu_seconds = float(p.get("cpu_seconds", 0.0))  # absent in states written before it was kept
@@ -208,14 +211,14 @@ class Trainer:
         mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
         mols = len(window) * self.config.train.batch_size * self.world
         mean["mol_per_s"] = mols / max(seconds, 1e-9)
-        mean["epoch"] = self.step * self.config.train.batch_size * self.world / len(self.train_set)
+        mean["epoch"] = self.epoch + self.cursor / self.order.batches_per_epoch()  # right across batch-size changes
         mean["cpu_seconds"] = self._cpu_now()
         self.record(mean, quiet=False)
 
     def record(self, metrics: dict, quiet: bool = True) -> None:
         if self.rank != 0:
             return
-        row = {"step": self.step, "time": time.time(), **metrics}
+        row = {"step": self.step, "time": time.time(), "device": self.device.type, **metrics}
         self.history.append(row)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a") as fh:

@@ -43,6 +43,18 @@ def test_cpu_seconds_carry_over_a_resume(tmp_path):
     assert load_checkpoint(tmp_path / "run/last.pt")["cpu_seconds"] > before > 0
 
 
+def test_history_records_the_device_and_epochs_that_survive_a_batch_size_change(tmp_path):
+    # 64 molecules: 8 batches of 8 per epoch, then 4 batches of 16
+    part = load_config(None, TINY + [f"out_dir={tmp_path}/run", "train.max_steps=12", "train.log_every=4"])
+    train(part, log=lambda m: None)
+    rest = load_config(None, TINY + [f"out_dir={tmp_path}/run", "train.max_steps=14", "train.log_every=2",
+                                     "train.batch_size=16"])  # fmt: skip
+    train(rest, resume=True, log=lambda m: None)
+    rows = [r for r in load_checkpoint(tmp_path / "run/last.pt")["history"] if "epoch" in r]
+    assert all(r["device"] == "cpu" for r in rows)
+    assert rows[-1]["step"] == 14 and rows[-1]["epoch"] == 2.0  # 12·8 + 2·16 = 128 molecules, not 14·16
+
+
 def test_kill_then_resume_matches(tmp_path):
     args = [sys.executable, "-m", "moldiff", "train", "--no-track"]
     sets = [x for s in TINY + ["train.checkpoint_every=3", "train.max_steps=400"] for x in ("--set", s)]
