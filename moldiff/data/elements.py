@@ -14,6 +14,14 @@ SYMBOLS = (
     "As", "Se", "Br", "Kr", "Rb", "Sr", "Y", "Zr", "Nb", "Mo", "Tc", "Ru", "Rh", "Pd", "Ag", "Cd",
     "In", "Sn", "Sb", "Te", "I",
 )  # fmt: skip
+# Covalent radii in Å by atomic number (RDKit's periodic table; index 0, the dummy atom, is 0). Kept
+# here so that training, which uses them for random known fragments, does not need RDKit.
+COVALENT_RADII = (
+    0.0, 0.31, 0.28, 1.28, 0.96, 0.84, 0.76, 0.71, 0.66, 0.57, 0.58, 1.66, 1.41, 1.21, 1.11, 1.07,
+    1.05, 1.02, 1.06, 2.03, 1.76, 1.7, 1.6, 1.52, 1.39, 1.39, 1.32, 1.26, 1.24, 1.32, 1.22, 1.22,
+    1.2, 1.19, 1.2, 1.2, 1.16, 2.2, 1.95, 1.9, 1.75, 1.64, 1.54, 1.47, 1.46, 1.42, 1.39, 1.45,
+    1.44, 1.42, 1.39, 1.39, 1.38, 1.39,
+)  # fmt: skip
 ATOMIC_NUMBER = {s: z for z, s in enumerate(SYMBOLS) if z > 0}
 _CASEFOLD = {s.lower(): z for s, z in ATOMIC_NUMBER.items()}
 

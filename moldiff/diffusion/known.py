@@ -32,6 +32,7 @@ from collections import deque
 
 import torch
 
+from moldiff.data.elements import COVALENT_RADII
 from moldiff.diffusion.state import N_COORDS, MolGraph
 
 BOND_TOLERANCE = 0.45  # Å over the sum of covalent radii (the usual distance-based bond perception)
@@ -85,10 +86,7 @@ def _bonds(positions: torch.Tensor, types: torch.Tensor, radii: torch.Tensor) ->
 
 def covalent_radii(atomic_numbers) -> torch.Tensor:
     """Covalent radii in Å (RDKit's periodic table) of a vocabulary's atomic numbers, (F,)."""
-    from rdkit import Chem  # only training needs it
-
-    table = Chem.GetPeriodicTable()
-    return torch.tensor([table.GetRcovalent(int(z)) for z in atomic_numbers], dtype=torch.float32)
+    return torch.tensor([COVALENT_RADII[int(z)] for z in atomic_numbers], dtype=torch.float32)
 
 
 def random_fragments(positions: torch.Tensor, types: torch.Tensor, graph: MolGraph, radii: torch.Tensor,

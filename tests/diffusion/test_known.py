@@ -244,3 +244,14 @@ def test_training_with_open_valences_writes_a_model_that_reads_them(tmp_path):
     assert np.isfinite(train(load_config(None, tiny), log=lambda m: None).get("loss", 0.0))
     payload = load_checkpoint(tmp_path / "run/model.pt")
     assert payload["config"]["model"]["known_valence"] is True and payload["ema"]["embed.weight"].shape[1] == 5 + 1 + 1 + 1
+
+
+def test_covalent_radii_are_rdkits_for_every_element_moldiff_knows():
+    from rdkit import Chem
+
+    from moldiff.data.elements import ATOMIC_NUMBER
+
+    table = Chem.GetPeriodicTable()
+    zs = sorted(ATOMIC_NUMBER.values())
+    expected = torch.tensor([table.GetRcovalent(z) for z in zs], dtype=torch.float32)
+    assert torch.equal(covalent_radii(zs), expected)
