@@ -24,7 +24,8 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    per λ of --eegsde-scale, and one row with a λ per property from --eegsde-tuned).
    --steer-particles P adds a row that also steers with particles: P energy-guided particles per
    molecule, keeping the one that is valid by the EDM rule and closest to its target by the same
-   predictor at t = 0 (P times the sampling cost).
+   predictor at t = 0 (P times the sampling cost). --steer-predictors FILE... has more noisy
+   half-B predictors read the particles too: the one kept is closest by their mean energy.
 
 Writes OUT.json and OUT.md (default bench/results/conditional) after every property; --resume
 keeps the properties a cut-off run finished and measures the rest.
@@ -69,6 +70,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steer-particles", type=int, default=0, metavar="P",
                    help="> 1: add a row steered with P particles per molecule on top of energy guidance "
                         "(λ per property from --eegsde-tuned, else the first --eegsde-scale)")
+    p.add_argument("--steer-predictors", type=Path, nargs="+", default=[], metavar="FILE",
+                   help="more noisy half-B predictors that also read the steered particles: the reward is the "
+                        "mean of every predictor's energy (the guide's and these), so the particle kept is the "
+                        "one they agree is closest, not one that only fools the guide")
     p.add_argument("--judge-minutes", type=float, default=120.0)
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
     p.add_argument("--init", default=None,
@@ -203,11 +208,12 @@ def reference_rows(judge, half_b, args) -> dict[str, dict[str, float]]:
 
 
 def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None, eegsde_scale: float = 0.0,
-                    particles: int = 1) -> dict:  # fmt: skip
+                    particles: int = 1, readers: tuple = ()) -> dict:  # fmt: skip
     """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples.
     ``particles`` > 1 also steers (``moldiff.guidance.steering``): P energy-guided particles per
     molecule, and the one kept is valid by the EDM rule and closest to its target by the guide at
-    t = 0 (never the judge)."""
+    t = 0 (never the judge); ``readers`` are more predictors whose energies are averaged with the
+    guide's in that choice."""
     from dataclasses import replace
 
     from moldiff.chem.evaluate import evaluate
@@ -241,7 +247,9 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
             own = PerMoleculeTarget(predictor, prop, targets[a:b])
             denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
             if particles > 1:  # an invalid particle loses to any valid one within 2 std of its target
-                energy = predictor_energy(PropertyEnergy(own, [GuideTerm(prop, target=0.0)]), gen.denoiser.schedule)
+                energy = mean_energy([predictor_energy(PropertyEnergy(PerMoleculeTarget(m, prop, targets[a:b]),
+                                                                      [GuideTerm(prop, target=0.0)]), gen.denoiser.schedule)
+                                      for m in (predictor, *readers)])  # fmt: skip
                 reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
                 steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
@@ -269,6 +277,13 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
             "seconds_per_molecule": seconds / args.n, "model_step": payload.get("step")}  # fmt: skip
 
 
+def mean_energy(energies: list):
+    """The mean of several clean-molecule energies (``predictor_energy`` functions)."""
+    if len(energies) == 1:
+        return energies[0]
+    return lambda z, graph: sum(e(z, graph) for e in energies) / len(energies)
+
+
 class PerMoleculeTarget:
     """The predictor's ``prop`` minus each molecule's own normalised target (B,), as a one-output
     model: the guide term "target 0" then pulls every molecule of the batch toward its own value."""
@@ -286,6 +301,17 @@ class PerMoleculeTarget:
         # steering's particles: each molecule's P copies in a row (MolGraph.repeat)
         targets = self.targets.to(pred).repeat_interleave(graph.num_graphs // len(self.targets))
         return (pred - targets)[:, None]
+
+
+def load_noisy_half_b(path: Path, option: str, device):
+    """A property model that may read noisy molecules of half B: a noisy predictor trained on half B."""
+    from moldiff.property_model import PREDICTOR, load_property_model
+    from moldiff.train.checkpoint import load_checkpoint
+
+    config = load_checkpoint(path, (PREDICTOR,))["config"]
+    if not config.get("noisy") or config.get("data", {}).get("half") != "second":
+        raise SystemExit(f"{option}: {path} must be a noisy predictor trained on half B (noisy: true, data.half: second)")
+    return load_property_model(path, device)
 
 
 def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str) -> str:
@@ -313,11 +339,12 @@ def method_labels(args) -> dict[str, str]:
         if args.eegsde_tuned:
             labels["eegsde_tuned"] = "moldiff + energy guidance (λ tuned per property)"
         if args.steer_particles > 1:
-            labels["steered"] = f"moldiff + energy guidance + steering ({args.steer_particles} particles, best)"
+            by = f", best by {1 + len(args.steer_predictors)} predictors" if args.steer_predictors else ", best"
+            labels["steered"] = f"moldiff + energy guidance + steering ({args.steer_particles} particles{by})"
     return labels
 
 
-def measure_property(args, prop: str, model: Path, judge, half_b, predictor) -> dict[str, dict]:
+def measure_property(args, prop: str, model: Path, judge, half_b, predictor, readers: tuple = ()) -> dict[str, dict]:
     """Every moldiff row of one property, keyed as in ``method_labels``."""
     details = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
     if predictor is None:
@@ -332,7 +359,7 @@ def measure_property(args, prop: str, model: Path, judge, half_b, predictor) -> 
         scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
         details["steered"] = {"scale": scale, "particles": args.steer_particles,
                               **conditional_mae(args, prop, model, judge, half_b, predictor, scale,
-                                                args.steer_particles)}  # fmt: skip
+                                                args.steer_particles, readers)}  # fmt: skip
     return details
 
 
@@ -378,6 +405,8 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
             + (f"; tuned λ: {', '.join(f'{k} {v:g}' for k, v in args.eegsde_tuned.items())}"
                if "eegsde_tuned" in labels else "")
             + (f"; guided by {args.guide_predictor}" if args.guide_predictor and len(labels) > 1 else "")
+            + (f"; steered particles also read by {', '.join(map(str, args.steer_predictors))}"
+               if args.steer_predictors and "steered" in labels else "")
             + f"; {(time.time() - started) / 60:.1f} min in this run"
             + (f"; still to measure: {', '.join(missing)}." if missing else "."))  # fmt: skip
     if args.references_only:
@@ -413,14 +442,12 @@ def main() -> None:
         print(f"resumed: {', '.join(details)} already measured in {args.out.with_suffix('.json')}", flush=True)
     predictor = None
     if args.guide_predictor and todo:
-        guide_config = load_checkpoint(args.guide_predictor, (PREDICTOR,))["config"]
-        if not guide_config.get("noisy") or guide_config.get("data", {}).get("half") != "second":
-            raise SystemExit(f"--guide-predictor: {args.guide_predictor} must be a noisy predictor trained on half B "
-                             "(noisy: true, data.half: second)")  # fmt: skip
-        predictor = load_property_model(args.guide_predictor, args.device_resolved)
+        predictor = load_noisy_half_b(args.guide_predictor, "--guide-predictor", args.device_resolved)
     elif args.predictor_minutes > 0 and todo:
         predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
+    readers = tuple(load_noisy_half_b(path, "--steer-predictors", args.device_resolved)
+                    for path in (args.steer_predictors if todo else []))  # fmt: skip
     labels = method_labels(args)
     shared = None
     if args.model:
@@ -432,7 +459,7 @@ def main() -> None:
     text = write_results(args, reference, details, labels, judge_step, started)
     for prop in todo:
         model = shared or train_generator(args, [prop], f"gen_{prop}")
-        details[prop] = measure_property(args, prop, model, judge, half_b, predictor)
+        details[prop] = measure_property(args, prop, model, judge, half_b, predictor, readers)
         print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
         text = write_results(args, reference, details, labels, judge_step, started)
     print(text)
