@@ -129,7 +129,9 @@ def card(state: dict, evaluation: dict | None) -> str:
         "",
         f"Validation loss on {t['val_molecules']} validation molecules and {t['eval_samples']} molecules sampled with "
         f"{t['eval_steps']} DDPM steps (EDM protocol's stability; its validity is RDKit sanitisation of the "
-        "distance-rule bonds, not xyz2mol):",
+        "distance-rule bonds, not xyz2mol). The validation noise is drawn batch by batch, so losses compare only "
+        "at one batch size (32 up to step 10,199, 64 after), and the GPU rows have no sample columns (that "
+        "machine has no RDKit):",
         "",
         *curve_rows(history),
         "",
