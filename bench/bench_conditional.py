@@ -247,9 +247,9 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
             own = PerMoleculeTarget(predictor, prop, targets[a:b])
             denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
             if particles > 1:  # an invalid particle loses to any valid one within 2 std of its target
-                energy = mean_energy([predictor_energy(PropertyEnergy(PerMoleculeTarget(m, prop, targets[a:b]),
-                                                                      [GuideTerm(prop, target=0.0)]), gen.denoiser.schedule)
-                                      for m in (predictor, *readers)])  # fmt: skip
+                choosers = [own, *(PerMoleculeTarget(m, prop, targets[a:b]) for m in readers)]
+                energy = mean_energy([predictor_energy(PropertyEnergy(j, [GuideTerm(prop, target=0.0)]),
+                                                       gen.denoiser.schedule) for j in choosers])  # fmt: skip
                 reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
                 steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
@@ -279,8 +279,6 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
 
 def mean_energy(energies: list):
     """The mean of several clean-molecule energies (``predictor_energy`` functions)."""
-    if len(energies) == 1:
-        return energies[0]
     return lambda z, graph: sum(e(z, graph) for e in energies) / len(energies)
 
 

@@ -7,26 +7,27 @@ tensors it joins (drawing straight on that device when no generator is given).
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 
-def _source(generator: torch.Generator | None, device) -> torch.device:
-    return generator.device if generator is not None else torch.device(device) if device is not None else torch.device("cpu")
+def _draw(sample, shape, generator: torch.Generator | None, device, **kwargs) -> torch.Tensor:
+    source = generator.device if generator is not None else device
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return sample(shape, generator=generator, device=source, **kwargs).to(device)
 
 
 def rand(shape, *, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
     """Uniform [0, 1) draws of ``shape`` on ``device``."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return torch.rand(shape, generator=generator, device=_source(generator, device), dtype=dtype).to(device)
+    return _draw(torch.rand, shape, generator, device, dtype=dtype)
 
 
 def randn(shape, *, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
     """Standard Gaussian draws of ``shape`` on ``device``."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return torch.randn(shape, generator=generator, device=_source(generator, device), dtype=dtype).to(device)
+    return _draw(torch.randn, shape, generator, device, dtype=dtype)
 
 
 def randint(high: int, shape, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """Integers in [0, high) of ``shape`` on ``device``."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return torch.randint(high, shape, generator=generator, device=_source(generator, device)).to(device)
+    return _draw(partial(torch.randint, high), shape, generator, device)

@@ -31,6 +31,7 @@ import math
 
 import torch
 
+from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
@@ -49,8 +50,9 @@ def degrees_of_freedom(graph: MolGraph, features: int) -> tuple[torch.Tensor, to
     return (n - 1) * N_COORDS, n * features
 
 
-def _noise(z0: torch.Tensor, graph: MolGraph, generator: torch.Generator | None) -> torch.Tensor:
-    return project(torch.randn(z0.shape, generator=generator, dtype=torch.float64).to(z0.device), graph)
+def noise(z0: torch.Tensor, graph: MolGraph, generator: torch.Generator | None) -> torch.Tensor:
+    """Zero-CoM Gaussian noise shaped like ``z0``, in float64 (the likelihood's precision)."""
+    return project(rng.randn(z0.shape, generator=generator, device=z0.device, dtype=torch.float64), graph)
 
 
 def _at(schedule, t: float, like: torch.Tensor):
@@ -75,7 +77,7 @@ def diffusion_term(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, sam
     for k in range(samples):
         u = (k + torch.rand(b, generator=generator, dtype=torch.float64)) / samples
         t = schedule.t_from_log_snr(lam_1 + u * (lam_0 - lam_1)).to(device=z0.device)
-        eps = _noise(z0, graph, generator)
+        eps = noise(z0, graph, generator)
         a, s, _, _ = (v[graph.batch, None] for v in schedule(t))
         z_t = (a * z0.double() + s * eps).to(z0.dtype)
         err = (eps - denoiser.eps(z_t, t.to(z0.dtype), graph).double()) ** 2
@@ -116,7 +118,7 @@ def variational_bound(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, 
     ``log_p_n`` (B,): log-probability of each molecule's atom count (0 if omitted)."""
     terms = {"prior": prior_term(z0, graph, denoiser.schedule),
              "diffusion": diffusion_term(denoiser, z0, graph, samples=samples, generator=generator)}  # fmt: skip
-    terms["recon_x"], terms["recon_h"] = decoder_nll(denoiser, z0, _noise(z0, graph, generator), graph, type_scale)
+    terms["recon_x"], terms["recon_h"] = decoder_nll(denoiser, z0, noise(z0, graph, generator), graph, type_scale)
     terms["log_p_n"] = torch.zeros_like(terms["prior"]) if log_p_n is None else log_p_n.to(terms["prior"])
     terms["nll"] = terms["prior"] + terms["diffusion"] + terms["recon_x"] + terms["recon_h"] - terms["log_p_n"]
     return terms

@@ -30,7 +30,7 @@ import torch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
-from moldiff.likelihood.elbo import LOG_2PI, decoder_nll, degrees_of_freedom, molecule_sum
+from moldiff.likelihood.elbo import LOG_2PI, decoder_nll, degrees_of_freedom, molecule_sum, noise
 from moldiff.solvers.rk import TABLEAUS
 
 TRACES = ("hutchinson", "exact")
@@ -121,7 +121,7 @@ def ode_bound(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_sca
     (B,) in nats, with its terms. Clean states ``z0`` (N, 3 + F)."""
     values = denoiser.schedule(torch.tensor(0.0, dtype=torch.float64))
     a0, s0 = values.alpha, values.sigma
-    eps = project(torch.randn(z0.shape, generator=generator, dtype=torch.float64).to(z0.device), graph)
+    eps = noise(z0, graph, generator)
     z_t0 = (a0 * z0.double() + s0 * eps).to(z0.dtype)
     d_x, d_h = degrees_of_freedom(graph, z0.shape[1] - N_COORDS)
     terms = {"ode": -ode_log_density(denoiser, z_t0, graph, steps=steps, method=method, trace=trace,

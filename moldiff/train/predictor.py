@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from moldiff import rng
 from moldiff.config import PredictorConfig
 from moldiff.data.batch import collate
 from moldiff.data.elements import AtomVocabulary
@@ -108,8 +109,8 @@ class PredictorTrainer:
         b = graph.num_graphs
         if not self.config.noisy:
             return z0, torch.zeros(b, device=z0.device)
-        t = torch.rand(b, generator=self.noise_gen).to(z0.device)
-        eps = project(torch.randn(z0.shape, generator=self.noise_gen).to(z0.device), graph)
+        t = rng.rand(b, generator=self.noise_gen, device=z0.device)
+        eps = project(rng.randn(z0.shape, generator=self.noise_gen, device=z0.device), graph)
         values = self.schedule(t)
         return values.alpha[graph.batch, None] * z0 + values.sigma[graph.batch, None] * eps, t
 
