@@ -244,12 +244,12 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
         denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale) if conditional else gen.denoiser
         steered = solver
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
-            own = PerMoleculeTarget(predictor, prop, targets[a:b])
-            denoiser = RegressorGuidedDenoiser(denoiser, own, [GuideTerm(prop, target=0.0)], eegsde_scale)
+            own, to_own_target = PerMoleculeTarget(predictor, prop, targets[a:b]), [GuideTerm(prop, target=0.0)]
+            denoiser = RegressorGuidedDenoiser(denoiser, own, to_own_target, eegsde_scale)
             if particles > 1:  # an invalid particle loses to any valid one within 2 std of its target
                 choosers = [own, *(PerMoleculeTarget(m, prop, targets[a:b]) for m in readers)]
-                energy = mean_energy([predictor_energy(PropertyEnergy(j, [GuideTerm(prop, target=0.0)]),
-                                                       gen.denoiser.schedule) for j in choosers])  # fmt: skip
+                energy = mean_energy([predictor_energy(PropertyEnergy(j, to_own_target), gen.denoiser.schedule)
+                                      for j in choosers])  # fmt: skip
                 reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
                 steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
         parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,

@@ -28,6 +28,6 @@ def randn(shape, *, generator: torch.Generator | None = None, device=None, dtype
     return _draw(torch.randn, shape, generator, device, dtype=dtype)
 
 
-def randint(high: int, shape, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-    """Integers in [0, high) of ``shape`` on ``device``."""
-    return _draw(partial(torch.randint, high), shape, generator, device)
+def randint(high: int, shape, *, generator: torch.Generator | None = None, device=None, dtype=None) -> torch.Tensor:
+    """Integers in [0, high) of ``shape`` on ``device`` (int64 unless ``dtype``)."""
+    return _draw(partial(torch.randint, high), shape, generator, device, dtype=dtype)

@@ -29,3 +29,9 @@ def test_randint_stays_below_high_and_an_int_shape_is_one_dimensional():
 def test_without_a_generator_it_draws_on_the_device_directly():
     assert rng.rand(3, device="meta").device.type == "meta"
     assert rng.randn(3).dtype == torch.float32
+
+
+def test_randint_with_a_dtype_equals_torchs_own_draw():
+    expected = torch.randint(0, 2, (7, 4), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    got = rng.randint(2, (7, 4), generator=torch.Generator().manual_seed(3), device="cpu", dtype=torch.float64)
+    assert torch.equal(got, expected) and got.dtype == torch.float64

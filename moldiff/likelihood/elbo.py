@@ -75,7 +75,7 @@ def diffusion_term(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, sam
     lam_1, lam_0 = schedule.log_snr(torch.tensor([1.0, 0.0], dtype=torch.float64))
     b, total = graph.num_graphs, torch.zeros(graph.num_graphs, dtype=torch.float64, device=z0.device)
     for k in range(samples):
-        u = (k + torch.rand(b, generator=generator, dtype=torch.float64)) / samples
+        u = (k + rng.rand(b, generator=generator, device="cpu", dtype=torch.float64)) / samples  # λ on the CPU
         t = schedule.t_from_log_snr(lam_1 + u * (lam_0 - lam_1)).to(device=z0.device)
         eps = noise(z0, graph, generator)
         a, s, _, _ = (v[graph.batch, None] for v in schedule(t))

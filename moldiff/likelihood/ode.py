@@ -27,6 +27,7 @@ import math
 
 import torch
 
+from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
@@ -42,8 +43,8 @@ def _probes(z: torch.Tensor, graph: MolGraph, trace: str, count: int, generator)
     if trace == "hutchinson":
         draws = []
         for _ in range(count):
-            v = torch.randint(0, 2, z.shape, generator=generator, dtype=torch.float64).mul_(2).sub_(1)
-            draws.append(project(v.to(device=z.device, dtype=z.dtype), graph))
+            v = rng.randint(2, z.shape, generator=generator, device=z.device, dtype=torch.float64).mul_(2).sub_(1)
+            draws.append(project(v.to(z.dtype), graph))
         return draws, 1.0 / count
     local = torch.arange(z.shape[0], device=z.device) - graph.ptr[graph.batch]  # atom index inside its molecule
     probes = []
