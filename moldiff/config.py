@@ -99,6 +99,9 @@ class TrainConfig(_Strict):
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
+    # network arithmetic (moldiff.nets.precision): bf16 runs the matrix products in bfloat16 (about
+    # 2x faster steps where native), keeping float32 weights, optimizer, sums and coordinates
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     # classifier-free guidance: each molecule's condition (data.properties) is dropped with this
     # probability, so the same network also learns the unconditional model
     cond_drop_prob: float = Field(0.1, ge=0.0, lt=1.0)
@@ -185,6 +188,7 @@ class PredictorTrainConfig(_Strict):
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"  # as TrainConfig.precision
 
 
 class PredictorConfig(_Strict):

@@ -200,6 +200,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     from moldiff.chem.scoring import score_molset
     from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
+    from moldiff.nets.precision import resolve_precision
     from moldiff.sampling import molecule_seeds
     from moldiff.solvers import get_solver, solver_times
     from moldiff.train.loop import pick_device
@@ -211,6 +212,8 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
     generator.type_decoding = s.types
     plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
+    precision = resolve_precision(s.precision, device)
+    plan.set_precision(precision)
     reference = load_reference(config.scoring.reference, model_config, config.scoring.max_neighbours)
     times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)
     seeds = molecule_seeds(config.seed, config.n_molecules)
@@ -230,6 +233,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
             frame[key] = values
         meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(), "model": str(model_path),
                 "model_sha256": model_hash, "model_step": payload.get("step"), "device": str(device),
+                "precision": precision,
                 "seconds_generate": round(t1 - t0, 3), "seconds_score": round(time.time() - t1, 3),
                 **steering}  # fmt: skip
         _write_batch(out, b, molset, frame, meta)

@@ -30,6 +30,8 @@ def sample(
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(100, "--batch-size", help="Molecules denoised together (steered: particles)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto."),
+    precision: str = typer.Option("fp32", "--precision", help="Network arithmetic: fp32, bf16 (matrix products in "
+                                  "bfloat16: about 2x faster where native) or auto (bf16 where native)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     track_run: bool = typer.Option(False, "--track/--no-track", help="Log the run to MLflow."),
     json_out: bool = typer.Option(False, "--json", help="Print the evaluator summary as one JSON object."),
@@ -85,6 +87,7 @@ def sample(
     from moldiff.cli.guide import guidance_spec
     from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
+    from moldiff.nets.precision import resolve_precision
     from moldiff.paths import atomic_write_text
     from moldiff.provenance import run_record, write_run_record
     from moldiff.solvers import SOLVERS, get_solver, solver_times
@@ -108,6 +111,7 @@ def sample(
     if solver is not None:
         get_solver(solver, **options)  # an unknown solver or option fails before the model loads
     dev = pick_device(device)
+    precision = resolve_precision(precision, dev)
     model_path = resolve_model(model)
     tracker = None
     if track_run:
@@ -122,6 +126,7 @@ def sample(
         raise MoldiffError(f"{model_path} is a flow map: sample it with --solver flow-map, not {solver!r}")
     solver_fn = get_solver(solver, **options)
     plan = plan_guidance(generator, config, payload, spec, device=str(dev))
+    plan.set_precision(precision)
     times = solver_times(solver, steps, generator.denoiser.schedule, grid=grid, **options)
     generator.denoiser.nfe = 0
     start = time.time()
@@ -155,10 +160,12 @@ def sample(
     summary["nfe"] = nfe
     record = run_record(config.model_dump(), seed, model=str(model_path), model_step=payload.get("step"),
                         solver=solver, solver_options=options, grid=grid or SOLVERS[solver].grid, steps=steps, nfe=nfe, n=n, n_atoms=n_atoms, types=types,
+                        precision=precision,
                         summary=summary, **({"guidance": plan.record} if plan.active else {}))  # fmt: skip
     write_run_record(output.with_suffix(".run.json"), record)
     if tracker is not None:
         tracker.log_params({"n": n, "seed": seed, "steps": steps, "solver": solver, "model": str(model_path), "types": types,
+                            "precision": precision,
                             **{f"solver.{k}": v for k, v in options.items()}})  # fmt: skip
         tracker.log_metrics({k: v for k, v in summary.items() if isinstance(v, (int, float))}, 0)
         for p in (output, csv_path, output.with_suffix(".run.json")):

@@ -77,6 +77,19 @@ class GuidancePlan:
     def active(self) -> bool:
         return bool(self.targets or self.terms or self.scaffold is not None or self.steering is not None)
 
+    def set_precision(self, precision: str) -> None:
+        """Runs the plan's networks (the generator's, the predictor's) in ``precision``, ``fp32`` or
+        ``bf16`` (``moldiff.nets.precision``)."""
+        from moldiff.nets.precision import set_precision
+
+        denoiser = self.generator.denoiser
+        while hasattr(denoiser, "inner"):  # guidance wrappers
+            denoiser = denoiser.inner
+        for net in (getattr(denoiser, "net", None), getattr(denoiser, "model", None),  # a flow map's model
+                    getattr(self.predictor, "net", None)):  # fmt: skip
+            if net is not None:
+                set_precision(net, precision)
+
     # ------------------------------------------------------------------ generating
     def conditions(self, n: int) -> torch.Tensor | None:
         """(n, 2P) conditions for ``n`` molecules, or None for an unconditional model."""

@@ -8,6 +8,8 @@ Update rule of layer l (d_ij = |x_i − x_j|):
     h_i  ← h_i + φ_h(h_i, Σ_j m_ij / Z)
     x_i  ← x_i + Σ_j (x_i − x_j) / (d_ij + 1) · tanh(φ_x(m_ij)) · r / Z
 Time t and an optional per-molecule condition are concatenated to the input features.
+``precision`` ``bf16`` runs the linear layers in bfloat16 (``moldiff.nets.precision``); the
+residual stream h, the sums over neighbours and the coordinates keep the input's dtype.
 
 Shapes:
     x (N, 3), h (N, F), t (B,), batch (N,), ptr (B + 1,), cond (B, C) or None
@@ -21,6 +23,7 @@ from torch import nn
 
 from moldiff.data.com import remove_mean
 from moldiff.nets.graph import fully_connected_edges
+from moldiff.nets.precision import matmuls_in
 
 
 class EGNNLayer(nn.Module):
@@ -46,10 +49,10 @@ class EGNNLayer(nn.Module):
         m = self.edge_mlp(edge_in)
         if self.attention is not None:
             m = m * torch.sigmoid(self.attention(m))
-        agg = torch.zeros_like(h).index_add_(0, src, m) / self.norm_factor
-        h = h + self.node_mlp(torch.cat([h, agg], -1))
+        agg = torch.zeros_like(h).index_add_(0, src, m.to(h.dtype)) / self.norm_factor
+        h = h + self.node_mlp(torch.cat([h, agg], -1)).to(h.dtype)
 
-        weight = torch.tanh(self.coord_mlp(m)) * self.coords_range
+        weight = torch.tanh(self.coord_mlp(m)).to(x.dtype) * self.coords_range
         move = diff / (d2.sqrt() + 1.0) * weight
         x = x + torch.zeros_like(x).index_add_(0, src, move) / self.norm_factor
         return h, x
@@ -66,6 +69,7 @@ class EGNN(nn.Module):
             raise ValueError("known_valence needs known_atoms")
         self.in_features, self.cond_features, self.known_atoms = in_features, cond_features, known_atoms
         self.known_valence = known_valence
+        self.precision = "fp32"  # or "bf16": a run-time choice, not part of the weights
         # input: types, time, condition, then the known-atom flag and the known atoms' open valence
         # (last, so warm starts widen them at zero)
         self.embed = nn.Linear(in_features + 1 + cond_features + int(known_atoms) + int(known_valence), hidden)
@@ -101,8 +105,10 @@ class EGNN(nn.Module):
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)
-        hid = self.embed(torch.cat(feats, -1))
-        y = x
-        for layer in self.layers:
-            hid, y = layer(hid, y, src, dst, dist_attr)
-        return remove_mean(y - x, batch, b), self.out(hid)
+        with matmuls_in(self.precision, x.device.type):
+            hid = self.embed(torch.cat(feats, -1)).to(h.dtype)
+            y = x
+            for layer in self.layers:
+                hid, y = layer(hid, y, src, dst, dist_attr)
+            out_h = self.out(hid).to(h.dtype)
+        return remove_mean(y - x, batch, b), out_h

@@ -20,6 +20,7 @@ from torch import nn
 
 from moldiff.nets.egnn import EGNNLayer
 from moldiff.nets.graph import fully_connected_edges
+from moldiff.nets.precision import matmuls_in
 
 
 class PropertyPredictor(nn.Module):
@@ -32,6 +33,7 @@ class PropertyPredictor(nn.Module):
             raise ValueError(f"PropertyPredictor needs in_features, out_features, layers >= 1; got "
                              f"{in_features}, {out_features}, {layers}")  # fmt: skip
         self.in_features, self.out_features = in_features, out_features
+        self.precision = "fp32"  # or "bf16" (moldiff.nets.precision): a run-time choice
         self.embed = nn.Linear(in_features + 1, hidden)
         self.layers = nn.ModuleList(
             [EGNNLayer(hidden, attention=attention, norm_factor=norm_factor) for _ in range(layers)]
@@ -50,13 +52,14 @@ class PropertyPredictor(nn.Module):
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)
-        hid = self.embed(torch.cat([h, t[batch, None].to(h.dtype)], -1))
-        y = x
-        for layer in self.layers:
-            hid, y = layer(hid, y, src, dst, dist_attr)
-        pooled = torch.zeros(b, hid.shape[1], dtype=hid.dtype, device=hid.device)
-        pooled = pooled.index_add_(0, batch, self.node_mlp(hid))
-        return self.head(pooled)
+        with matmuls_in(self.precision, x.device.type):
+            hid = self.embed(torch.cat([h, t[batch, None].to(h.dtype)], -1)).to(h.dtype)
+            y = x
+            for layer in self.layers:
+                hid, y = layer(hid, y, src, dst, dist_attr)
+            pooled = torch.zeros(b, hid.shape[1], dtype=hid.dtype, device=hid.device)
+            pooled = pooled.index_add_(0, batch, self.node_mlp(hid).to(hid.dtype))
+            return self.head(pooled).to(h.dtype)
 
     def __repr__(self) -> str:
         return (f"PropertyPredictor(in_features={self.in_features}, out_features={self.out_features}, "

@@ -22,6 +22,7 @@ from moldiff.diffusion.known import covalent_radii, open_valences, random_fragme
 from moldiff.diffusion.losses import training_loss
 from moldiff.generator import MoleculeGenerator, build_network
 from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
+from moldiff.nets.precision import resolve_precision, set_precision
 from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
 from moldiff.train.data import BatchOrder, load_training_data
@@ -59,6 +60,7 @@ class Trainer:
         props = config.data.properties
         self.cond_norm = PropertyNorm.fit(self.train_set.properties, props) if props else None
         self.net = self.build_network(config).to(self.device)
+        set_precision(self.net, resolve_precision(tc.precision, self.device))  # the EMA copy inherits it
         self.ema = EMA(self.net, tc.ema_decay)
         self.ddp = dist_utils.wrap(self.net, self.device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)

@@ -29,6 +29,7 @@ from moldiff.data.molset import MolSet
 from moldiff.diffusion.state import MolGraph, project
 from moldiff.errors import MoldiffError
 from moldiff.generator import build_schedule
+from moldiff.nets.precision import resolve_precision, set_precision
 from moldiff.guidance.condition import PropertyNorm
 from moldiff.property_model import PREDICTOR, PropertyModel, build_predictor_net, encode_batch
 from moldiff.train.checkpoint import load_checkpoint, save_checkpoint
@@ -76,6 +77,7 @@ class PredictorTrainer:
         self.valid_labels = target_labels(self.valid_set, config.targets, log)
         self.norm = PropertyNorm.fit(self.labels, config.targets)
         self.net = build_predictor_net(config, len(config.targets)).to(self.device)
+        set_precision(self.net, resolve_precision(tc.precision, self.device))
         self.schedule = build_schedule(config.diffusion)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)
         self.order = BatchOrder(len(self.train_set), tc.batch_size, tc.seed)

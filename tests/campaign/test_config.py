@@ -119,3 +119,11 @@ def test_steering_settings_decide_the_fingerprint():
     one = validate_campaign({**BASE, "steer": {"particles": 2}})
     assert one.fingerprint() != validate_campaign({**BASE, "steer": {"particles": 4}}).fingerprint()
     assert one.fingerprint() != validate_campaign(BASE).fingerprint()
+
+
+def test_precision_decides_the_fingerprint_and_is_checked():
+    bf16 = validate_campaign({**BASE, "sampling": {"precision": "bf16"}})
+    assert bf16.sampling.precision == "bf16" and bf16.fingerprint() != validate_campaign(BASE).fingerprint()
+    with pytest.raises(MoldiffError, match="sampling.precision"):
+        validate_campaign({**BASE, "sampling": {"precision": "fp16"}})
+

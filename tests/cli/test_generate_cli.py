@@ -1,5 +1,6 @@
 """``moldiff sample`` and ``moldiff train`` from the command line: outputs, determinism, bad input."""
 
+import json
 import pickle
 
 import numpy as np
@@ -83,12 +84,24 @@ def test_one_molecule_regenerates_alone_from_its_seed(model_file):
     (["--solver", "magic"], "unknown solver"),
     (["-o", "out.txt"], ".sdf"),
     (["--model", "does/not/exist.pt"], "no model file"),
+    (["--precision", "fp16"], "unknown precision 'fp16'"),
 ])  # fmt: skip
 def test_sample_bad_arguments(args, needle, model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = ["sample", "--model", str(model_file), "-o", "x.sdf"]
     err = _one_line_error(capsys, main(base + args))
     assert needle in err
+
+
+def test_bf16_sampling_is_recorded_and_repeatable(model_file, tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / f"{name}.sdf"
+        assert main(["sample", "-n", "3", "-o", str(out), "--model", str(model_file), "--steps", "3",
+                     "--precision", "bf16", "--json"]) == 0  # fmt: skip
+        runs.append(read_sdf(out)[0])
+    assert json.loads((tmp_path / "a.run.json").read_text())["precision"] == "bf16"
+    assert np.array_equal(runs[0].positions, runs[1].positions)  # same seed, same molecules
 
 
 def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
@@ -124,6 +137,7 @@ def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
     (["--set", "data.dataset=foo.txt"], ".npz"),
     (["--set", "data.dataset=foo.csv"], "no such file: foo.csv"),
     (["--set", "data.subset=100"], "moses dataset only"),
+    (["--set", "train.precision=fp16"], "train.precision"),
 ])  # fmt: skip
 def test_train_bad_config(extra, needle, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

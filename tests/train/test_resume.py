@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from moldiff.config import load_config
@@ -21,12 +22,14 @@ def _weights(path):
     return load_checkpoint(path)["model"]
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    full = load_config(None, TINY + [f"out_dir={tmp_path}/full", "train.max_steps=12"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_equals_uninterrupted(tmp_path, precision):
+    tiny = [*TINY, f"train.precision={precision}"]
+    full = load_config(None, tiny + [f"out_dir={tmp_path}/full", "train.max_steps=12"])
     train(full, log=lambda m: None)
-    part = load_config(None, TINY + [f"out_dir={tmp_path}/part", "train.max_steps=5"])
+    part = load_config(None, tiny + [f"out_dir={tmp_path}/part", "train.max_steps=5"])
     train(part, log=lambda m: None)
-    rest = load_config(None, TINY + [f"out_dir={tmp_path}/part", "train.max_steps=12"])
+    rest = load_config(None, tiny + [f"out_dir={tmp_path}/part", "train.max_steps=12"])
     train(rest, resume=True, log=lambda m: None)
     a, b = _weights(tmp_path / "full/last.pt"), _weights(tmp_path / "part/last.pt")
     assert load_checkpoint(tmp_path / "part/last.pt")["step"] == 12
