@@ -43,9 +43,11 @@ class EGNNLayer(nn.Module):
         self.norm_factor = norm_factor
 
     def forward(self, h, x, src, dst, dist_attr):
-        diff = x[src] - x[dst]
+        diff = x.index_select(0, src) - x.index_select(0, dst)
         d2 = (diff * diff).sum(-1, keepdim=True)
-        edge_in = self.src_proj(h)[src] + self.dst_proj(h)[dst] + self.dist_proj(torch.cat([d2, dist_attr], -1))
+        # index_select, not [src]: its backward is an index_add, far faster than [ ]'s index_put in bfloat16
+        edge_in = (self.src_proj(h).index_select(0, src) + self.dst_proj(h).index_select(0, dst)
+                   + self.dist_proj(torch.cat([d2, dist_attr], -1)))
         m = self.edge_mlp(edge_in)
         if self.attention is not None:
             m = m * torch.sigmoid(self.attention(m))
