@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from moldiff import defaults
+from moldiff.nets.precision import resolve_precision, set_precision
 
 PROPERTIES = ["alpha", "gap", "homo", "lumo", "mu", "Cv"]
 PUBLISHED = {  # ANCHORS.md, EDM protocol
@@ -100,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"),
+                   help="arithmetic of the generator and the guiding predictors (never the judge's): "
+                        "bf16 matrix products are ~2x faster where native (moldiff.nets.precision)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work-dir", type=Path, default=Path("runs/bench_conditional"))
     p.add_argument("--reuse", action="store_true", help="reuse checkpoints already in --work-dir")
@@ -227,6 +231,7 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     from moldiff.solvers import get_solver, solver_times
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
+    set_precision(gen.denoiser.net, args.precision_resolved)
     pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
     targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
     conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size
@@ -377,7 +382,8 @@ def resumed_details(args) -> dict[str, dict]:
         return {}
     saved = json.loads(path.read_text())
     now = saved_args(args)
-    differ = sorted(k for k in (set(now) | set(saved["args"])) - NOT_SETTINGS if now.get(k) != saved["args"].get(k))
+    before = {"precision": "fp32", "precision_resolved": "fp32", **saved["args"]}  # older runs: all fp32
+    differ = sorted(k for k in (set(now) | set(before)) - NOT_SETTINGS if now.get(k) != before.get(k))
     if differ:
         raise SystemExit(f"--resume: {path} was measured with other settings ({', '.join(differ)}); "
                          "choose another --out")  # fmt: skip
@@ -405,6 +411,7 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
             + (f"; guided by {args.guide_predictor}" if args.guide_predictor and len(labels) > 1 else "")
             + (f"; steered particles also read by {', '.join(map(str, args.steer_predictors))}"
                if args.steer_predictors and "steered" in labels else "")
+            + (f"; {args.precision_resolved} matrix products" if args.precision_resolved != "fp32" else "")
             + f"; {(time.time() - started) / 60:.1f} min in this run"
             + (f"; still to measure: {', '.join(missing)}." if missing else "."))  # fmt: skip
     if args.references_only:
@@ -422,6 +429,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     args.device_resolved = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    args.precision_resolved = resolve_precision(args.precision, args.device_resolved)
     from moldiff.data.qm9 import load_qm9
     from moldiff.property_model import PREDICTOR, load_property_model
     from moldiff.train.checkpoint import load_checkpoint
@@ -446,6 +454,9 @@ def main() -> None:
                                                         args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
     readers = tuple(load_noisy_half_b(path, "--steer-predictors", args.device_resolved)
                     for path in (args.steer_predictors if todo else []))  # fmt: skip
+    for guide in (predictor, *readers):
+        if guide is not None:
+            set_precision(guide.net, args.precision_resolved)
     labels = method_labels(args)
     shared = None
     if args.model:
