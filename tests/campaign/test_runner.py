@@ -61,6 +61,20 @@ def test_shards_merge_into_exactly_the_unsplit_run(unsplit, campaign_file, tmp_p
         assert (merged / name).read_bytes() == (unsplit / name).read_bytes(), name
 
 
+def test_bf16_campaign_shards_merge_into_its_unsplit_run(unsplit, tiny_model, reference_file, tmp_path):
+    sampling = {"steps": 4, "batch_size": 3, "precision": "bf16"}
+    path = write_campaign(tmp_path, tiny_model, reference_file, sampling=sampling, output_dir=str(tmp_path / "whole"))
+    assert main(["campaign", "run", str(path), "--no-track"]) == 0
+    shards = [str(tmp_path / f"shard{k}") for k in range(2)]
+    for k, folder in enumerate(shards):
+        assert main(["campaign", "run", str(path), "--shard", f"{k}/2", "-o", folder, "--no-track"]) == 0
+    assert main(["campaign", "merge", *shards, "-o", str(tmp_path / "merged"), "--no-track"]) == 0
+    for name in SAME_IN_EVERY_RUN:
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    bf16, fp32 = (read_sdf(d / "molecules.sdf")[0].positions for d in (tmp_path / "whole", unsplit))
+    assert bf16.shape == fp32.shape and not np.array_equal(bf16, fp32)  # it did run in bfloat16
+
+
 def test_interrupted_campaign_resumes_without_regenerating(unsplit, campaign_file, tmp_path):
     config = load_campaign(campaign_file("tiny"))
     done = []
