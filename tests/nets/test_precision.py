@@ -7,16 +7,13 @@ from moldiff.errors import MoldiffError
 from moldiff.nets.egnn import EGNN
 from moldiff.nets.precision import resolve_precision, set_precision
 from moldiff.nets.predictor import PropertyPredictor
+from test_egnn import _molecules as egnn_molecules
 
 
-def _molecules(seed=0, counts=(9, 4, 12), features=5):
-    g = torch.Generator().manual_seed(seed)
-    counts = torch.tensor(counts)
-    ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-    batch = torch.repeat_interleave(torch.arange(len(counts)), counts)
-    n = int(ptr[-1])
-    x = torch.randn(n, 3, generator=g) * 2.0 + 5.0  # off-centre: coordinates bfloat16 could not hold
-    return x, torch.randn(n, features, generator=g), torch.rand(len(counts), generator=g), batch, ptr
+def _molecules(seed=0):
+    """Three molecules in float32, off-centre: coordinates that bfloat16 could not hold."""
+    x, h, t, batch, ptr = egnn_molecules(seed, counts=(9, 4, 12))
+    return x.float() + 5.0, h.float(), t.float(), batch, ptr
 
 
 def _egnn():
