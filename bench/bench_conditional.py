@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from moldiff import defaults
-from moldiff.nets.precision import resolve_precision, set_precision
+from moldiff.nets.precision import denoiser_networks, resolve_precision, set_precision
 
 PROPERTIES = ["alpha", "gap", "homo", "lumo", "mu", "Cv"]
 PUBLISHED = {  # ANCHORS.md, EDM protocol
@@ -231,7 +231,8 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     from moldiff.solvers import get_solver, solver_times
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
-    set_precision(gen.denoiser.net, args.precision_resolved)
+    for net in denoiser_networks(gen.denoiser):  # a diffusion model's network or a flow map's
+        set_precision(net, args.precision_resolved)
     pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
     targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
     conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size

@@ -151,7 +151,7 @@ def _provenance(run: dict) -> str:
         *_steering(run.get("guidance") or {}),
         ("reference set", f"{reference.get('name')} ({reference.get('size')} unique molecules)"),
         ("generation / scoring time", f"{run.get('seconds_generate')} s / {run.get('seconds_score')} s"),
-        ("devices", ", ".join(run.get("devices") or [])),
+        ("devices", ", ".join(run.get("devices") or [])), ("network arithmetic", run.get("precision", "fp32")),
         ("MLflow run id", run.get("mlflow_run_id") or "not tracked"), ("MLflow tracking URI", run.get("tracking_uri")),
     ]  # fmt: skip
     rows += [(f"version: {k}", v) for k, v in (run.get("versions") or {}).items()]

@@ -333,6 +333,10 @@ def collect(config: CampaignConfig, sources: list[Path]):
     if len({m.get("steering_sha256") for m in metas}) > 1:
         raise MoldiffError("the batches were steered with different predictor or scaffold files; regenerate "
                            "the shards with the same files")  # fmt: skip
+    precisions = {m.get("precision", "fp32") for m in metas}
+    if len(precisions) > 1:  # sampling.precision: auto on machines of different kinds
+        raise MoldiffError(f"the batches were generated in different precisions ({', '.join(sorted(precisions))}); "
+                           "set sampling.precision to fp32 or bf16 and regenerate the odd ones")  # fmt: skip
     return MolSet.concat(molsets), pd.concat(frames, ignore_index=True), metas
 
 
@@ -450,7 +454,8 @@ def _provenance(config: CampaignConfig, metas: list[dict], reference, uri: str |
                         fingerprint=config.fingerprint(), reference={"name": reference.name, "size": len(reference)},
                         seconds_generate=round(sum(m["seconds_generate"] for m in metas), 1),
                         seconds_score=round(sum(m["seconds_score"] for m in metas), 1),
-                        devices=sorted({m["device"] for m in metas}), guidance=metas[0].get("guidance"),
+                        devices=sorted({m["device"] for m in metas}), precision=metas[0].get("precision", "fp32"),
+                        guidance=metas[0].get("guidance"),
                         tracking_uri=uri,
                         mlflow_run_id=tracker.run_id if tracker else None)  # fmt: skip
     record["versions"] = {**versions(), **extra}

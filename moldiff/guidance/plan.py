@@ -80,15 +80,11 @@ class GuidancePlan:
     def set_precision(self, precision: str) -> None:
         """Runs the plan's networks (the generator's, the predictor's) in ``precision``, ``fp32`` or
         ``bf16`` (``moldiff.nets.precision``)."""
-        from moldiff.nets.precision import set_precision
+        from moldiff.nets.precision import denoiser_networks, set_precision
 
-        denoiser = self.generator.denoiser
-        while hasattr(denoiser, "inner"):  # guidance wrappers
-            denoiser = denoiser.inner
-        for net in (getattr(denoiser, "net", None), getattr(denoiser, "model", None),  # a flow map's model
-                    getattr(self.predictor, "net", None)):  # fmt: skip
-            if net is not None:
-                set_precision(net, precision)
+        predictor = [] if self.predictor is None else [self.predictor.net]
+        for net in denoiser_networks(self.generator.denoiser) + predictor:
+            set_precision(net, precision)
 
     # ------------------------------------------------------------------ generating
     def conditions(self, n: int) -> torch.Tensor | None:

@@ -8,8 +8,9 @@ Update rule of layer l (d_ij = |x_i − x_j|):
     h_i  ← h_i + φ_h(h_i, Σ_j m_ij / Z)
     x_i  ← x_i + Σ_j (x_i − x_j) / (d_ij + 1) · tanh(φ_x(m_ij)) · r / Z
 Time t and an optional per-molecule condition are concatenated to the input features.
-``precision`` ``bf16`` runs the linear layers in bfloat16 (``moldiff.nets.precision``); the
-residual stream h, the sums over neighbours and the coordinates keep the input's dtype.
+``precision`` ``bf16`` runs the layers' linear maps in bfloat16 (``moldiff.nets.precision``); the
+embedding, the output head, the residual stream h, the sums over neighbours and the coordinates
+keep the input's dtype.
 
 Shapes:
     x (N, 3), h (N, F), t (B,), batch (N,), ptr (B + 1,), cond (B, C) or None
@@ -107,10 +108,9 @@ class EGNN(nn.Module):
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)
-        with matmuls_in(self.precision, x.device.type):
-            hid = self.embed(torch.cat(feats, -1)).to(h.dtype)
-            y = x
+        hid = self.embed(torch.cat(feats, -1))
+        y = x
+        with matmuls_in(self.precision, x.device.type):  # the per-edge work: nearly all the cost
             for layer in self.layers:
                 hid, y = layer(hid, y, src, dst, dist_attr)
-            out_h = self.out(hid).to(h.dtype)
-        return remove_mean(y - x, batch, b), out_h
+        return remove_mean(y - x, batch, b), self.out(hid)

@@ -6,9 +6,10 @@ native bfloat16 dot products (AVX512-BF16 or AMX) they run several times faster 
 than in float32, and on recent GPUs likewise. bfloat16 keeps float32's range with an 8-bit
 mantissa (relative rounding 2⁻⁹ ≈ 0.2 %), far below a trained denoiser's own error, but it
 cannot hold coordinates: 5 Å rounds to steps of 0.03 Å, and the network's output is a small
-difference of positions. So under ``bf16`` only the linear layers (and the element-wise work on
-their outputs) run in bfloat16; the residual feature stream, every sum over neighbours and every
-coordinate stay in the input's precision (float32 or float64).
+difference of positions. So under ``bf16`` only the message-passing layers' linear maps (and the
+element-wise work on their outputs) run in bfloat16; the input embedding, the output heads, the
+residual feature stream, every sum over neighbours and every coordinate stay in float32. Float64
+inputs (the likelihood's) are left alone by autocast: they run in float64 either way.
 
 ``fp32`` (the default) runs everything in the input's precision: results are bit-for-bit those
 of a network that knows nothing of this module. ``auto`` picks ``bf16`` where it is native
@@ -30,7 +31,7 @@ def bf16_native(device: str | torch.device = "cpu") -> bool:
     """Whether bfloat16 matrix products run natively on ``device`` (not emulated, hence faster)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
     if device.type != "cpu":
         return False
     # AVX512-BF16 or AMX; oneDNN also runs bfloat16 on plain AVX512 but by conversion, no faster
@@ -57,6 +58,14 @@ def set_precision(module: torch.nn.Module, precision: str) -> torch.nn.Module:
     return module
 
 
+def denoiser_networks(denoiser) -> list[torch.nn.Module]:
+    """The networks under a denoiser and any guidance wrappers: a diffusion model's ``net`` or a
+    flow map's ``model``."""
+    while hasattr(denoiser, "inner"):  # guidance wrappers
+        denoiser = denoiser.inner
+    return [net for net in (getattr(denoiser, "net", None), getattr(denoiser, "model", None)) if net is not None]
+
+
 def matmuls_in(precision: str, device_type: str):
     """The context a network runs its layers in: bfloat16 autocast under ``bf16``, else nothing."""
     if precision == "bf16":
@@ -64,4 +73,4 @@ def matmuls_in(precision: str, device_type: str):
     return contextlib.nullcontext()
 
 
-__all__ = ["PRECISIONS", "bf16_native", "matmuls_in", "resolve_precision", "set_precision"]
+__all__ = ["PRECISIONS", "bf16_native", "denoiser_networks", "matmuls_in", "resolve_precision", "set_precision"]

@@ -52,14 +52,14 @@ class PropertyPredictor(nn.Module):
         src, dst = fully_connected_edges(ptr)
         diff0 = x[src] - x[dst]
         dist_attr = (diff0 * diff0).sum(-1, keepdim=True)
-        with matmuls_in(self.precision, x.device.type):
-            hid = self.embed(torch.cat([h, t[batch, None].to(h.dtype)], -1)).to(h.dtype)
-            y = x
+        hid = self.embed(torch.cat([h, t[batch, None].to(h.dtype)], -1))
+        y = x
+        with matmuls_in(self.precision, x.device.type):  # the per-edge work: nearly all the cost
             for layer in self.layers:
                 hid, y = layer(hid, y, src, dst, dist_attr)
-            pooled = torch.zeros(b, hid.shape[1], dtype=hid.dtype, device=hid.device)
-            pooled = pooled.index_add_(0, batch, self.node_mlp(hid).to(hid.dtype))
-            return self.head(pooled).to(h.dtype)
+        pooled = torch.zeros(b, hid.shape[1], dtype=hid.dtype, device=hid.device)
+        pooled = pooled.index_add_(0, batch, self.node_mlp(hid))
+        return self.head(pooled)
 
     def __repr__(self) -> str:
         return (f"PropertyPredictor(in_features={self.in_features}, out_features={self.out_features}, "

@@ -60,7 +60,9 @@ class Trainer:
         props = config.data.properties
         self.cond_norm = PropertyNorm.fit(self.train_set.properties, props) if props else None
         self.net = self.build_network(config).to(self.device)
-        set_precision(self.net, resolve_precision(tc.precision, self.device))  # the EMA copy inherits it
+        # the EMA copy inherits it; "auto" resolves per machine, so every history row records it
+        self.precision = resolve_precision(tc.precision, self.device)
+        set_precision(self.net, self.precision)
         self.ema = EMA(self.net, tc.ema_decay)
         self.ddp = dist_utils.wrap(self.net, self.device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)
@@ -142,6 +144,9 @@ class Trainer:
         self.history = list(p.get("history", []))
         self.cpu_seconds = float(p.get("cpu_seconds", 0.0))  # absent in states written before it was kept
         self.log(f"resumed from {self.state_path} at step {self.step}")
+        before = self.history[-1].get("precision", "fp32") if self.history else self.precision
+        if before != self.precision:  # e.g. train.precision: auto on a machine of another kind
+            self.log(f"precision changes from {before} to {self.precision} (train.precision: {self.config.train.precision})")
 
     def save(self) -> None:
         if self.rank != 0:
@@ -189,6 +194,8 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop_flag.update(stop=True))
         window: list[dict] = []
         last_log = time.time()
+        if self.precision != "fp32":
+            self.log(f"matrix products in {self.precision} (train.precision: {tc.precision})")
         try:
             while self.step < tc.max_steps and not stop_flag["stop"]:
                 window.append(self.train_step())
@@ -220,7 +227,8 @@ class Trainer:
     def record(self, metrics: dict, quiet: bool = True) -> None:
         if self.rank != 0:
             return
-        row = {"step": self.step, "time": time.time(), "device": self.device.type, **metrics}
+        row = {"step": self.step, "time": time.time(), "device": self.device.type, "precision": self.precision,
+               **metrics}  # fmt: skip
         self.history.append(row)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a") as fh:

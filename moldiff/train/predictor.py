@@ -77,7 +77,8 @@ class PredictorTrainer:
         self.valid_labels = target_labels(self.valid_set, config.targets, log)
         self.norm = PropertyNorm.fit(self.labels, config.targets)
         self.net = build_predictor_net(config, len(config.targets)).to(self.device)
-        set_precision(self.net, resolve_precision(tc.precision, self.device))
+        self.precision = resolve_precision(tc.precision, self.device)  # recorded in every history row
+        set_precision(self.net, self.precision)
         self.schedule = build_schedule(config.diffusion)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay, amsgrad=True)
         self.order = BatchOrder(len(self.train_set), tc.batch_size, tc.seed)
@@ -156,7 +157,7 @@ class PredictorTrainer:
         return out
 
     def record(self, metrics: dict) -> None:
-        row = {"step": self.step, "time": time.time(), **metrics}
+        row = {"step": self.step, "time": time.time(), "precision": self.precision, **metrics}
         self.history.append(row)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with open(self.out_dir / "metrics.jsonl", "a") as fh:

@@ -73,6 +73,12 @@ def test_bf16_campaign_shards_merge_into_its_unsplit_run(unsplit, tiny_model, re
         assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     bf16, fp32 = (read_sdf(d / "molecules.sdf")[0].positions for d in (tmp_path / "whole", unsplit))
     assert bf16.shape == fp32.shape and not np.array_equal(bf16, fp32)  # it did run in bfloat16
+    assert json.loads((tmp_path / "whole" / "run.json").read_text())["precision"] == "bf16"
+    # a shard made on a machine where "auto" meant fp32 cannot be merged in silently
+    meta_path = next((tmp_path / "shard1").rglob("*[0-9].json"))
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "precision": "fp32"}))
+    assert main(["campaign", "merge", *shards, "-o", str(tmp_path / "mixed"), "--no-track"]) != 0
 
 
 def test_interrupted_campaign_resumes_without_regenerating(unsplit, campaign_file, tmp_path):

@@ -95,13 +95,14 @@ def test_sample_bad_arguments(args, needle, model_file, tmp_path, capsys, monkey
 
 def test_bf16_sampling_is_recorded_and_repeatable(model_file, tmp_path):
     runs = []
-    for name in ("a", "b"):
+    for name, precision in (("a", "bf16"), ("b", "bf16"), ("c", "fp32")):
         out = tmp_path / f"{name}.sdf"
         assert main(["sample", "-n", "3", "-o", str(out), "--model", str(model_file), "--steps", "3",
-                     "--precision", "bf16", "--json"]) == 0  # fmt: skip
+                     "--precision", precision, "--json"]) == 0  # fmt: skip
         runs.append(read_sdf(out)[0])
     assert json.loads((tmp_path / "a.run.json").read_text())["precision"] == "bf16"
     assert np.array_equal(runs[0].positions, runs[1].positions)  # same seed, same molecules
+    assert not np.array_equal(runs[0].positions, runs[2].positions)  # and bfloat16 did run
 
 
 def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):

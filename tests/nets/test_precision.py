@@ -82,3 +82,16 @@ def test_precision_names_are_checked():
     assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(MoldiffError, match="resolve 'auto' first"):
         set_precision(_egnn(), "auto")
+
+
+def test_a_plan_sets_the_precision_of_every_network_it_samples_with():
+    from types import SimpleNamespace
+
+    from moldiff.flowmap.sampler import FlowMapSampler
+    from moldiff.guidance.plan import GuidancePlan
+
+    diffusion, flow_map, predictor = _egnn(), _egnn(), PropertyPredictor(5, 1, hidden=8, layers=1)
+    wrapped = SimpleNamespace(inner=SimpleNamespace(inner=SimpleNamespace(net=diffusion)))  # guidance wrappers
+    GuidancePlan(generator=SimpleNamespace(denoiser=wrapped), predictor=SimpleNamespace(net=predictor)).set_precision("bf16")
+    GuidancePlan(generator=SimpleNamespace(denoiser=FlowMapSampler(flow_map, schedule=None))).set_precision("bf16")
+    assert diffusion.precision == flow_map.precision == predictor.precision == "bf16"

@@ -24,7 +24,7 @@ def _weights(path):
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_resume_equals_uninterrupted(tmp_path, precision):
-    tiny = [*TINY, f"train.precision={precision}"]
+    tiny = [*TINY, f"train.precision={precision}", "train.log_every=4"]
     full = load_config(None, tiny + [f"out_dir={tmp_path}/full", "train.max_steps=12"])
     train(full, log=lambda m: None)
     part = load_config(None, tiny + [f"out_dir={tmp_path}/part", "train.max_steps=5"])
@@ -32,7 +32,8 @@ def test_resume_equals_uninterrupted(tmp_path, precision):
     rest = load_config(None, tiny + [f"out_dir={tmp_path}/part", "train.max_steps=12"])
     train(rest, resume=True, log=lambda m: None)
     a, b = _weights(tmp_path / "full/last.pt"), _weights(tmp_path / "part/last.pt")
-    assert load_checkpoint(tmp_path / "part/last.pt")["step"] == 12
+    state = load_checkpoint(tmp_path / "part/last.pt")
+    assert state["step"] == 12 and {row["precision"] for row in state["history"]} == {precision}
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
