@@ -39,8 +39,7 @@ METRICS = ("atom_stability", "validity", "connectivity")
 def fragment_of(gen, batch, seed: int, hydrogens: bool, min_atoms: int) -> Scaffold:
     """A training-style fragment of the one molecule in ``batch``, as a Scaffold with open valences."""
     z0, graph = gen.encode(batch)
-    radii = covalent_radii(gen.vocab.atomic_numbers)
-    is_h = torch.tensor([z == 1 for z in gen.vocab.atomic_numbers])
+    radii, is_h = covalent_radii(gen.vocab.atomic_numbers), torch.tensor([s == "H" for s in gen.vocab.symbols])
     draws = torch.Generator().manual_seed(seed)
     for _ in range(200):  # redraw until the fragment has the asked-for hydrogens and size
         known = random_fragments(z0[:, :3], batch.atom_type, graph, radii, is_h, 1.0, draws)

@@ -20,7 +20,7 @@ from moldiff.errors import MoldiffError
 from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss
 from moldiff.flowmap.generator import build_flowmap_network
 from moldiff.flowmap.losses import flowmap_loss, teacher_ode_loss
-from moldiff.nets.precision import resolve_precision, set_precision
+from moldiff.nets.precision import set_precision
 from moldiff.flowmap.model import FlowMapModel
 from moldiff.flowmap.sampler import FlowMapSampler
 from moldiff.generator import build_schedule
@@ -53,15 +53,15 @@ class FlowMapTrainer(Trainer):
         fm = config.flowmap
         self.teacher = self.fake = self._fake_batch = None
         if fm.objective != "meanflow":
-            device = dist_utils.device_for_rank(_device(config.train.device))
-            self.teacher = load_teacher(config, device)
-            # the teacher's calls are most of a distillation step: they take the run's precision too
-            # (and so does DMD's sample score, a copy of the teacher)
-            set_precision(self.teacher.net, resolve_precision(config.train.precision, device))
+            self.teacher = load_teacher(config, dist_utils.device_for_rank(_device(config.train.device)))
         if fm.objective == "dmd":
             self.fake = SampleScore(self.teacher, config.diffusion, fm.dmd_fake_lr or config.train.lr,
                                     config.train.grad_clip)  # fmt: skip
         super().__init__(config, **kwargs)
+        # the teacher's calls are most of a distillation step: they run in the student's precision
+        for denoiser in (self.teacher, self.fake and self.fake.denoiser):
+            if denoiser is not None:
+                set_precision(denoiser.net, self.precision)
 
     def build_network(self, config: FlowMapRunConfig) -> torch.nn.Module:
         return build_flowmap_network(config)

@@ -61,3 +61,14 @@ def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
     assert scratch.flowmap.objective == "meanflow" and scratch.flowmap.teacher is None
     with pytest.raises(MoldiffError, match="set flowmap.teacher"):
         load_config(None, ["flowmap.objective=teacher-ode"], FlowMapRunConfig)
+
+
+def test_a_bf16_distillation_runs_its_teacher_and_sample_score_in_bf16(tmp_path):
+    from moldiff.flowmap.train import FlowMapTrainer
+
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=1"]), log=lambda m: None)
+    cfg = _flowmap(tmp_path, "dmd", 1, "flowmap.objective=dmd", f"flowmap.teacher={tmp_path}/teacher/model.pt",
+                   "train.precision=bf16")  # fmt: skip
+    trainer = FlowMapTrainer(cfg, log=lambda m: None)
+    nets = (trainer.net, trainer.teacher.net, trainer.fake.denoiser.net)
+    assert [net.precision for net in nets] == ["bf16"] * 3
