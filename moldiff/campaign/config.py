@@ -69,6 +69,7 @@ class Filters(_Strict):
     ranges: dict[str, Range] = {}  # score -> {min, max}; a molecule outside is filtered
     alerts: list[Literal["pains", "brenk"]] = []  # any match of these catalogs filters the molecule
     connected: bool = True  # filter molecules of several fragments
+    scaffold: bool = True  # with a scaffold: filter molecules that lost it (bond orders, as xyz2mol reads them)
     unique: bool = True  # keep only the best-ranked copy of each SMILES
     novel: bool = False  # filter molecules found in the reference (training) set
     posebusters: bool = False  # filter molecules that fail a PoseBusters check (needs scoring.posebusters)

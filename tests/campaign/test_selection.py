@@ -59,3 +59,13 @@ def test_zero_desirability_vetoes_and_filters_can_be_relaxed(scores):
     assert out.loc[7, "reason_kind"] == "desirability 0" and "mw = 0" in out.loc[7, "reason"]
     assert out.loc[1, "status"] == "filtered" and out.loc[1, "reason_kind"] == "desirability 0"  # 221 Da
     assert out.loc[5, "status"] == "kept" and out.loc[3, "status"] == "kept"  # duplicates and fragments allowed
+
+
+def test_a_scaffold_campaign_filters_molecules_that_lost_the_scaffold(scores):
+    with_scaffold = scores.assign(scaffold_intact=[i != 6 for i in range(len(SMILES))])
+    out = select(with_scaffold, _config())
+    assert out.loc[6, "reason_kind"] == "scaffold lost" and out.loc[6, "status"] == "filtered"
+    assert out.loc[0, "status"] == "kept"
+    relaxed = select(with_scaffold, _config(filters={"scaffold": False}))
+    assert relaxed.loc[6, "reason_kind"] != "scaffold lost"
+    assert select(scores, _config()).loc[6, "reason_kind"] != "scaffold lost"  # no scaffold: no such filter
