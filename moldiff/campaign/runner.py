@@ -195,9 +195,34 @@ def _tracking_uri(config: CampaignConfig, cli_uri: str | None) -> str:
     return track.resolve_uri(cli_uri, config.tracking.uri)
 
 
-def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, log) -> None:
-    from moldiff.campaign.reference import load_reference
-    from moldiff.chem.scoring import score_molset
+@dataclass
+class _Sampler:
+    """Everything a campaign's batches are drawn with: the model, its guidance plan, the solver and
+    the seed and atom count of every molecule."""
+
+    config: CampaignConfig
+    generator: object
+    model_config: object
+    payload: dict
+    plan: object
+    solver: Callable
+    times: object
+    seeds: list[int]
+    counts: list[int]
+    device: object
+    precision: str
+    model_path: Path
+
+    def batch(self, b: int) -> MolSet:
+        """Batch ``b``'s molecules: each with its own seed, among the same batch-mates as always."""
+        start, end = batch_range(self.config, b)
+        molset = self.plan.sample(self.seeds[start:end], self.counts[start:end], solver=self.solver, times=self.times,
+                                  device=self.device)  # fmt: skip
+        molset.ids = np.arange(start, end, dtype=np.int64)
+        return molset
+
+
+def _sampler(config: CampaignConfig) -> _Sampler:
     from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
     from moldiff.nets.precision import resolve_precision
@@ -206,7 +231,6 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     from moldiff.train.loop import pick_device
 
     s = config.sampling
-    solver = get_solver(s.solver, **s.options)
     device = pick_device(s.device)
     model_path = resolve_model(config.model)
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
@@ -214,31 +238,80 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
     plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
     precision = resolve_precision(s.precision, device)
     plan.set_precision(precision)
-    reference = load_reference(config.scoring.reference, model_config, config.scoring.max_neighbours)
     times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)
-    seeds = molecule_seeds(config.seed, config.n_molecules)
-    counts = plan.atom_counts(config.seed, config.n_molecules, s.n_atoms)
+    return _Sampler(config, generator, model_config, payload, plan, get_solver(s.solver, **s.options), times,
+                    molecule_seeds(config.seed, config.n_molecules),
+                    plan.atom_counts(config.seed, config.n_molecules, s.n_atoms), device, precision, model_path)  # fmt: skip
+
+
+def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, log) -> None:
+    from moldiff.campaign.reference import load_reference
+    from moldiff.chem.scoring import score_molset
+
+    sampler = _sampler(config)
+    plan, payload = sampler.plan, sampler.payload
+    reference = load_reference(config.scoring.reference, sampler.model_config, config.scoring.max_neighbours)
     posebusters = None if config.scoring.posebusters == "off" else config.scoring.posebusters
-    model_hash = file_digest(model_path)
+    model_hash = file_digest(sampler.model_path)
     steering = {"guidance": plan.record, "steering_sha256": _steering_digest(plan)} if plan.active else {}
     for b in batches:
         start, end = batch_range(config, b)
         t0 = time.time()
-        molset = plan.sample(seeds[start:end], counts[start:end], solver=solver, times=times, device=device)
-        molset.ids = np.arange(start, end, dtype=np.int64)
+        molset = sampler.batch(b)
         t1 = time.time()
         frame = score_molset(molset, reference, posebusters=posebusters, workers=config.scoring.workers)
-        frame.insert(1, "seed", np.array(seeds[start:end], dtype=np.int64))
+        frame.insert(1, "seed", np.array(sampler.seeds[start:end], dtype=np.int64))
         for key, values in _steering_columns(plan, molset, frame["smiles"].tolist()).items():
             frame[key] = values
-        meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(), "model": str(model_path),
-                "model_sha256": model_hash, "model_step": payload.get("step"), "device": str(device),
-                "precision": precision,
+        meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(),
+                "model": str(sampler.model_path), "model_sha256": model_hash, "model_step": payload.get("step"),
+                "device": str(sampler.device), "precision": sampler.precision,
                 "seconds_generate": round(t1 - t0, 3), "seconds_score": round(time.time() - t1, 3),
                 **steering}  # fmt: skip
         _write_batch(out, b, molset, frame, meta)
         if progress is not None:
             progress(end - start)
+
+
+def regenerate(config: CampaignConfig, indices: list[int], *, log: Callable[[str], None] = print) -> MolSet:
+    """Molecules ``indices`` of a campaign, generated again from their seeds. Each is drawn with its
+    batch-mates, as in the campaign, so on the same kind of machine and precision it equals the
+    campaign's own molecule bit for bit (at the cost of its whole batch)."""
+    bad = [i for i in indices if not 0 <= i < config.n_molecules]
+    if not indices or bad:
+        raise MoldiffError(f"molecule indices must be in 0..{config.n_molecules - 1} (got {bad or 'none'})")
+    sampler = _sampler(config)
+    size = config.sampling.batch_size
+    parts = []
+    for b in sorted({i // size for i in indices}):
+        start, end = batch_range(config, b)
+        log(f"regenerating batch {b} (molecules {start}-{end - 1})")
+        batch = sampler.batch(b)
+        wanted = [i for i in indices if i // size == b]
+        parts.append(batch.subset([int(np.flatnonzero(batch.ids == i)[0]) for i in wanted]))
+    molset = MolSet.concat(parts)
+    order = {int(i): k for k, i in enumerate(molset.ids)}
+    return molset.subset([order[i] for i in indices])
+
+
+def regenerated_deviation(out: Path, config: CampaignConfig, molset: MolSet) -> list[float | None]:
+    """For each regenerated molecule, the largest coordinate difference (Å) from the campaign's own
+    copy in ``out``'s batches (inf: other elements; None: its batch is not there)."""
+    size = config.sampling.batch_size
+    saved: dict[int, MolSet] = {}
+    result: list[float | None] = []
+    for k, i in enumerate(molset.ids.tolist()):
+        b = i // size
+        if b not in saved and batch_done(out, b):
+            saved[b] = _read_batch(out, b)[0]
+        if b not in saved:
+            result.append(None)
+            continue
+        theirs = saved[b].molecule(int(np.flatnonzero(saved[b].ids == i)[0]))
+        mine = molset.molecule(k)
+        same = theirs[0].shape == mine[0].shape and (theirs[0] == mine[0]).all()
+        result.append(float(np.abs(theirs[1] - mine[1]).max()) if same else math.inf)
+    return result
 
 
 def _steering_columns(plan, molset: MolSet, smiles: list) -> dict[str, list]:

@@ -1,4 +1,5 @@
-"""``moldiff campaign run FILE [--shard K/N] [--resume]`` and ``moldiff campaign merge DIR...``."""
+"""``moldiff campaign run FILE [--shard K/N] [--resume]``, ``moldiff campaign merge DIR...`` and
+``moldiff campaign regenerate DIR INDEX...``."""
 
 from __future__ import annotations
 
@@ -56,6 +57,45 @@ def merge_command(
     from moldiff.campaign.runner import merge
 
     _done(merge(list(dirs), out, tracking_uri=tracking_uri, track=track, log=_log))
+
+
+@campaign_app.command("regenerate")
+def regenerate_command(
+    directory: Annotated[Path, typer.Argument(help="A campaign directory (it holds campaign.yaml).")],
+    molecules: Annotated[list[int], typer.Argument(help="Molecule indices (the `index` column of molecules.csv).")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="SDF file to write (default: DIR/regenerated.sdf).")] = None,
+) -> None:
+    """Generate molecules of a campaign again from their seeds and check them against the saved ones."""
+    import yaml
+
+    from moldiff.campaign.config import validate_campaign
+    from moldiff.campaign.runner import CONFIG_NAME, regenerate, regenerated_deviation
+    from moldiff.chem.io import write_sdf
+    from moldiff.chem.scoring import sdf_molecules
+    from moldiff.errors import MoldiffError
+
+    saved = directory / CONFIG_NAME
+    if not saved.is_file():
+        raise MoldiffError(f"{directory} is not a campaign directory (no {CONFIG_NAME})")
+    config = validate_campaign(yaml.safe_load(saved.read_text()), str(saved))
+    molset = regenerate(config, list(molecules), log=_log)
+    deviation = regenerated_deviation(directory, config, molset)
+    target = out or directory / "regenerated.sdf"
+    write_sdf(target, sdf_molecules(molset), {"index": molset.ids.tolist(), "seed": _seeds(config, molset.ids)},
+              names=[f"{config.name}_{i}" for i in molset.ids])  # fmt: skip
+    for i, d in zip(molset.ids.tolist(), deviation):
+        verdict = ("not generated in this directory yet" if d is None else "identical to the campaign's" if d == 0
+                   else "other atoms than the campaign's" if d == float("inf")
+                   else f"differs from the campaign's by up to {d:.2g} Å (another machine or torch build?)")  # fmt: skip
+        print(f"molecule {i}: {verdict}")
+    print(f"{len(molset)} molecules -> {target}")
+
+
+def _seeds(config, ids) -> list[int]:
+    from moldiff.sampling import molecule_seeds
+
+    seeds = molecule_seeds(config.seed, config.n_molecules)
+    return [seeds[int(i)] for i in ids]
 
 
 def _done(result) -> None:

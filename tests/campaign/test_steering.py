@@ -93,6 +93,25 @@ def test_every_molecule_holds_the_scaffold_and_says_so(steered):
     assert "scaffold found in 11 molecules (100.0 %)" in html and "contain the scaffold (graph)" in html
 
 
+def test_any_molecule_of_a_steered_campaign_regenerates_exactly(steered, tmp_path, capsys):
+    out = tmp_path / "again.sdf"
+    assert main(["campaign", "regenerate", str(steered), "7", "1", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "molecule 7: identical to the campaign's" in printed and "molecule 1: identical" in printed
+    again, _ = read_sdf(out)
+    saved, _ = read_sdf(steered / "molecules.sdf")
+    for k, i in enumerate((7, 1)):
+        assert np.allclose(again.molecule(k)[1], saved.molecule(i)[1], atol=1e-3)
+        assert (again.molecule(k)[0] == saved.molecule(i)[0]).all()
+    from rdkit import Chem
+
+    written = [m.GetProp("seed") for m in Chem.SDMolSupplier(str(out), sanitize=False, removeHs=False)]
+    assert written == [str(molecule_seeds(5, 11)[i]) for i in (7, 1)]
+    assert main(["campaign", "regenerate", str(steered), "11"]) == 2
+    assert "molecule indices must be in 0..10" in capsys.readouterr().err
+    assert main(["campaign", "regenerate", str(tmp_path), "0"]) == 2  # not a campaign directory
+
+
 def test_steered_shards_merge_into_exactly_the_unsplit_run(steered, campaign_file, predictor, tmp_path, capsys):
     path = campaign_file("tiny", **_steering(predictor))
     dirs = [str(tmp_path / f"shard{k}") for k in range(2)]
