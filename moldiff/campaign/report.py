@@ -85,7 +85,7 @@ def render(folder: Path) -> str:
         "<h2>Provenance</h2>", _provenance(run),
         "<h2>Set metrics</h2>", _metrics_table(metrics),
         "<h2>Distributions</h2>", _distributions(frame, reference, run),
-        "<h2>Top molecules</h2>", _top(frame, top_n),
+        "<h2>Top molecules</h2>", _top(frame, top_n, _scaffold_smiles(run)),
         "<h2>Why molecules were filtered</h2>", _breakdown(frame),
         "<h2>Campaign file (resolved)</h2>", f"<pre>{escape(config_text)}</pre>",
     ]  # fmt: skip
@@ -222,7 +222,12 @@ def _numeric(values):
     return pd.to_numeric(values, errors="coerce")
 
 
-def _top(frame, top_n: int) -> str:
+def _scaffold_smiles(run: dict) -> str | None:
+    scaffold = (run.get("guidance") or {}).get("scaffold")
+    return scaffold.get("smiles") if scaffold else None
+
+
+def _top(frame, top_n: int, scaffold: str | None) -> str:
     kept = frame[frame["status"] == "kept"].copy()
     kept["rank"] = _numeric(kept["rank"])
     kept = kept.sort_values("rank").head(top_n)
@@ -232,11 +237,13 @@ def _top(frame, top_n: int) -> str:
 
     legends = [f"#{int(r.rank)}  D={_num(r.desirability)}  QED={_num(r.qed)}  SA={_num(r.sa)}"
                for r in kept.itertuples()]  # fmt: skip
-    svg = grid_from_smiles(list(kept["smiles"]), legends=legends, n_cols=4, size=(260, 200))
+    svg = grid_from_smiles(list(kept["smiles"]), legends=legends, n_cols=4, size=(260, 200), highlight=scaffold)
     columns = [c for c in TOP_COLUMNS if c in kept.columns]
     rows = [[escape(_num(row[c]) if c not in ("smiles", "brenk") else str(row[c])) for c in columns]
             for _, row in kept.iterrows()]  # fmt: skip
-    return f"<div class=grid>{svg}</div>" + _table(list(columns), rows)
+    note = (f"<p>The scaffold <code>{escape(scaffold)}</code> is highlighted where a molecule keeps it with its bond "
+            "orders.</p>" if scaffold else "")  # fmt: skip
+    return f"{note}<div class=grid>{svg}</div>" + _table(list(columns), rows)
 
 
 def _breakdown(frame) -> str:

@@ -26,6 +26,7 @@ def grid_image(
     size: tuple[int, int] = (220, 180),
     max_molecules: int = 24,
     svg: bool = False,
+    highlight_atoms: Sequence[Sequence[int]] | None = None,
 ):
     """Draw up to ``max_molecules`` molecules in a grid of 2D depictions, hydrogens hidden.
 
@@ -37,6 +38,8 @@ def grid_image(
         size: (width, height) of one cell in pixels.
         max_molecules: draw only the first this many.
         svg: return SVG text instead of a PIL image.
+        highlight_atoms: atom indices to highlight, one list per molecule (hydrogens are folded
+            in, so index heavy atoms of a molecule whose hydrogens are implicit, as SMILES give them).
 
     Returns:
         A PIL image (shown inline by Jupyter), or SVG text when ``svg``.
@@ -50,8 +53,10 @@ def grid_image(
     legends = None if legends is None else [str(s) for s in list(legends)[: len(mols)]]
     if legends is not None and len(legends) != len(mols):
         raise ValueError(f"{len(legends)} legends for {len(mols)} molecules")
+    highlight = None if highlight_atoms is None else [list(a) for a in list(highlight_atoms)[: len(mols)]]
     with rdkit_quiet():
-        return Draw.MolsToGridImage(mols, molsPerRow=n_cols, subImgSize=size, legends=legends, useSVG=svg)
+        return Draw.MolsToGridImage(mols, molsPerRow=n_cols, subImgSize=size, legends=legends, useSVG=svg,
+                                    highlightAtomLists=highlight)  # fmt: skip
 
 
 def molset_to_mols(molset: MolSet) -> list[Chem.Mol]:
@@ -92,15 +97,30 @@ def _depiction(mol: Chem.Mol) -> Chem.Mol:
 
 
 def grid_from_smiles(smiles: Sequence[str], *, legends: Sequence[str] | None = None, n_cols: int = 4,
-                     size: tuple[int, int] = (220, 180), svg: bool = True):  # fmt: skip
+                     size: tuple[int, int] = (220, 180), svg: bool = True, highlight: str | None = None):  # fmt: skip
     """A grid of 2D depictions of SMILES (see :func:`grid_image`); an unparsable SMILES is an empty cell.
+
+    ``highlight``: a substructure (SMILES, e.g. a campaign's scaffold) drawn highlighted wherever a
+    molecule contains it with its bond orders.
 
     Returns SVG text (without the XML declaration, ready to inline in HTML) when ``svg``, else a
     PIL image.
     """
     with rdkit_quiet():
         mols = [Chem.MolFromSmiles(str(s)) or Chem.Mol() for s in smiles]
-    image = grid_image(mols, legends=legends, n_cols=n_cols, size=size, max_molecules=len(mols), svg=svg)
+    atoms = _matches(mols, highlight) if highlight else None
+    image = grid_image(mols, legends=legends, n_cols=n_cols, size=size, max_molecules=len(mols), svg=svg,
+                       highlight_atoms=atoms)  # fmt: skip
     if svg:
         image = image[image.index("<svg"):] if "<svg" in image else image
     return image
+
+
+def _matches(mols: Sequence[Chem.Mol], smiles: str) -> list[list[int]]:
+    """Atoms of each molecule matching the substructure ``smiles`` (its hydrogens ignored)."""
+    with rdkit_quiet():
+        query = Chem.MolFromSmiles(smiles)
+        if query is None:
+            return [[] for _ in mols]
+        query = Chem.RemoveHs(query)
+        return [list(m.GetSubstructMatch(query)) if m.GetNumAtoms() else [] for m in mols]

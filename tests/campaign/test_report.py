@@ -3,12 +3,14 @@ from the campaign directory alone; `moldiff report DIR` rebuilds it."""
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 
 import numpy as np
 import pytest
 
 from moldiff.campaign.config import load_campaign
+from moldiff.campaign.report import render
 from moldiff.campaign.runner import _write_batch, batch_range, file_digest, finish
 from moldiff.chem.conformers import smiles_to_3d
 from moldiff.chem.scoring import score_molset
@@ -99,3 +101,17 @@ def test_moldiff_report_rebuilds_the_file(finished, capsys, tmp_path):
     assert after == before
     assert main(["report", str(tmp_path)]) == 2
     assert "not a finished campaign directory" in capsys.readouterr().err
+
+
+def test_a_scaffold_campaign_report_highlights_the_scaffold(finished, tmp_path):
+    import shutil
+
+    out, _ = finished
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    run = json.loads((copy / "run.json").read_text())
+    run["guidance"] = {"scaffold": {"smiles": "c1ccccc1", "source": "c1ccccc1", "atoms": 6, "jump": 1, "resamples": 1}}
+    (copy / "run.json").write_text(json.dumps(run))
+    html = render(copy)
+    assert "The scaffold <code>c1ccccc1</code> is highlighted" in html and "#FF7F7F" in html
+    assert "#FF7F7F" not in (out / "report.html").read_text()  # no scaffold: nothing highlighted

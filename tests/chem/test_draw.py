@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from moldiff.chem.draw import grid_image, molset_to_mols
+from moldiff.chem.draw import grid_from_smiles, grid_image, molset_to_mols
 from moldiff.data.molset import MolSet
 
 
@@ -43,3 +43,13 @@ def test_grid_image_prefers_smiles():
     assert grid_image(data, svg=True, legends=["a", "b"]) == by_geometry  # same molecules
     data.smiles = np.array(["O", "c1ccccc1"])  # the drawing follows the SMILES, not the geometry
     assert grid_image(data, svg=True, legends=["a", "b"]).count("class='bond-") > by_geometry.count("class='bond-")
+
+
+def test_grid_highlights_a_scaffold_only_where_its_bond_orders_are_kept():
+    amide, imidate = "CNC(=O)c1ccccc1", "CN=C(OC)c1ccccc1"  # a benzamide; grown on the oxygen instead
+    plain = grid_from_smiles([amide, imidate], n_cols=1)
+    marked = grid_from_smiles([amide, imidate], n_cols=1, highlight="NC(=O)c1ccccc1")
+    assert "#FF7F7F" not in plain and "#FF7F7F" in marked  # RDKit's highlight colour
+    only_imidate = grid_from_smiles([imidate], highlight="NC(=O)c1ccccc1")
+    assert "#FF7F7F" not in only_imidate
+    assert grid_from_smiles([amide], highlight="not a smiles") == grid_from_smiles([amide])
