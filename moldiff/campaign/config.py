@@ -341,7 +341,9 @@ class CampaignConfig(_Strict):
 
 
 def load_campaign(path: str | Path, overrides: dict | None = None) -> CampaignConfig:
-    """Read and validate a campaign file; ``overrides`` replace top-level keys (e.g. output_dir)."""
+    """Read and validate a campaign file. ``overrides`` are merged into it: a mapping into the file's
+    mapping of the same key (``{"sampling": {"steps": 20}}`` changes the steps alone), anything else
+    replaces the value."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -353,8 +355,15 @@ def load_campaign(path: str | Path, overrides: dict | None = None) -> CampaignCo
         raise MoldiffError(f"campaign file {path} is not valid YAML: {' '.join(str(exc).split())[:160]}") from None
     if not isinstance(raw, dict):
         raise MoldiffError(f"campaign file {path} must be a mapping of keys (name, model, n_molecules, ...)")
-    raw.update(overrides or {})
-    return validate_campaign(raw, str(path))
+    return validate_campaign(_merged(raw, overrides or {}), str(path))
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def validate_campaign(raw: dict, source: str = "campaign") -> CampaignConfig:

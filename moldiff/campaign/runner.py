@@ -273,45 +273,106 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
             progress(end - start)
 
 
-def regenerate(config: CampaignConfig, indices: list[int], *, log: Callable[[str], None] = print) -> MolSet:
-    """Molecules ``indices`` of a campaign, generated again from their seeds. Each is drawn with its
-    batch-mates, as in the campaign, so on the same kind of machine and precision it equals the
-    campaign's own molecule bit for bit (at the cost of its whole batch)."""
+def regenerate(config: CampaignConfig, indices: list[int], *, log: Callable[[str], None] = print,
+               sampler: _Sampler | None = None) -> MolSet:  # fmt: skip
+    """Molecules ``indices`` of a campaign (each once, in that order), generated again from their
+    seeds. Each is drawn with its batch-mates, as in the campaign, so on the same kind of machine
+    and precision it equals the campaign's own molecule bit for bit (at the cost of its batch)."""
+    indices = list(dict.fromkeys(int(i) for i in indices))
     bad = [i for i in indices if not 0 <= i < config.n_molecules]
     if not indices or bad:
         raise MoldiffError(f"molecule indices must be in 0..{config.n_molecules - 1} (got {bad or 'none'})")
-    sampler = _sampler(config)
+    sampler = sampler or _sampler(config)
     size = config.sampling.batch_size
     parts = []
     for b in sorted({i // size for i in indices}):
         start, end = batch_range(config, b)
         log(f"regenerating batch {b} (molecules {start}-{end - 1})")
         batch = sampler.batch(b)
-        wanted = [i for i in indices if i // size == b]
-        parts.append(batch.subset([int(np.flatnonzero(batch.ids == i)[0]) for i in wanted]))
+        parts.append(batch.subset([i - start for i in indices if i // size == b]))
     molset = MolSet.concat(parts)
     order = {int(i): k for k, i in enumerate(molset.ids)}
     return molset.subset([order[i] for i in indices])
 
 
-def regenerated_deviation(out: Path, config: CampaignConfig, molset: MolSet) -> list[float | None]:
-    """For each regenerated molecule, the largest coordinate difference (Å) from the campaign's own
-    copy in ``out``'s batches (inf: other elements; None: its batch is not there)."""
+@dataclass
+class Regenerated:
+    """Molecules of a campaign generated again: their seeds, and for each how it compares with the
+    campaign's copy (``deviation``: largest coordinate difference in Å, inf for other atoms, None
+    when no copy was found; ``compared_with``: ``batch`` (exact), ``molecules.sdf`` (4 decimals) or None)."""
+
+    config: CampaignConfig
+    molecules: MolSet
+    seeds: list[int]
+    deviation: list[float | None]
+    compared_with: list[str | None]
+
+
+def regenerate_saved(directory: Path, indices: list[int], *, log: Callable[[str], None] = print) -> Regenerated:
+    """:func:`regenerate` for the campaign in ``directory``, checked against what it saved there. The
+    model file must be the one the campaign used, and the precision must resolve as it did."""
+    directory = Path(directory)
+    config = load_saved_campaign(directory)
+    metas = [json.loads(p.read_text()) for p in sorted((directory / BATCHES).glob("batch_*.json"))]
+    run = json.loads((directory / "run.json").read_text()) if (directory / "run.json").is_file() else {}
+    saved = metas[0] if metas else run
+    sampler = _sampler(config)
+    if saved.get("model_sha256") and saved["model_sha256"] != file_digest(sampler.model_path):
+        raise MoldiffError(f"{sampler.model_path} is not the model file this campaign used (its sha256 began "
+                           f"{saved['model_sha256']}, step {saved.get('model_step')}); it changed since")  # fmt: skip
+    if saved and saved.get("precision", "fp32") != sampler.precision:
+        raise MoldiffError(f"sampling.precision resolves to {sampler.precision} here, but the campaign ran in "
+                           f"{saved.get('precision', 'fp32')}; regenerate on a machine of its kind")  # fmt: skip
+    molset = regenerate(config, indices, log=log, sampler=sampler)
+    deviation, compared_with = _compare_with_saved(directory, config, molset)
+    return Regenerated(config, molset, [sampler.seeds[int(i)] for i in molset.ids], deviation, compared_with)
+
+
+def _compare_with_saved(out: Path, config: CampaignConfig, molset: MolSet) -> tuple[list, list]:
+    """Each molecule against its copy in ``out``: the batch file (exact), else molecules.sdf
+    (coordinates to 4 decimals: a difference below 1e-4 Å counts as none)."""
+    from moldiff.chem.io import read_sdf
+
     size = config.sampling.batch_size
-    saved: dict[int, MolSet] = {}
-    result: list[float | None] = []
+    batches: dict[int, MolSet] = {}
+    written = read_sdf(out / "molecules.sdf")[0] if (out / "molecules.sdf").is_file() else None
+    deviation, compared_with = [], []
     for k, i in enumerate(molset.ids.tolist()):
         b = i // size
-        if b not in saved and batch_done(out, b):
-            saved[b] = _read_batch(out, b)[0]
-        if b not in saved:
-            result.append(None)
+        if b not in batches and batch_done(out, b):
+            batches[b] = _read_batch(out, b)[0]
+        if b in batches:
+            theirs, where, tolerance = batches[b].molecule(i - batch_range(config, b)[0]), "batch", 0.0
+        elif written is not None and i in written.ids:
+            theirs, where, tolerance = written.molecule(int(np.flatnonzero(written.ids == i)[0])), "molecules.sdf", 1e-4
+        else:
+            deviation.append(None)
+            compared_with.append(None)
             continue
-        theirs = saved[b].molecule(int(np.flatnonzero(saved[b].ids == i)[0]))
         mine = molset.molecule(k)
-        same = theirs[0].shape == mine[0].shape and (theirs[0] == mine[0]).all()
-        result.append(float(np.abs(theirs[1] - mine[1]).max()) if same else math.inf)
-    return result
+        if theirs[0].shape != mine[0].shape or (theirs[0] != mine[0]).any():
+            deviation.append(math.inf)
+        else:
+            d = float(np.abs(theirs[1] - mine[1]).max())
+            deviation.append(0.0 if d < tolerance else d)
+        compared_with.append(where)
+    return deviation, compared_with
+
+
+def load_saved_campaign(directory: Path) -> CampaignConfig:
+    """The resolved campaign file a campaign directory holds."""
+    import yaml
+
+    saved = Path(directory) / CONFIG_NAME
+    if not saved.is_file():
+        raise MoldiffError(f"{directory} is not a campaign directory (no {CONFIG_NAME})")
+    try:
+        raw = yaml.safe_load(saved.read_text())
+    except yaml.YAMLError as exc:
+        raise MoldiffError(f"{saved} is not valid YAML: {' '.join(str(exc).split())[:160]}") from None
+    if not isinstance(raw, dict):
+        raise MoldiffError(f"{saved} is not a campaign file (not a mapping of keys)")
+    return validate_campaign(raw, str(saved))
 
 
 def _steering_columns(plan, molset: MolSet, smiles: list) -> dict[str, list]:
@@ -355,16 +416,9 @@ def merge(dirs: list[Path], out_dir: Path | None = None, *, tracking_uri: str | 
     Every directory must hold the same campaign (same resolved config); every batch must be
     present in one of them. The outputs go to ``out_dir`` (default: the first directory).
     """
-    import yaml
-
     if not dirs:
         raise MoldiffError("campaign merge needs at least one campaign directory")
-    configs = []
-    for d in dirs:
-        saved = Path(d) / CONFIG_NAME
-        if not saved.is_file():
-            raise MoldiffError(f"{d} is not a campaign directory (no {CONFIG_NAME})")
-        configs.append(validate_campaign(yaml.safe_load(saved.read_text()), str(saved)))
+    configs = [load_saved_campaign(Path(d)) for d in dirs]
     config = configs[0]
     for d, other in zip(dirs[1:], configs[1:]):
         if other.fingerprint() != config.fingerprint():

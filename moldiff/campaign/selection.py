@@ -4,17 +4,18 @@ filtered (the first that applies, in this order):
 
 1. ``invalid``: xyz2mol could not assign bonds (its message follows);
 2. ``disconnected``: several fragments (``filters.connected``);
-   ``scaffold lost``: a scaffold campaign's molecule without the scaffold and its bond orders
-   (``filters.scaffold``; e.g. a benzamide grown on its oxygen reads as an imidate);
-3. a range filter (``qed below 0.6``, ``mw above 500``), including a score that could not be computed;
-4. a structural alert of a forbidden catalog (``PAINS alert``, with the alert names);
-5. ``not novel`` (``filters.novel``), ``PoseBusters`` (``filters.posebusters``);
-6. ``desirability 0``: a component vetoed it;
+3. ``scaffold lost``: a scaffold campaign's molecule without the scaffold and its bond orders
+   (``filters.scaffold``; e.g. a benzamide grown on its oxygen reads as an imidate; not computed:
+   not filtered);
+4. a range filter (``qed below 0.6``, ``mw above 500``), including a score that could not be computed;
+5. a structural alert of a forbidden catalog (``PAINS alert``, with the alert names);
+6. ``not novel`` (``filters.novel``), ``PoseBusters`` (``filters.posebusters``);
+7. ``desirability 0``: a component vetoed it;
 
 then, over the survivors in order of decreasing desirability (ties: lower index first):
 
-7. ``duplicate``: the same SMILES was kept already (``filters.unique``);
-8. ``scaffold cap``: ``diversity.max_per_scaffold`` molecules of its Murcko scaffold were kept
+8. ``duplicate``: the same SMILES was kept already (``filters.unique``);
+9. ``scaffold cap``: ``diversity.max_per_scaffold`` molecules of its Murcko scaffold were kept
    already (acyclic molecules share one group).
 
 Kept molecules are ranked 1, 2, ... in that order. The result depends only on the set of rows, so a
@@ -83,7 +84,7 @@ def _hard_filter(row: dict, config: CampaignConfig, total: float, parts: dict) -
         return "invalid", f"invalid: {row['failure']}"
     if f.connected and row["n_fragments"] > 1:
         return "disconnected", f"disconnected: {row['n_fragments']} fragments"
-    if f.scaffold and "scaffold_intact" in row and not _true(row["scaffold_intact"]):
+    if f.scaffold and not _missing(row.get("scaffold_intact")) and not row["scaffold_intact"]:
         return "scaffold lost", "scaffold lost: the molecule does not contain it with its bond orders"
     for name, bounds in f.ranges.items():
         value = row[name]

@@ -66,36 +66,26 @@ def regenerate_command(
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="SDF file to write (default: DIR/regenerated.sdf).")] = None,
 ) -> None:
     """Generate molecules of a campaign again from their seeds and check them against the saved ones."""
-    import yaml
-
-    from moldiff.campaign.config import validate_campaign
-    from moldiff.campaign.runner import CONFIG_NAME, regenerate, regenerated_deviation
+    from moldiff.campaign.runner import regenerate_saved
     from moldiff.chem.io import write_sdf
     from moldiff.chem.scoring import sdf_molecules
-    from moldiff.errors import MoldiffError
 
-    saved = directory / CONFIG_NAME
-    if not saved.is_file():
-        raise MoldiffError(f"{directory} is not a campaign directory (no {CONFIG_NAME})")
-    config = validate_campaign(yaml.safe_load(saved.read_text()), str(saved))
-    molset = regenerate(config, list(molecules), log=_log)
-    deviation = regenerated_deviation(directory, config, molset)
+    again = regenerate_saved(directory, list(molecules), log=_log)
+    ids = again.molecules.ids.tolist()
     target = out or directory / "regenerated.sdf"
-    write_sdf(target, sdf_molecules(molset), {"index": molset.ids.tolist(), "seed": _seeds(config, molset.ids)},
-              names=[f"{config.name}_{i}" for i in molset.ids])  # fmt: skip
-    for i, d in zip(molset.ids.tolist(), deviation):
-        verdict = ("not generated in this directory yet" if d is None else "identical to the campaign's" if d == 0
-                   else "other atoms than the campaign's" if d == float("inf")
-                   else f"differs from the campaign's by up to {d:.2g} Å (another machine or torch build?)")  # fmt: skip
+    write_sdf(target, sdf_molecules(again.molecules), {"index": ids, "seed": again.seeds},
+              names=[f"{again.config.name}_{i}" for i in ids])  # fmt: skip
+    for i, d, where in zip(ids, again.deviation, again.compared_with):
+        if d is None:
+            verdict = "no saved copy in this directory (a shard that did not make it, or no batch files)"
+        elif d == 0:
+            verdict = f"identical to the campaign's ({where})"
+        elif d == float("inf"):
+            verdict = f"other atoms than the campaign's ({where})"
+        else:
+            verdict = f"differs from the campaign's ({where}) by up to {d:.2g} Å: another kind of machine or torch build?"
         print(f"molecule {i}: {verdict}")
-    print(f"{len(molset)} molecules -> {target}")
-
-
-def _seeds(config, ids) -> list[int]:
-    from moldiff.sampling import molecule_seeds
-
-    seeds = molecule_seeds(config.seed, config.n_molecules)
-    return [seeds[int(i)] for i in ids]
+    print(f"{len(ids)} molecules -> {target}")
 
 
 def _done(result) -> None:

@@ -23,6 +23,13 @@ def test_example_campaign_validates():
     assert config.guidance is None and config.scaffold is None
 
 
+def test_overrides_merge_into_the_files_sections():
+    config = load_campaign(EXAMPLE, {"sampling": {"steps": 20}, "scoring": {"fcd": False}, "n_molecules": 8})
+    assert config.sampling.steps == 20 and config.sampling.types == "closed-shell"  # the file's other keys stay
+    assert config.sampling.batch_size == 25 and not config.scoring.fcd and config.scoring.posebusters == "fast"
+    assert config.n_molecules == 8 and load_campaign(EXAMPLE, {"steer": None}).steer is None
+
+
 def test_scaffold_example_validates_for_the_scaffold_model():
     config = load_campaign(SCAFFOLD_EXAMPLE)
     spec = config.guidance_spec()

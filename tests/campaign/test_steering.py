@@ -95,9 +95,10 @@ def test_every_molecule_holds_the_scaffold_and_says_so(steered):
 
 def test_any_molecule_of_a_steered_campaign_regenerates_exactly(steered, tmp_path, capsys):
     out = tmp_path / "again.sdf"
-    assert main(["campaign", "regenerate", str(steered), "7", "1", "-o", str(out)]) == 0
+    assert main(["campaign", "regenerate", str(steered), "7", "1", "7", "-o", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert "molecule 7: identical to the campaign's" in printed and "molecule 1: identical" in printed
+    assert "molecule 7: identical to the campaign's (batch)" in printed and "molecule 1: identical" in printed
+    assert "2 molecules ->" in printed  # 7 asked twice, written once
     again, _ = read_sdf(out)
     saved, _ = read_sdf(steered / "molecules.sdf")
     for k, i in enumerate((7, 1)):
@@ -110,6 +111,23 @@ def test_any_molecule_of_a_steered_campaign_regenerates_exactly(steered, tmp_pat
     assert main(["campaign", "regenerate", str(steered), "11"]) == 2
     assert "molecule indices must be in 0..10" in capsys.readouterr().err
     assert main(["campaign", "regenerate", str(tmp_path), "0"]) == 2  # not a campaign directory
+
+
+def test_regenerate_checks_merged_outputs_and_refuses_a_changed_model(steered, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(steered, copy)
+    shutil.rmtree(copy / "batches")  # as a merge's output directory: molecules.sdf only
+    assert main(["campaign", "regenerate", str(copy), "4"]) == 0
+    assert "molecule 4: identical to the campaign's (molecules.sdf)" in capsys.readouterr().out
+    run = json.loads((copy / "run.json").read_text())
+    (copy / "run.json").write_text(json.dumps({**run, "model_sha256": "0" * 16}))
+    assert main(["campaign", "regenerate", str(copy), "4"]) == 2
+    assert "is not the model file this campaign used" in capsys.readouterr().err
+    (copy / "campaign.yaml").write_text("name: [unclosed")
+    assert main(["campaign", "regenerate", str(copy), "4"]) == 2
+    assert "is not valid YAML" in capsys.readouterr().err
 
 
 def test_steered_shards_merge_into_exactly_the_unsplit_run(steered, campaign_file, predictor, tmp_path, capsys):
