@@ -43,7 +43,7 @@ def run_row(model: str, particles: int, args, work: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     head = "| model | steering | " + " | ".join(name for _, name in COLUMNS) + " | kept | s / molecule (generating) |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 5)]
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 4)]
     for r in rows:
         steer = f"{r['particles']} particles" if r["particles"] > 1 else "none"
         cells = [f"{100 * r[k]:.1f} %" if r[k] is not None else "–" for k, _ in COLUMNS]

@@ -18,6 +18,8 @@ import json
 from html import escape
 from pathlib import Path
 
+import numpy as np
+
 from moldiff.errors import MoldiffError
 from moldiff.paths import atomic_write_text
 
@@ -139,6 +141,13 @@ def _steering(record: dict) -> list[tuple[str, str]]:
         source = "" if s["source"] == s["smiles"] else f" from {s['source']}"
         out.append(("scaffold", f"{s['smiles']}{source} ({s['atoms']} atoms kept, jump {s['jump']}, "
                                 f"resample {s['resamples']})"))  # fmt: skip
+    if record.get("steer"):
+        st = record["steer"]
+        rewards = st["rewards"] if isinstance(st["rewards"], str) else ", ".join(
+            f"{r['name']} → {goal(r)}" for r in st["rewards"])  # fmt: skip
+        bonus = ", a bonus for the scaffold intact" if st.get("scaffold_bonus") else ""
+        out.append(("steering with", f"{st['particles']} particles per molecule, the {st['select']} kept (reward "
+                                     f"{rewards}, molecules read by {st['reader']}{bonus})"))  # fmt: skip
     return out
 
 
@@ -269,6 +278,8 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozens
 
 
 def _num(value) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):  # seeds: 63-bit, exact
+        return str(value)
     try:
         x = float(value)
     except (TypeError, ValueError):

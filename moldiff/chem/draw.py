@@ -54,9 +54,12 @@ def grid_image(
     if legends is not None and len(legends) != len(mols):
         raise ValueError(f"{len(legends)} legends for {len(mols)} molecules")
     highlight = None if highlight_atoms is None else [list(a) for a in list(highlight_atoms)[: len(mols)]]
+    # under IPython, RDKit's console patches MolsToGridImage to return display objects (and cap the
+    # grid at 50 molecules); the original, saved beside it, returns SVG text or a PIL image
+    draw_grid = getattr(Draw, "_MolsToGridImageSaved", None) or Draw.MolsToGridImage
     with rdkit_quiet():
-        return Draw.MolsToGridImage(mols, molsPerRow=n_cols, subImgSize=size, legends=legends, useSVG=svg,
-                                    highlightAtomLists=highlight)  # fmt: skip
+        return draw_grid(mols, molsPerRow=n_cols, subImgSize=size, legends=legends, useSVG=svg,
+                         highlightAtomLists=highlight)  # fmt: skip
 
 
 def molset_to_mols(molset: MolSet) -> list[Chem.Mol]:

@@ -10,14 +10,15 @@ MODELS_DIR = Path(__file__).parent
 # qm9-fast: a flow map distilled from qm9 (few-step sampling; configs/flowmap_qm9.yaml)
 # drugs: drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; configs/drugs_builtin.yaml)
 # qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (configs/qm9_valence.yaml)
+# drugs-scaffold: drugs fine-tuned the same way (configs/drugs_scaffold.yaml)
 BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "drugs": MODELS_DIR / "drugs.pt",
-           "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt"}  # fmt: skip
+           "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt", "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt"}  # fmt: skip
 DEFAULT_MODEL = "qm9"
 
 
 def resolve_model(name_or_path: str | None) -> Path:
-    """A built-in model name (``qm9``, ``qm9-fast``, ``drugs``, ``qm9-scaffold``) or a file path -> the
-    checkpoint path."""
+    """A built-in model name (``qm9``, ``qm9-fast``, ``drugs``, ``qm9-scaffold``, ``drugs-scaffold``) or a
+    file path -> the checkpoint path."""
     name_or_path = name_or_path or DEFAULT_MODEL
     if name_or_path in BUILTIN:
         path = BUILTIN[name_or_path]

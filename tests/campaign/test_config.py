@@ -18,9 +18,10 @@ BASE = {"name": "c", "n_molecules": 10}
 
 def test_example_campaign_validates():
     config = load_campaign(EXAMPLE)
-    assert config.model == "drugs" and config.filters.ranges["qed"].min == 0.6 and config.filters.alerts == ["pains"]
+    assert config.model == "drugs-scaffold" and config.filters.ranges["qed"].min == 0.6 and config.filters.alerts == ["pains"]
     assert config.n_batches == -(-config.n_molecules // config.sampling.batch_size)
-    assert config.guidance is None and config.scaffold is None
+    assert config.guidance is None and config.scaffold.smiles == "*NC(=O)c1ccccc1" and config.filters.scaffold
+    assert config.steer.particles == 4 and config.steer.reader == "xyz2mol"
 
 
 def test_overrides_merge_into_the_files_sections():

@@ -115,3 +115,11 @@ def test_a_scaffold_campaign_report_highlights_the_scaffold(finished, tmp_path):
     html = render(copy)
     assert "The scaffold <code>c1ccccc1</code> is highlighted" in html and "#FF7F7F" in html
     assert "#FF7F7F" not in (out / "report.html").read_text()  # no scaffold: nothing highlighted
+
+
+def test_seeds_are_shown_exactly():
+    from moldiff.campaign.report import _num
+
+    seed = 8791398145135533503  # 63 bits: a float would print 8791398145135533056
+    assert _num(np.int64(seed)) == _num(seed) == str(seed)
+    assert _num(0.8176) == "0.818" and _num(float("nan")) == "" and _num(3.0) == "3"

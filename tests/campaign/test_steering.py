@@ -203,6 +203,8 @@ def test_particle_steering_in_a_campaign_records_itself_and_keeps_molecules_per_
     assert frame["seed"].tolist() == molecule_seeds(5, 4)
     record = json.loads((tmp_path / "particles" / "run.json").read_text())["guidance"]["steer"]
     assert record["particles"] == 3 and record["reader"] == "xyz2mol" and record["rewards"] == "valid"
+    html = (tmp_path / "particles" / "report.html").read_text()
+    assert "steering with 3 particles per molecule, the best kept (reward valid, molecules read by xyz2mol)" in html
     one = campaign_file("particles_one", n_molecules=4, steer={**steer, "particles": 1}, seed=5)
     plain = campaign_file("plain", n_molecules=4)
     assert main(["campaign", "run", str(one), "--no-track"]) == 0 and main(["campaign", "run", str(plain), "--no-track"]) == 0

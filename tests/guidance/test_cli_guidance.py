@@ -201,6 +201,16 @@ def test_the_builtin_scaffold_model_keeps_a_scaffold_and_steers_for_it_intact(tm
     assert guidance["steer"]["reader"] == "xyz2mol" and guidance["steer"]["scaffold_bonus"] == 1.0
 
 
+def test_the_builtin_drug_scaffold_model_grows_a_benzamide_on_its_nitrogen(tmp_path, capsys):
+    code, out = _run(tmp_path, "drugs-scaffold", "--scaffold-smiles", "*NC(=O)c1ccccc1", "--types", "closed-shell")
+    assert code == 0, capsys.readouterr().err
+    frame = pd.read_csv(out.with_suffix(".csv"))
+    assert frame["has_scaffold"].all() and len(frame) == 3
+    scaffold = json.loads(out.with_suffix(".run.json").read_text())["guidance"]["scaffold"]
+    assert scaffold["known_atoms"] and scaffold["atoms"] == 15  # 9 heavy atoms and the 6 kept hydrogens
+    assert scaffold["open_valence"] == [1] + [0] * 14  # only the nitrogen (first) has an open valence: its *
+
+
 def test_an_intact_scaffold_is_read_from_the_smiles_with_its_bond_orders():
     from moldiff.guidance.plan import GuidanceSpec, plan_guidance
     from moldiff.models import load_generator
