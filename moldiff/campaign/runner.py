@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moldiff.campaign.config import CampaignConfig, dump_yaml, validate_campaign
+from moldiff.campaign.config import CampaignConfig, dump_yaml, load_campaign, validate_campaign
 from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
 from moldiff.paths import atomic_write_bytes, atomic_write_text
@@ -163,11 +163,9 @@ def _claim_directory(out: Path, config: CampaignConfig, *, resume: bool) -> None
     """Refuse to mix campaigns in one directory; write the resolved config."""
     saved = out / CONFIG_NAME
     if saved.exists():
-        import yaml
-
         try:
-            previous = validate_campaign(yaml.safe_load(saved.read_text()), str(saved))
-        except (MoldiffError, yaml.YAMLError):
+            previous = load_saved_campaign(out)
+        except MoldiffError:
             raise MoldiffError(f"{out} holds a campaign file that cannot be read ({saved}); use another output_dir") from None
         started = any((out / BATCHES).glob("batch_*.json"))
         # a start that failed before its first batch (a target the model cannot take) leaves only the file
@@ -201,7 +199,6 @@ class _Sampler:
     the seed and atom count of every molecule."""
 
     config: CampaignConfig
-    generator: object
     model_config: object
     payload: dict
     plan: object
@@ -239,7 +236,7 @@ def _sampler(config: CampaignConfig) -> _Sampler:
     precision = resolve_precision(s.precision, device)
     plan.set_precision(precision)
     times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)
-    return _Sampler(config, generator, model_config, payload, plan, get_solver(s.solver, **s.options), times,
+    return _Sampler(config, model_config, payload, plan, get_solver(s.solver, **s.options), times,
                     molecule_seeds(config.seed, config.n_molecules),
                     plan.atom_counts(config.seed, config.n_molecules, s.n_atoms), device, precision, model_path)  # fmt: skip
 
@@ -313,9 +310,9 @@ def regenerate_saved(directory: Path, indices: list[int], *, log: Callable[[str]
     model file must be the one the campaign used, and the precision must resolve as it did."""
     directory = Path(directory)
     config = load_saved_campaign(directory)
-    metas = [json.loads(p.read_text()) for p in sorted((directory / BATCHES).glob("batch_*.json"))]
-    run = json.loads((directory / "run.json").read_text()) if (directory / "run.json").is_file() else {}
-    saved = metas[0] if metas else run
+    # what the model and precision were: any finished batch's marker, else the finished run's record
+    marker = next(iter(sorted((directory / BATCHES).glob("batch_*.json"))), directory / "run.json")
+    saved = json.loads(marker.read_text()) if marker.is_file() else {}
     sampler = _sampler(config)
     if saved.get("model_sha256") and saved["model_sha256"] != file_digest(sampler.model_path):
         raise MoldiffError(f"{sampler.model_path} is not the model file this campaign used (its sha256 began "
@@ -335,12 +332,14 @@ def _compare_with_saved(out: Path, config: CampaignConfig, molset: MolSet) -> tu
 
     size = config.sampling.batch_size
     batches: dict[int, MolSet] = {}
-    written = read_sdf(out / "molecules.sdf")[0] if (out / "molecules.sdf").is_file() else None
+    written: MolSet | None = None  # molecules.sdf, read only if some batch file is missing
     deviation, compared_with = [], []
     for k, i in enumerate(molset.ids.tolist()):
         b = i // size
         if b not in batches and batch_done(out, b):
             batches[b] = _read_batch(out, b)[0]
+        if b not in batches and written is None and (out / "molecules.sdf").is_file():
+            written = read_sdf(out / "molecules.sdf")[0]
         if b in batches:
             theirs, where, tolerance = batches[b].molecule(i - batch_range(config, b)[0]), "batch", 0.0
         elif written is not None and i in written.ids:
@@ -361,18 +360,10 @@ def _compare_with_saved(out: Path, config: CampaignConfig, molset: MolSet) -> tu
 
 def load_saved_campaign(directory: Path) -> CampaignConfig:
     """The resolved campaign file a campaign directory holds."""
-    import yaml
-
     saved = Path(directory) / CONFIG_NAME
     if not saved.is_file():
         raise MoldiffError(f"{directory} is not a campaign directory (no {CONFIG_NAME})")
-    try:
-        raw = yaml.safe_load(saved.read_text())
-    except yaml.YAMLError as exc:
-        raise MoldiffError(f"{saved} is not valid YAML: {' '.join(str(exc).split())[:160]}") from None
-    if not isinstance(raw, dict):
-        raise MoldiffError(f"{saved} is not a campaign file (not a mapping of keys)")
-    return validate_campaign(raw, str(saved))
+    return load_campaign(saved)
 
 
 def _steering_columns(plan, molset: MolSet, smiles: list) -> dict[str, list]:
