@@ -29,6 +29,19 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
 
 Writes OUT.json and OUT.md (default bench/results/conditional) after every property; --resume
 keeps the properties a cut-off run finished and measures the rest.
+
+The 10,000 molecules per property the protocol asks for take days on a CPU, so they can be made in
+pieces: --records DIR keeps each molecule's verdicts (one gzipped CSV per property and row, saved
+after every batch, with the settings that made them), and a later run with the same settings, on
+this machine or another, goes on from the last batch. --round R measures every property's first R
+molecules before any property's next R, so a run stopped at any time leaves a balanced table;
+--rows picks the rows to spend the time on; several processes on disjoint --properties can share
+one DIR, and --report-only then writes the table from what DIR holds:
+
+    python bench/bench_conditional.py --joint --reuse --work-dir train_state/conditional_qm9 \
+        --properties alpha gap homo --eegsde-scale --eegsde-tuned alpha=16 gap=4 homo=8 \
+        --steer-particles 4 --predictor-minutes 75 --rows steered --precision bf16 --threads 1 \
+        --records bench/results/conditional_10k --round 100 --out bench/results/conditional_10k_a
 """
 
 from __future__ import annotations
@@ -52,6 +65,7 @@ PUBLISHED = {  # ANCHORS.md, EDM protocol
     "EEGSDE (published)": [2.50, 487, 302, 447, 0.777, 0.941],
     "QM9 lower bound (published)": [0.10, 64, 39, 36, 0.043, 0.040],
 }
+ROWS = ("cfg", "eegsde", "tuned", "steered")
 TINY = dict(max_train=64, gen_minutes=0.05, judge_minutes=0.05, predictor_minutes=0.05, n=8, steps=5,
             n_reference=200, gen_hidden=16, gen_layers=2, judge_hidden=16, judge_layers=2, properties=["gap", "mu"])  # fmt: skip
 
@@ -112,8 +126,25 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("bench/results/conditional"))
     p.add_argument("--resume", action="store_true",
                    help="keep the properties OUT.json already holds (same settings) and measure only the rest")
+    p.add_argument("--records", type=Path, default=None, metavar="DIR",
+                   help="keep every molecule's verdicts in DIR, one file per property and row, saved after each "
+                        "batch; a later run with the same settings goes on from there (and --n may grow)")
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS,
+                   help="which moldiff rows to measure (eegsde: one per --eegsde-scale; tuned: --eegsde-tuned; "
+                        "steered: --steer-particles)")
+    p.add_argument("--round", type=int, default=None, metavar="R",
+                   help="measure every property's first R molecules, then the next R, ...: a run stopped early "
+                        "leaves every property with about as many (needs --records to go on later)")
+    p.add_argument("--report-only", action="store_true",
+                   help="sample nothing: the table from the molecules --records already holds (up to --n)")
     args = p.parse_args()
     args.eegsde_tuned = parse_tuned(p, args.eegsde_tuned)
+    if args.report_only and args.records is None:
+        p.error("--report-only reads --records DIR")
+    if args.round is not None and args.round < 1:
+        p.error("--round wants a positive number of molecules")
+    args.reuse = args.reuse or args.report_only  # a report trains nothing
+    args.sample = not args.report_only
     if args.tiny:
         for key, value in TINY.items():
             setattr(args, key, value)
@@ -217,11 +248,10 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     ``particles`` > 1 also steers (``moldiff.guidance.steering``): P energy-guided particles per
     molecule, and the one kept is valid by the EDM rule and closest to its target by the guide at
     t = 0 (never the judge); ``readers`` are more predictors whose energies are averaged with the
-    guide's in that choice."""
+    guide's in that choice. With --records, molecules already measured by an earlier run with the
+    same settings are read back instead of sampled again."""
     from dataclasses import replace
 
-    from moldiff.chem.evaluate import evaluate
-    from moldiff.data.molset import MolSet
     from moldiff.guidance.cfg import ClassifierFreeDenoiser
     from moldiff.guidance.condition import PropertyNorm
     from moldiff.guidance.regressor import GuideTerm, PropertyEnergy, RegressorGuidedDenoiser
@@ -231,22 +261,26 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
     from moldiff.solvers import get_solver, solver_times
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
-    for net in denoiser_networks(gen.denoiser):  # a diffusion model's network or a flow map's
-        set_precision(net, args.precision_resolved)
-    pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)
-    targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
-    conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size
-    if conditional:
-        norm = PropertyNorm.from_dict(payload["property_stats"])
-        values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
-        values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
-        cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
-    seeds = molecule_seeds(args.seed, args.n)
-    solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
-    start, parts = time.time(), []
     batch = max(1, args.batch_size // particles)  # a batch of P·B graphs slows each one down
-    for a in range(0, args.n, batch):
-        b = min(a + batch, args.n)
+    name, settings = record_settings(args, prop, model_path, predictor, eegsde_scale, particles, readers, batch)
+    records = Records(args.records, name, settings, batch, keep=args.n)
+    todo = range(len(records), args.n if args.sample else len(records), batch)
+    if len(todo):
+        for net in denoiser_networks(gen.denoiser):  # a diffusion model's network or a flow map's
+            set_precision(net, args.precision_resolved)
+        pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)  # molecule i's never depends on n
+        targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
+        conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size
+        if conditional:
+            norm = PropertyNorm.from_dict(payload["property_stats"])
+            values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
+            values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
+            cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
+        seeds = molecule_seeds(args.seed, args.n)
+        solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
+    start, stage = time.time(), row_stage(predictor, eegsde_scale, particles)
+    for a in todo:
+        b, began = min(a + batch, args.n), time.time()
         denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale) if conditional else gen.denoiser
         steered = solver
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
@@ -258,29 +292,129 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
                                       for j in choosers])  # fmt: skip
                 reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
                 steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
-        parts.append(replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
-                                                            cond=cond[a:b] if conditional else None,
-                                                            device=args.device_resolved))  # fmt: skip
-        stage = f"energy guidance λ = {eegsde_scale:g}" if predictor is not None else "no energy guidance"
-        stage += f", {particles} particles" if particles > 1 else ""
+        mols = replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
+                                                      cond=cond[a:b] if conditional else None,
+                                                      device=args.device_resolved)  # fmt: skip
+        records.add(measure_batch(args, prop, mols, targets[a:b], a, judge, predictor, time.time() - began))
         print(f"[{prop}] {stage}: {b}/{args.n} molecules, {time.time() - start:.0f} s", flush=True)
-    seconds = time.time() - start
-    mols = MolSet.concat(parts)
-    judged = judge.predict(mols, device=args.device_resolved)[prop]
-    summary, _ = evaluate(mols)
+    summary = summarise(records.first(args.n), predictor is not None)  # None: no molecule yet (--report-only)
+    return summary and {**summary, "model_step": payload.get("step")}
+
+
+def row_stage(predictor, eegsde_scale: float, particles: int) -> str:
+    stage = f"energy guidance λ = {eegsde_scale:g}" if predictor is not None else "no energy guidance"
+    return stage + (f", {particles} particles" if particles > 1 else "")
+
+
+def measure_batch(args, prop: str, mols, targets: np.ndarray, first: int, judge, predictor, seconds: float):
+    """One row per molecule: its target, the judge's verdict (and the guide's), its EDM metrics."""
+    import pandas as pd
+
+    from moldiff.chem.evaluate import evaluate
+
+    _, frame = evaluate(mols)
+    rows = {"index": np.arange(first, first + len(mols)), "target": targets,
+            "judged": judge.predict(mols, device=args.device_resolved)[prop],
+            "guide": (predictor.predict(mols, device=args.device_resolved)[prop] if predictor is not None
+                      else np.full(len(mols), np.nan)),
+            "n_atoms": frame["n_atoms"].to_numpy(), "n_stable_atoms": frame["n_stable_atoms"].to_numpy(),
+            "mol_stable": frame["mol_stable"].to_numpy(), "valid": frame["valid"].to_numpy(),
+            "seconds": np.full(len(mols), seconds / len(mols)), "device": args.device_resolved}  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def summarise(frame, guided: bool) -> dict | None:
+    """The judge's MAE (± its standard error) over every generated molecule (EDM does not filter by
+    validity) and the molecules' EDM metrics; ``guide_mae`` is the guide's own verdict at t = 0, far
+    below the judge's when guidance fools its predictor."""
+    if not len(frame):
+        return None
+    judged, targets = frame["judged"].to_numpy(float), frame["target"].to_numpy(float)
     ok = np.isfinite(judged)
     errors = np.abs(judged - targets)[ok]
+    n = len(frame)
     # corr: does the condition move the property at all? (0 for an unconditional model)
     corr = float(np.corrcoef(judged[ok], targets[ok])[0, 1]) if ok.sum() > 2 else float("nan")
     se = float(errors.std(ddof=1) / np.sqrt(len(errors))) if len(errors) > 1 else float("nan")
-    extra = {}
-    if predictor is not None:  # the guide's own verdict at t = 0: far below the judge's MAE = guidance fools it
-        guide = predictor.predict(mols, device=args.device_resolved)[prop]
-        extra["guide_mae"] = float(np.nanmean(np.abs(guide - targets)))
-    return {"mae": float(errors.mean()), "mae_se": se, "n_judged": int(ok.sum()), "corr": corr, **extra,
-            "validity": summary["validity"],
-            "mol_stability": summary["mol_stability"], "atom_stability": summary["atom_stability"],
-            "seconds_per_molecule": seconds / args.n, "model_step": payload.get("step")}  # fmt: skip
+    extra = {"guide_mae": float(np.nanmean(np.abs(frame["guide"].to_numpy(float) - targets)))} if guided else {}
+    atoms = int(frame["n_atoms"].sum())
+    return {"mae": float(errors.mean()) if len(errors) else float("nan"), "mae_se": se, "n": n,
+            "n_judged": int(ok.sum()), "corr": corr, **extra,
+            "validity": float(frame["valid"].mean()), "mol_stability": float(frame["mol_stable"].mean()),
+            "atom_stability": float(frame["n_stable_atoms"].sum() / atoms) if atoms else float("nan"),
+            "seconds_per_molecule": float(frame["seconds"].mean()),
+            "devices": sorted(set(frame["device"].astype(str)))}  # fmt: skip
+
+
+def record_settings(args, prop: str, model_path: Path, predictor, eegsde_scale: float, particles: int,
+                    readers: tuple, batch: int) -> tuple[str, dict]:  # fmt: skip
+    """The file name of one row's records and everything that decides its molecules and verdicts
+    (not the device: a row may be continued on another machine, and each molecule says where it
+    was made)."""
+    from moldiff.campaign.runner import file_digest
+
+    name = prop + ("_cfg" if predictor is None else f"_eegsde{eegsde_scale:g}")
+    name += f"_steer{particles}" if particles > 1 else ""
+    settings = {"property": prop, "model": file_digest(model_path), "judge": file_digest(args.judge_path),
+                "predictor": file_digest(args.predictor_path) if predictor is not None else None,
+                "readers": [file_digest(p) for p in args.steer_predictors] if particles > 1 else [],
+                "eegsde_scale": eegsde_scale if predictor is not None else None, "particles": particles,
+                "solver": args.solver, "steps": args.steps, "guidance_scale": args.guidance_scale,
+                "seed": args.seed, "precision": args.precision_resolved, "batch": batch}  # fmt: skip
+    return name, settings
+
+
+class Records:
+    """The per-molecule rows of one (property, sampling setting). With a directory they live in
+    DIR/NAME.csv.gz (settings in DIR/NAME.json), rewritten atomically after every batch, so a run
+    cut off, or a later session on another machine, goes on from the last batch finished. Molecule i
+    depends only on its seed, target and size, all drawn from --seed, so molecules 0..k-1 are the
+    same whether one run made them or several. Batches stay on one grid (0, B, 2B, ...): a short
+    last batch is dropped when a later run asks for more molecules."""
+
+    def __init__(self, directory: Path | None, name: str, settings: dict, batch: int, keep: int) -> None:
+        import pandas as pd
+
+        self.frame = pd.DataFrame()
+        self.path = self.meta = None
+        if directory is None:
+            return
+        self.path, self.meta = directory / f"{name}.csv.gz", directory / f"{name}.json"
+        if self.meta.exists():
+            saved = json.loads(self.meta.read_text())
+            differ = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
+            if differ:
+                raise SystemExit(f"--records: {self.path} was measured with other settings "
+                                 f"({', '.join(differ)}); choose another --records directory")  # fmt: skip
+        if self.path.exists():
+            self.frame = pd.read_csv(self.path)
+            if not np.array_equal(self.frame["index"].to_numpy(), np.arange(len(self.frame))):
+                raise SystemExit(f"--records: {self.path} does not hold molecules 0, 1, 2, ... in order")
+            if len(self.frame) < keep and len(self.frame) % batch:  # extend on the batch grid
+                self.frame = self.frame.iloc[: len(self.frame) // batch * batch]
+        self.settings = settings
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def add(self, rows) -> None:
+        import pandas as pd
+
+        from moldiff.paths import atomic_write_bytes, atomic_write_text
+
+        self.frame = pd.concat([self.frame, rows], ignore_index=True) if len(self.frame) else rows
+        if self.path is not None:
+            atomic_write_text(self.meta, json.dumps(self.settings, indent=1) + "\n")
+            atomic_write_bytes(self.path, _gzip_csv(self.frame))  # mtime 0: the same rows, the same bytes
+
+    def first(self, n: int):
+        return self.frame.iloc[:n]
+
+
+def _gzip_csv(frame) -> bytes:
+    import gzip
+
+    return gzip.compress(frame.to_csv(index=False).encode(), mtime=0)
 
 
 def mean_energy(energies: list):
@@ -318,16 +452,20 @@ def load_noisy_half_b(path: Path, option: str, device):
     return load_property_model(path, device)
 
 
-def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str) -> str:
+def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str, errors: dict | None = None) -> str:
+    """A table of rows × properties; ``errors`` (row -> property -> standard error) adds "± se"."""
     from moldiff.guidance.units import PROPERTIES as INFO
+
+    def number(v: float) -> str:
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
 
     head = "| method | " + " | ".join(f"{p} ({INFO[p].unit})" for p in props) + " |"
     lines = [head, "|" + "---|" * (len(props) + 1)]
     for name, values in rows.items():
         cells = []
         for p in props:
-            v = values.get(p)
-            cells.append("–" if v is None else (f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"))
+            v, se = values.get(p), (errors or {}).get(name, {}).get(p)
+            cells.append("–" if v is None else number(v) + (f" ± {number(se)}" if se is not None and np.isfinite(se) else ""))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n{note}\n"
 
@@ -337,38 +475,39 @@ def method_labels(args) -> dict[str, str]:
     if args.references_only or not args.properties:
         return {}
     labels = {"cfg": f"moldiff {args.model}, no energy guidance" if args.model
-              else f"moldiff conditional (w = {args.guidance_scale:g})"}  # fmt: skip
+              else f"moldiff conditional (w = {args.guidance_scale:g})"} if "cfg" in args.rows else {}  # fmt: skip
     if args.predictor_minutes > 0 or args.guide_predictor:  # EEGSDE rows
-        labels.update({f"eegsde_{s:g}": f"moldiff + energy guidance (λ = {s:g})" for s in args.eegsde_scale})
-        if args.eegsde_tuned:
+        if "eegsde" in args.rows:
+            labels.update({f"eegsde_{s:g}": f"moldiff + energy guidance (λ = {s:g})" for s in args.eegsde_scale})
+        if args.eegsde_tuned and "tuned" in args.rows:
             labels["eegsde_tuned"] = "moldiff + energy guidance (λ tuned per property)"
-        if args.steer_particles > 1:
+        if args.steer_particles > 1 and "steered" in args.rows:
             by = f", best by {1 + len(args.steer_predictors)} predictors" if args.steer_predictors else ", best"
             labels["steered"] = f"moldiff + energy guidance + steering ({args.steer_particles} particles{by})"
     return labels
 
 
 def measure_property(args, prop: str, model: Path, judge, half_b, predictor, readers: tuple = ()) -> dict[str, dict]:
-    """Every moldiff row of one property, keyed as in ``method_labels``."""
-    details = {"cfg": conditional_mae(args, prop, model, judge, half_b)}
-    if predictor is None:
-        return details
-    for scale in args.eegsde_scale:
-        details[f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
-    if prop in args.eegsde_tuned:
-        scale = args.eegsde_tuned[prop]  # the same seeds: a λ already sampled gives the same molecules
-        same = details.get(f"eegsde_{scale:g}") or conditional_mae(args, prop, model, judge, half_b, predictor, scale)
-        details["eegsde_tuned"] = {"scale": scale, **same}
-    if args.steer_particles > 1:
-        scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
-        details["steered"] = {"scale": scale, "particles": args.steer_particles,
-                              **conditional_mae(args, prop, model, judge, half_b, predictor, scale,
-                                                args.steer_particles, readers)}  # fmt: skip
-    return details
+    """Every moldiff row of one property (of --rows), keyed as in ``method_labels``; a row without
+    any molecule yet (--report-only) is left out."""
+    details = {"cfg": conditional_mae(args, prop, model, judge, half_b)} if "cfg" in args.rows else {}
+    if predictor is not None:
+        for scale in args.eegsde_scale if "eegsde" in args.rows else ():
+            details[f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+        if prop in args.eegsde_tuned and "tuned" in args.rows:
+            scale = args.eegsde_tuned[prop]  # the same seeds: a λ already sampled gives the same molecules
+            same = details.get(f"eegsde_{scale:g}") or conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+            details["eegsde_tuned"] = same and {"scale": scale, **same}
+        if args.steer_particles > 1 and "steered" in args.rows:
+            scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
+            steered = conditional_mae(args, prop, model, judge, half_b, predictor, scale, args.steer_particles, readers)
+            details["steered"] = steered and {"scale": scale, "particles": args.steer_particles, **steered}
+    return {key: row for key, row in details.items() if row is not None}
 
 
 # Arguments that change neither the molecules nor the measurements: --resume ignores them.
-NOT_SETTINGS = {"properties", "threads", "device", "device_resolved", "out", "reuse", "resume"}
+NOT_SETTINGS = {"properties", "threads", "device", "device_resolved", "out", "reuse", "resume", "records", "rows",
+                "round", "report_only", "sample", "judge_path", "predictor_path"}
 
 
 def saved_args(args) -> dict[str, str]:
@@ -398,9 +537,14 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
     rows = {**{k: reference[k] for k in ("Naive upper bound", "#Atoms (shuffled within size)", "#Atoms")},
             **{label: {p: d[key]["mae"] for p, d in details.items() if key in d} for key, label in labels.items()},
             "QM9 lower bound": reference["QM9 lower bound"]}  # fmt: skip
-    steps = sorted({d["cfg"]["model_step"] for d in details.values()}) or ["no"]
+    errors = {label: {p: d[key]["mae_se"] for p, d in details.items() if key in d} for key, label in labels.items()}
+    measured = [x for d in details.values() for x in d.values()]
+    steps = sorted({x["model_step"] for x in measured}) or ["no"]
     missing = [p for p in args.properties if p not in details] if labels else []
-    note = (f"{args.n} molecules per property, {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
+    counts = sorted({x.get("n", args.n) for x in measured}) or [args.n]
+    count = (f"{args.n} molecules per property" if counts == [args.n] else
+             f"{'–'.join(f'{c:,}' for c in {counts[0], counts[-1]})} of {args.n:,} molecules per property so far")
+    note = (f"{count} (MAE ± its standard error), {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
             f"judge trained {judge_step} steps on half A; "
             + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
                if args.model else
@@ -418,7 +562,7 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
     if args.references_only:
         note = f"The judge ({judge_step} steps on half A) on {args.n_reference} real molecules of half B."
     published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
-    text = "### Measured\n\n" + markdown(rows, args.properties, note)
+    text = "### Measured\n\n" + markdown(rows, args.properties, note, errors)
     text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
     atomic_write_text(args.out.with_suffix(".md"), text)
     atomic_write_text(args.out.with_suffix(".json"),
@@ -439,20 +583,23 @@ def main() -> None:
     started = time.time()
     details = resumed_details(args)
     half_b = training_half(load_qm9("train"), "second")
-    judge_path = train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden, args.judge_layers)
-    judge = load_property_model(judge_path, args.device_resolved)
-    judge_step = load_checkpoint(judge_path, (PREDICTOR,)).get("step")
+    args.judge_path = train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden,
+                                      args.judge_layers)  # fmt: skip
+    judge = load_property_model(args.judge_path, args.device_resolved)
+    judge_step = load_checkpoint(args.judge_path, (PREDICTOR,)).get("step")
     reference = reference_rows(judge, half_b, args)
     print(f"reference rows done ({args.n_reference} real molecules of half B)", flush=True)
     todo = [] if args.references_only else [p for p in args.properties if p not in details]
     if details:
         print(f"resumed: {', '.join(details)} already measured in {args.out.with_suffix('.json')}", flush=True)
-    predictor = None
+    predictor = args.predictor_path = None
     if args.guide_predictor and todo:
+        args.predictor_path = args.guide_predictor
         predictor = load_noisy_half_b(args.guide_predictor, "--guide-predictor", args.device_resolved)
     elif args.predictor_minutes > 0 and todo:
-        predictor = load_property_model(train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
-                                                        args.gen_hidden, args.gen_layers), args.device_resolved)  # fmt: skip
+        args.predictor_path = train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
+                                              args.gen_hidden, args.gen_layers)  # fmt: skip
+        predictor = load_property_model(args.predictor_path, args.device_resolved)
     readers = tuple(load_noisy_half_b(path, "--steer-predictors", args.device_resolved)
                     for path in (args.steer_predictors if todo else []))  # fmt: skip
     for guide in (predictor, *readers):
@@ -467,12 +614,24 @@ def main() -> None:
     elif args.joint and todo:
         shared = train_generator(args, args.properties, "gen_joint")
     text = write_results(args, reference, details, labels, judge_step, started)
-    for prop in todo:
-        model = shared or train_generator(args, [prop], f"gen_{prop}")
-        details[prop] = measure_property(args, prop, model, judge, half_b, predictor, readers)
-        print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
-        text = write_results(args, reference, details, labels, judge_step, started)
+    models = {}
+    for upto in rounds(args):
+        for prop in todo:
+            if prop not in models:  # trained once, sampled every round
+                models[prop] = shared or train_generator(args, [prop], f"gen_{prop}")
+            model = models[prop]
+            details[prop] = measure_property(argparse.Namespace(**{**vars(args), "n": upto}), prop, model, judge,
+                                             half_b, predictor, readers)  # fmt: skip
+            print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
+            text = write_results(args, reference, details, labels, judge_step, started)
     print(text)
+
+
+def rounds(args) -> list[int]:
+    """How many molecules each property has after each round: --n at once, or R, 2R, ..., --n."""
+    if args.round is None or args.report_only:
+        return [args.n]
+    return [*range(args.round, args.n, args.round), args.n]
 
 
 if __name__ == "__main__":
