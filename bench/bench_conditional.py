@@ -129,28 +129,45 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--records", type=Path, default=None, metavar="DIR",
                    help="keep every molecule's verdicts in DIR, one file per property and row, saved after each "
                         "batch; a later run with the same settings goes on from there (and --n may grow)")
-    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS,
-                   help="which moldiff rows to measure (eegsde: one per --eegsde-scale; tuned: --eegsde-tuned; "
-                        "steered: --steer-particles)")
+    p.add_argument("--rows", nargs="+", default=None, choices=ROWS,
+                   help="which moldiff rows to measure (default: all that the other options ask for; eegsde: one "
+                        "per --eegsde-scale; tuned: --eegsde-tuned; steered: --steer-particles)")
     p.add_argument("--round", type=int, default=None, metavar="R",
-                   help="measure every property's first R molecules, then the next R, ...: a run stopped early "
-                        "leaves every property with about as many (needs --records to go on later)")
+                   help="with --records: measure every property's first R molecules, then the next R, ..., so a "
+                        "run stopped early leaves every property with about as many (R a multiple of the batch "
+                        "keeps every batch full)")
     p.add_argument("--report-only", action="store_true",
                    help="sample nothing: the table from the molecules --records already holds (up to --n)")
     args = p.parse_args()
     args.eegsde_tuned = parse_tuned(p, args.eegsde_tuned)
     if args.report_only and args.records is None:
         p.error("--report-only reads --records DIR")
-    if args.round is not None and args.round < 1:
-        p.error("--round wants a positive number of molecules")
+    if args.round is not None and (args.round < 1 or args.records is None):
+        p.error("--round wants a positive number of molecules and --records DIR to keep them between rounds")
     args.reuse = args.reuse or args.report_only  # a report trains nothing
-    args.sample = not args.report_only
+    check_rows(p, args)
     if args.tiny:
         for key, value in TINY.items():
             setattr(args, key, value)
         args.out = args.out.with_name(args.out.name + "_tiny")
         args.work_dir = args.work_dir.with_name(args.work_dir.name + "_tiny")
+        if args.records is not None:
+            args.records = args.records.with_name(args.records.name + "_tiny")
     return args
+
+
+def check_rows(parser: argparse.ArgumentParser, args) -> None:
+    """--rows defaults to every row; a row asked for by name must have the options it needs."""
+    if args.rows is None:
+        args.rows = list(ROWS)
+        return
+    guided = args.predictor_minutes > 0 or args.guide_predictor is not None
+    needs = {"eegsde": guided and bool(args.eegsde_scale), "tuned": guided and bool(args.eegsde_tuned),
+             "steered": guided and args.steer_particles > 1}  # fmt: skip
+    option = {"eegsde": "--eegsde-scale", "tuned": "--eegsde-tuned", "steered": "--steer-particles P > 1"}
+    for row in args.rows:
+        if not needs.get(row, True):
+            parser.error(f"--rows {row} needs a guide (--predictor-minutes or --guide-predictor) and {option[row]}")
 
 
 def parse_tuned(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, float]:
@@ -179,6 +196,8 @@ def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hid
     out = args.work_dir / name
     if args.reuse and (out / "predictor.pt").exists():
         return out / "predictor.pt"
+    if args.report_only:
+        raise SystemExit(f"--report-only trains nothing, and {out / 'predictor.pt'} does not exist")
     cfg = load_config(None, common(args) + [
         f"out_dir={out}", f"data.half={half}", f"targets=[{', '.join(args.properties)}]", f"noisy={noisy}",
         f"model.hidden={hidden}", f"model.layers={layers}", f"train.max_minutes={minutes}",
@@ -198,6 +217,8 @@ def train_generator(args, props: list[str], name: str) -> Path:
     out = args.work_dir / name
     if args.reuse and (out / "model.pt").exists():
         return out / "model.pt"
+    if args.report_only:
+        raise SystemExit(f"--report-only trains nothing, and {out / 'model.pt'} does not exist")
     overrides = common(args) + [
         "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{', '.join(props)}]",
         f"train.cond_property_drop_prob={args.property_drop_prob if len(props) > 1 else 0.0}",
@@ -242,9 +263,10 @@ def reference_rows(judge, half_b, args) -> dict[str, dict[str, float]]:
     return rows
 
 
-def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=None, eegsde_scale: float = 0.0,
-                    particles: int = 1, readers: tuple = ()) -> dict:  # fmt: skip
-    """Sample with (target, size) pairs from B; the judge's MAE and the EDM metrics of the samples.
+def conditional_mae(args, prop: str, n: int, model_path: Path, judge, half_b, predictor=None,
+                    eegsde_scale: float = 0.0, particles: int = 1, readers: tuple = ()) -> dict | None:  # fmt: skip
+    """Sample n molecules with (target, size) pairs from B; the judge's MAE and the EDM metrics of
+    the samples (None when --report-only finds none).
     ``particles`` > 1 also steers (``moldiff.guidance.steering``): P energy-guided particles per
     molecule, and the one kept is valid by the EDM rule and closest to its target by the guide at
     t = 0 (never the judge); ``readers`` are more predictors whose energies are averaged with the
@@ -262,25 +284,27 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
     batch = max(1, args.batch_size // particles)  # a batch of P·B graphs slows each one down
-    name, settings = record_settings(args, prop, model_path, predictor, eegsde_scale, particles, readers, batch)
-    records = Records(args.records, name, settings, batch, keep=args.n)
-    todo = range(len(records), args.n if args.sample else len(records), batch)
-    if len(todo):
+    guide_path = args.predictor_path if predictor is not None else None
+    name, settings = record_settings(args, prop, model_path, guide_path, eegsde_scale, particles)
+    records = Records(args.records, name, settings)
+    pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), n)  # molecule i's never depends on n
+    targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
+    records.check_targets(targets)
+    starts = range(len(records), len(records) if args.report_only else n, batch)
+    if len(starts):
         for net in denoiser_networks(gen.denoiser):  # a diffusion model's network or a flow map's
             set_precision(net, args.precision_resolved)
-        pick = np.random.default_rng([args.seed, 1]).integers(0, len(half_b), args.n)  # molecule i's never depends on n
-        targets, counts = half_b.properties[prop][pick], half_b.n_atoms[pick].tolist()
         conditional = "property_stats" in payload  # an unconditional model (--model) gets only the size
         if conditional:
             norm = PropertyNorm.from_dict(payload["property_stats"])
-            values = torch.full((args.n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
+            values = torch.full((n, len(norm.names)), float("nan"))  # a joint model: only ``prop`` is given
             values[:, norm.index(prop)] = torch.as_tensor(targets, dtype=torch.float32)
             cond = norm.encode(values, torch.isfinite(values)).to(args.device_resolved)
-        seeds = molecule_seeds(args.seed, args.n)
+        seeds = molecule_seeds(args.seed, n)
         solver, times = get_solver(args.solver), solver_times(args.solver, args.steps, gen.denoiser.schedule)
     start, stage = time.time(), row_stage(predictor, eegsde_scale, particles)
-    for a in todo:
-        b, began = min(a + batch, args.n), time.time()
+    for a in starts:
+        b, began = min(a + batch, n), time.time()
         denoiser = ClassifierFreeDenoiser(gen.denoiser, args.guidance_scale) if conditional else gen.denoiser
         steered = solver
         if predictor is not None:  # EEGSDE: energy (ĝ − c)² with each molecule's own target c
@@ -296,9 +320,11 @@ def conditional_mae(args, prop: str, model_path: Path, judge, half_b, predictor=
                                                       cond=cond[a:b] if conditional else None,
                                                       device=args.device_resolved)  # fmt: skip
         records.add(measure_batch(args, prop, mols, targets[a:b], a, judge, predictor, time.time() - began))
-        print(f"[{prop}] {stage}: {b}/{args.n} molecules, {time.time() - start:.0f} s", flush=True)
-    summary = summarise(records.first(args.n), predictor is not None)  # None: no molecule yet (--report-only)
-    return summary and {**summary, "model_step": payload.get("step")}
+        print(f"[{prop}] {stage}: {b}/{n} molecules, {time.time() - start:.0f} s", flush=True)
+    summary = summarise(records.first(n), predictor is not None)
+    if summary is None:  # --report-only and no molecule yet
+        return None
+    return {**summary, "model_step": payload.get("step")}
 
 
 def row_stage(predictor, eegsde_scale: float, particles: int) -> str:
@@ -346,53 +372,80 @@ def summarise(frame, guided: bool) -> dict | None:
             "devices": sorted(set(frame["device"].astype(str)))}  # fmt: skip
 
 
-def record_settings(args, prop: str, model_path: Path, predictor, eegsde_scale: float, particles: int,
-                    readers: tuple, batch: int) -> tuple[str, dict]:  # fmt: skip
-    """The file name of one row's records and everything that decides its molecules and verdicts
-    (not the device: a row may be continued on another machine, and each molecule says where it
-    was made)."""
+def record_settings(args, prop: str, model_path: Path, guide_path: Path | None, eegsde_scale: float,
+                    particles: int) -> tuple[str, dict]:  # fmt: skip
+    """The file name of one row's records and everything that decides its molecules and verdicts.
+    Not the device or the batch size: they change only the rounding, so a row may be continued on
+    another machine with batches its size suits (each molecule says where it was made)."""
     from moldiff.campaign.runner import file_digest
 
-    name = prop + ("_cfg" if predictor is None else f"_eegsde{eegsde_scale:g}")
+    name = prop + ("_cfg" if guide_path is None else f"_eegsde{eegsde_scale:g}")
     name += f"_steer{particles}" if particles > 1 else ""
     settings = {"property": prop, "model": file_digest(model_path), "judge": file_digest(args.judge_path),
-                "predictor": file_digest(args.predictor_path) if predictor is not None else None,
+                "predictor": file_digest(guide_path) if guide_path is not None else None,
                 "readers": [file_digest(p) for p in args.steer_predictors] if particles > 1 else [],
-                "eegsde_scale": eegsde_scale if predictor is not None else None, "particles": particles,
+                "eegsde_scale": eegsde_scale if guide_path is not None else None, "particles": particles,
                 "solver": args.solver, "steps": args.steps, "guidance_scale": args.guidance_scale,
-                "seed": args.seed, "precision": args.precision_resolved, "batch": batch}  # fmt: skip
+                "seed": args.seed, "precision": args.precision_resolved}  # fmt: skip
     return name, settings
 
 
 class Records:
     """The per-molecule rows of one (property, sampling setting). With a directory they live in
-    DIR/NAME.csv.gz (settings in DIR/NAME.json), rewritten atomically after every batch, so a run
-    cut off, or a later session on another machine, goes on from the last batch finished. Molecule i
-    depends only on its seed, target and size, all drawn from --seed, so molecules 0..k-1 are the
-    same whether one run made them or several. Batches stay on one grid (0, B, 2B, ...): a short
-    last batch is dropped when a later run asks for more molecules."""
+    DIR/NAME.csv.gz, rewritten atomically after every batch, with the settings that made them in
+    DIR/NAME.json (written once, by the first run), so a run cut off, or a later session on another
+    machine, goes on from the last batch finished. Molecule i depends only on its seed, target and
+    size, all drawn from --seed, so molecules 0..k-1 are the same whether one run made them or
+    several (bit for bit when the batches fall the same way, e.g. --round a multiple of the batch;
+    otherwise up to the rounding of other batch-mates)."""
 
-    def __init__(self, directory: Path | None, name: str, settings: dict, batch: int, keep: int) -> None:
+    LEGACY = ("batch",)  # saved by the first version; it changes only the rounding
+
+    def __init__(self, directory: Path | None, name: str, settings: dict) -> None:
         import pandas as pd
 
-        self.frame = pd.DataFrame()
+        self.frame, self.settings = pd.DataFrame(), settings
         self.path = self.meta = None
         if directory is None:
             return
         self.path, self.meta = directory / f"{name}.csv.gz", directory / f"{name}.json"
         if self.meta.exists():
-            saved = json.loads(self.meta.read_text())
-            differ = sorted(k for k in set(saved) | set(settings) if saved.get(k) != settings.get(k))
-            if differ:
-                raise SystemExit(f"--records: {self.path} was measured with other settings "
-                                 f"({', '.join(differ)}); choose another --records directory")  # fmt: skip
+            self._check_settings()
+        elif self.path.exists():
+            raise SystemExit(f"--records: {self.path} has no {self.meta.name} to say how it was made")
         if self.path.exists():
             self.frame = pd.read_csv(self.path)
             if not np.array_equal(self.frame["index"].to_numpy(), np.arange(len(self.frame))):
                 raise SystemExit(f"--records: {self.path} does not hold molecules 0, 1, 2, ... in order")
-            if len(self.frame) < keep and len(self.frame) % batch:  # extend on the batch grid
-                self.frame = self.frame.iloc[: len(self.frame) // batch * batch]
-        self.settings = settings
+
+    def _check_settings(self) -> None:
+        saved = {k: v for k, v in json.loads(self.meta.read_text()).items() if k not in self.LEGACY}
+        differ = sorted(k for k in set(saved) | set(self.settings) if saved.get(k) != self.settings.get(k))
+        if differ:
+            raise SystemExit(f"--records: {self.path} was measured with other settings "
+                             f"({', '.join(differ)}); choose another --records directory")  # fmt: skip
+
+    def _claim(self) -> None:
+        """Writes the settings file unless another run already has (then they must agree)."""
+        import os
+
+        from moldiff.paths import atomic_write_text
+
+        draft = self.meta.with_name(f".{self.meta.name}.draft{os.getpid()}")
+        atomic_write_text(draft, json.dumps(self.settings, indent=1) + "\n")
+        try:
+            os.link(draft, self.meta)  # fails if it exists: two first runs cannot both write it
+        except FileExistsError:
+            self._check_settings()
+        finally:
+            draft.unlink()
+
+    def check_targets(self, targets: np.ndarray) -> None:
+        """The saved molecules were drawn for these targets (the same data and drawing code)."""
+        saved = self.frame["target"].to_numpy(float) if len(self.frame) else np.empty(0)
+        k = min(len(saved), len(targets))
+        if not np.allclose(saved[:k], targets[:k], rtol=1e-9, atol=0):
+            raise SystemExit(f"--records: {self.path} holds molecules drawn for other targets")
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -400,11 +453,12 @@ class Records:
     def add(self, rows) -> None:
         import pandas as pd
 
-        from moldiff.paths import atomic_write_bytes, atomic_write_text
+        from moldiff.paths import atomic_write_bytes
 
+        if self.path is not None and not len(self.frame) and not self.meta.exists():
+            self._claim()
         self.frame = pd.concat([self.frame, rows], ignore_index=True) if len(self.frame) else rows
         if self.path is not None:
-            atomic_write_text(self.meta, json.dumps(self.settings, indent=1) + "\n")
             atomic_write_bytes(self.path, _gzip_csv(self.frame))  # mtime 0: the same rows, the same bytes
 
     def first(self, n: int):
@@ -465,7 +519,8 @@ def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str, err
         cells = []
         for p in props:
             v, se = values.get(p), (errors or {}).get(name, {}).get(p)
-            cells.append("–" if v is None else number(v) + (f" ± {number(se)}" if se is not None and np.isfinite(se) else ""))
+            spread = f" ± {number(se)}" if se is not None and np.isfinite(se) else ""
+            cells.append("–" if v is None else number(v) + spread)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n{note}\n"
 
@@ -487,27 +542,34 @@ def method_labels(args) -> dict[str, str]:
     return labels
 
 
-def measure_property(args, prop: str, model: Path, judge, half_b, predictor, readers: tuple = ()) -> dict[str, dict]:
-    """Every moldiff row of one property (of --rows), keyed as in ``method_labels``; a row without
-    any molecule yet (--report-only) is left out."""
-    details = {"cfg": conditional_mae(args, prop, model, judge, half_b)} if "cfg" in args.rows else {}
+def measure_property(args, prop: str, n: int, model: Path, judge, half_b, predictor,
+                     readers: tuple = ()) -> dict[str, dict]:  # fmt: skip
+    """Every moldiff row of one property (of --rows) on its first n molecules, keyed as in
+    ``method_labels``; a row without any molecule yet (--report-only) is left out."""
+
+    def row(predictor=None, scale: float = 0.0, particles: int = 1, label: dict | None = None) -> dict | None:
+        measured = conditional_mae(args, prop, n, model, judge, half_b, predictor, scale, particles, readers)
+        return None if measured is None else {**(label or {}), **measured}
+
+    details = {"cfg": row()} if "cfg" in args.rows else {}
     if predictor is not None:
         for scale in args.eegsde_scale if "eegsde" in args.rows else ():
-            details[f"eegsde_{scale:g}"] = conditional_mae(args, prop, model, judge, half_b, predictor, scale)
+            details[f"eegsde_{scale:g}"] = row(predictor, scale)
         if prop in args.eegsde_tuned and "tuned" in args.rows:
             scale = args.eegsde_tuned[prop]  # the same seeds: a λ already sampled gives the same molecules
-            same = details.get(f"eegsde_{scale:g}") or conditional_mae(args, prop, model, judge, half_b, predictor, scale)
-            details["eegsde_tuned"] = same and {"scale": scale, **same}
+            same = details.get(f"eegsde_{scale:g}")
+            label = {"scale": scale}
+            details["eegsde_tuned"] = {**label, **same} if same else row(predictor, scale, label=label)
         if args.steer_particles > 1 and "steered" in args.rows:
             scale = args.eegsde_tuned.get(prop, args.eegsde_scale[0] if args.eegsde_scale else 1.0)
-            steered = conditional_mae(args, prop, model, judge, half_b, predictor, scale, args.steer_particles, readers)
-            details["steered"] = steered and {"scale": scale, "particles": args.steer_particles, **steered}
-    return {key: row for key, row in details.items() if row is not None}
+            details["steered"] = row(predictor, scale, args.steer_particles,
+                                     label={"scale": scale, "particles": args.steer_particles})
+    return {key: value for key, value in details.items() if value is not None}
 
 
 # Arguments that change neither the molecules nor the measurements: --resume ignores them.
 NOT_SETTINGS = {"properties", "threads", "device", "device_resolved", "out", "reuse", "resume", "records", "rows",
-                "round", "report_only", "sample", "judge_path", "predictor_path"}
+                "round", "report_only", "judge_path", "predictor_path", "batch_size"}
 
 
 def saved_args(args) -> dict[str, str]:
@@ -515,8 +577,8 @@ def saved_args(args) -> dict[str, str]:
 
 
 def resumed_details(args) -> dict[str, dict]:
-    """--resume: the properties of --properties that OUT.json already holds, measured with the
-    same settings (a run cut off keeps every property it finished)."""
+    """--resume: the properties of --properties that OUT.json already holds in full (every row, all
+    --n molecules), measured with the same settings (a run cut off keeps every property it finished)."""
     path = args.out.with_suffix(".json")
     if not args.resume or not path.exists():
         return {}
@@ -527,23 +589,34 @@ def resumed_details(args) -> dict[str, dict]:
     if differ:
         raise SystemExit(f"--resume: {path} was measured with other settings ({', '.join(differ)}); "
                          "choose another --out")  # fmt: skip
-    return {p: saved["details"][p] for p in args.properties if p in saved["details"]}
+    def finished(rows: dict) -> bool:
+        return all(key in rows and rows[key].get("n", args.n) == args.n for key in method_labels(args))
+
+    return {p: saved["details"][p] for p in args.properties if finished(saved["details"].get(p, {}))}
+
+
+def row_count(n: int, measured: list[dict]) -> str:
+    """" (n = 2,300)" after a row's label while it holds fewer than --n molecules per property."""
+    counts = sorted({x.get("n", n) for x in measured})
+    if not counts or counts == [n]:
+        return ""
+    return f" (n = {counts[0]:,})" if len(counts) == 1 else f" (n = {counts[0]:,}–{counts[-1]:,})"
 
 
 def write_results(args, reference: dict, details: dict, labels: dict[str, str], judge_step, started: float) -> str:
     """OUT.md and OUT.json, rewritten atomically after every property."""
     from moldiff.paths import atomic_write_text
 
+    labels = {key: label + row_count(args.n, [d[key] for d in details.values() if key in d])
+              for key, label in labels.items()}  # fmt: skip
     rows = {**{k: reference[k] for k in ("Naive upper bound", "#Atoms (shuffled within size)", "#Atoms")},
             **{label: {p: d[key]["mae"] for p, d in details.items() if key in d} for key, label in labels.items()},
             "QM9 lower bound": reference["QM9 lower bound"]}  # fmt: skip
-    errors = {label: {p: d[key]["mae_se"] for p, d in details.items() if key in d} for key, label in labels.items()}
-    measured = [x for d in details.values() for x in d.values()]
-    steps = sorted({x["model_step"] for x in measured}) or ["no"]
+    errors = {label: {p: d[key].get("mae_se") for p, d in details.items() if key in d}
+              for key, label in labels.items()}  # fmt: skip
+    steps = sorted({x["model_step"] for d in details.values() for x in d.values()}) or ["no"]
     missing = [p for p in args.properties if p not in details] if labels else []
-    counts = sorted({x.get("n", args.n) for x in measured}) or [args.n]
-    count = (f"{args.n} molecules per property" if counts == [args.n] else
-             f"{'–'.join(f'{c:,}' for c in {counts[0], counts[-1]})} of {args.n:,} molecules per property so far")
+    count = f"{args.n:,} molecules per property" if details else "no molecules yet"
     note = (f"{count} (MAE ± its standard error), {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
             f"judge trained {judge_step} steps on half A; "
             + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
@@ -619,10 +692,10 @@ def main() -> None:
         for prop in todo:
             if prop not in models:  # trained once, sampled every round
                 models[prop] = shared or train_generator(args, [prop], f"gen_{prop}")
-            model = models[prop]
-            details[prop] = measure_property(argparse.Namespace(**{**vars(args), "n": upto}), prop, model, judge,
-                                             half_b, predictor, readers)  # fmt: skip
-            print(f"[{prop}] " + json.dumps(details[prop]), flush=True)
+            measured = measure_property(args, prop, upto, models[prop], judge, half_b, predictor, readers)
+            if measured:  # --report-only: nothing for a property without records
+                details[prop] = measured
+                print(f"[{prop}] " + json.dumps(measured), flush=True)
             text = write_results(args, reference, details, labels, judge_step, started)
     print(text)
 
