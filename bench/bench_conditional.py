@@ -36,7 +36,8 @@ after every batch, with the settings that made them), and a later run with the s
 this machine or another, goes on from the last batch. --round R measures every property's first R
 molecules before any property's next R, so a run stopped at any time leaves a balanced table;
 --rows picks the rows to spend the time on; several processes on disjoint --properties can share
-one DIR, and --report-only then writes the table from what DIR holds:
+one DIR, and --report-only then writes the table from what DIR holds (the checkpoints that made
+the records must still be in --work-dir: their settings name them by digest):
 
     python bench/bench_conditional.py --joint --reuse --work-dir train_state/conditional_qm9 \
         --properties alpha gap homo --eegsde-scale --eegsde-tuned alpha=16 gap=4 homo=8 \
@@ -145,7 +146,6 @@ def parse_args() -> argparse.Namespace:
     if args.round is not None and (args.round < 1 or args.records is None):
         p.error("--round wants a positive number of molecules and --records DIR to keep them between rounds")
     args.reuse = args.reuse or args.report_only  # a report trains nothing
-    check_rows(p, args)
     if args.tiny:
         for key, value in TINY.items():
             setattr(args, key, value)
@@ -153,6 +153,9 @@ def parse_args() -> argparse.Namespace:
         args.work_dir = args.work_dir.with_name(args.work_dir.name + "_tiny")
         if args.records is not None:
             args.records = args.records.with_name(args.records.name + "_tiny")
+    check_rows(p, args)  # after --tiny, which sets a guide of its own
+    if args.report_only and not args.records.is_dir():
+        p.error(f"--report-only: {args.records} is not a directory of records")
     return args
 
 
@@ -168,6 +171,10 @@ def check_rows(parser: argparse.ArgumentParser, args) -> None:
     for row in args.rows:
         if not needs.get(row, True):
             parser.error(f"--rows {row} needs a guide (--predictor-minutes or --guide-predictor) and {option[row]}")
+    rowless = [prop for prop in args.properties if not property_rows(args, prop)]
+    if rowless and not args.references_only:
+        parser.error(f"--rows {' '.join(args.rows)} gives {', '.join(rowless)} no row (a tuned row needs a λ "
+                     "in --eegsde-tuned)")
 
 
 def parse_tuned(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, float]:
@@ -208,7 +215,9 @@ def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hid
     return out / "predictor.pt"
 
 
-def train_generator(args, props: list[str], name: str) -> Path:
+def train_generator(args, props: list[str], name: str) -> Path | None:
+    """The conditional model of ``props`` in --work-dir, trained first unless --reuse finds it;
+    None under --report-only when it was never trained (so nothing was sampled from it)."""
     from moldiff.config import apply_overrides, load_config, validate_config
     from moldiff.models import resolve_model
     from moldiff.train.checkpoint import load_checkpoint
@@ -218,7 +227,7 @@ def train_generator(args, props: list[str], name: str) -> Path:
     if args.reuse and (out / "model.pt").exists():
         return out / "model.pt"
     if args.report_only:
-        raise SystemExit(f"--report-only trains nothing, and {out / 'model.pt'} does not exist")
+        return None
     overrides = common(args) + [
         "tracking.enabled=false", f"out_dir={out}", "data.half=second", f"data.properties=[{', '.join(props)}]",
         f"train.cond_property_drop_prob={args.property_drop_prob if len(props) > 1 else 0.0}",
@@ -455,7 +464,7 @@ class Records:
 
         from moldiff.paths import atomic_write_bytes
 
-        if self.path is not None and not len(self.frame) and not self.meta.exists():
+        if self.path is not None and not len(self.frame):  # the first batch: write or check the settings
             self._claim()
         self.frame = pd.concat([self.frame, rows], ignore_index=True) if len(self.frame) else rows
         if self.path is not None:
@@ -542,6 +551,12 @@ def method_labels(args) -> dict[str, str]:
     return labels
 
 
+def property_rows(args, prop: str) -> list[str]:
+    """The keys of ``method_labels`` that ``measure_property`` fills for ``prop``: the tuned row
+    only for a property that --eegsde-tuned gives a λ."""
+    return [key for key in method_labels(args) if key != "eegsde_tuned" or prop in args.eegsde_tuned]
+
+
 def measure_property(args, prop: str, n: int, model: Path, judge, half_b, predictor,
                      readers: tuple = ()) -> dict[str, dict]:  # fmt: skip
     """Every moldiff row of one property (of --rows) on its first n molecules, keyed as in
@@ -589,10 +604,12 @@ def resumed_details(args) -> dict[str, dict]:
     if differ:
         raise SystemExit(f"--resume: {path} was measured with other settings ({', '.join(differ)}); "
                          "choose another --out")  # fmt: skip
-    def finished(rows: dict) -> bool:
-        return all(key in rows and rows[key].get("n", args.n) == args.n for key in method_labels(args))
 
-    return {p: saved["details"][p] for p in args.properties if finished(saved["details"].get(p, {}))}
+    def finished(prop: str) -> bool:
+        rows = saved["details"].get(prop, {})
+        return all(key in rows and rows[key].get("n", args.n) == args.n for key in property_rows(args, prop))
+
+    return {p: saved["details"][p] for p in args.properties if finished(p)}
 
 
 def row_count(n: int, measured: list[dict]) -> str:
@@ -692,6 +709,8 @@ def main() -> None:
         for prop in todo:
             if prop not in models:  # trained once, sampled every round
                 models[prop] = shared or train_generator(args, [prop], f"gen_{prop}")
+            if models[prop] is None:  # --report-only: never trained, so nothing to report
+                continue
             measured = measure_property(args, prop, upto, models[prop], judge, half_b, predictor, readers)
             if measured:  # --report-only: nothing for a property without records
                 details[prop] = measured

@@ -107,3 +107,44 @@ def test_a_row_short_of_n_says_how_many_molecules_it_holds(bench):
     assert bench.row_count(10_000, [{"n": 2300}, {"n": 2300}]) == " (n = 2,300)"
     assert bench.row_count(10_000, [{"n": 2400}, {"n": 2300}]) == " (n = 2,300–2,400)"
     assert bench.row_count(300, [{}]) == ""  # details saved before rows counted their molecules
+
+
+def parse(bench, monkeypatch, *argv: str):
+    monkeypatch.setattr("sys.argv", ["bench_conditional.py", *argv])
+    return bench.parse_args()
+
+
+def test_resume_keeps_a_finished_property_that_has_no_tuned_row(bench, monkeypatch, tmp_path):
+    out = tmp_path / "conditional"
+    args = parse(bench, monkeypatch, "--properties", "alpha", "gap", "--eegsde-scale", "--eegsde-tuned", "alpha=16",
+                 "--predictor-minutes", "1", "--n", "10", "--resume", "--out", str(out))  # fmt: skip
+    args.precision_resolved = "fp32"  # main() resolves it
+
+    def save(details: dict) -> None:
+        out.with_suffix(".json").write_text(json.dumps({"details": details, "args": bench.saved_args(args)}))
+
+    full = {"mae": 1.0, "n": 10, "model_step": 1}
+    save({"alpha": {"cfg": full, "eegsde_tuned": full}, "gap": {"cfg": full}})
+    assert sorted(bench.resumed_details(args)) == ["alpha", "gap"]  # gap has no λ, so no tuned row to wait for
+    save({"alpha": {"cfg": full, "eegsde_tuned": full}, "gap": {"cfg": {**full, "n": 5}}})
+    assert sorted(bench.resumed_details(args)) == ["alpha"]  # a row short of --n is measured again
+
+
+def test_rows_are_checked_after_tiny_gives_its_guide(bench, monkeypatch, tmp_path):
+    args = parse(bench, monkeypatch, "--tiny", "--rows", "steered", "--steer-particles", "2", "--eegsde-scale", "1")
+    assert args.rows == ["steered"] and args.predictor_minutes > 0
+    with pytest.raises(SystemExit):  # without --tiny there is no guide for a steered row
+        parse(bench, monkeypatch, "--rows", "steered", "--steer-particles", "2")
+
+
+def test_a_row_choice_that_leaves_a_property_without_rows_is_refused(bench, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        parse(bench, monkeypatch, "--properties", "alpha", "gap", "--predictor-minutes", "1", "--rows", "tuned",
+              "--eegsde-tuned", "alpha=16")  # fmt: skip
+    assert "gives gap no row" in capsys.readouterr().err
+
+
+def test_a_report_needs_an_existing_records_directory(bench, monkeypatch, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        parse(bench, monkeypatch, "--report-only", "--records", str(tmp_path / "typo"))
+    assert "is not a directory of records" in capsys.readouterr().err
