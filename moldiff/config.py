@@ -146,12 +146,16 @@ class FlowMapConfig(_Strict):
     huber: float = Field(0.0, ge=0.0)  # teacher-ode: pseudo-Huber δ of the per-feature error (0: squared error)
     adaptive_p: float = Field(0.0, ge=0.0)  # meanflow: adaptive loss weight power (0: off)
     # dmd (moldiff.flowmap.dmd): noise levels τ of the distribution match, updates of the sample
-    # score per generator update (DMD2 uses 5), its learning rate (None: train.lr), and the weight
-    # of an added teacher-ode regression (0: none)
+    # score per generator update (DMD2 uses 5), its learning rate (None: train.lr), the weight
+    # of an added teacher-ode regression (0: none), where each jump's start comes from
+    # (simulated: the γ = 1 sampler's own earlier jumps; noised-data: α_s x + σ_s ε), and the
+    # K-jump grids whose jumps train (DMD2 trains one 4-step grid)
     dmd_tau: tuple[float, float] = (0.02, 0.98)
     dmd_fake_steps: int = Field(1, ge=1)
     dmd_fake_lr: float | None = Field(None, gt=0.0)
     dmd_regression: float = Field(0.0, ge=0.0)
+    dmd_starts: Literal["simulated", "noised-data"] = "simulated"
+    dmd_grids: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
     eval_jumps: int = Field(4, ge=1)  # flow-map jumps of the sample-quality evaluation
     eval_gamma: float = Field(0.0, ge=0.0, le=1.0)  # its re-noising between jumps (dmd samples with 1)
 
@@ -163,6 +167,8 @@ class FlowMapConfig(_Strict):
             raise ValueError(f"objective {self.objective!r} distils a teacher: set flowmap.teacher")
         if not 0.0 < self.dmd_tau[0] < self.dmd_tau[1] <= 1.0:
             raise ValueError(f"flowmap.dmd_tau must be two times 0 < lo < hi <= 1, got {list(self.dmd_tau)}")
+        if any(k < 1 for k in self.dmd_grids):
+            raise ValueError(f"flowmap.dmd_grids must be jump counts >= 1, got {self.dmd_grids}")
         return self
 
 

@@ -62,6 +62,15 @@ class MolGraph:
                     if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
         return replace(graph, **per_atom), source
 
+    def select(self, molecules: torch.Tensor) -> tuple[MolGraph, torch.Tensor]:
+        """The molecules where ``molecules`` (B,) bool is True, in order, with their condition and
+        per-atom fields. Returns that graph and the (N,) bool mask of their atoms in this one."""
+        atoms = molecules[self.batch]
+        graph = MolGraph.from_counts(self.num_atoms[molecules], None if self.cond is None else self.cond[molecules])
+        per_atom = {f.name: getattr(self, f.name)[atoms] for f in fields(self)
+                    if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
+        return replace(graph, **per_atom), atoms
+
 
 _STRUCTURE = ("batch", "ptr", "cond")  # MolGraph fields that are not one row per atom
 

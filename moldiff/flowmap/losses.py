@@ -52,12 +52,19 @@ def sample_times(num: int, *, diagonal: float, grid_share: float = 0.0, generato
     return s, t
 
 
-def grid_jumps(num: int, *, generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(s, t), each (B,): one jump (j/K, (j − 1)/K) of the uniform K-jump grid per molecule,
-    K drawn from GRID_JUMPS and j from 1..K."""
-    jumps = torch.tensor(GRID_JUMPS, device=device, dtype=torch.float32)
-    k = jumps[rng.randint(len(GRID_JUMPS), num, generator=generator, device=device)]
+def grid_steps(num: int, *, grids: tuple[int, ...] = GRID_JUMPS, generator: torch.Generator | None = None,
+               device=None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(K, j), each (B,) float: a jump count K drawn from ``grids`` per molecule and the index
+    j ∈ 1..K of one of its grid's jumps, (j/K → (j − 1)/K)."""
+    jumps = torch.tensor(grids, device=device, dtype=torch.float32)
+    k = jumps[rng.randint(len(grids), num, generator=generator, device=device)]
     j = torch.floor(rng.rand(num, generator=generator, device=device) * k) + 1  # 1..K
+    return k, j
+
+
+def grid_jumps(num: int, *, generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, t), each (B,): one jump (j/K, (j − 1)/K) of the uniform K-jump grid per molecule."""
+    k, j = grid_steps(num, generator=generator, device=device)
     return j / k, (j - 1) / k
 
 

@@ -102,7 +102,9 @@ class FlowMapTrainer(Trainer):
         type_weight = self.config.diffusion.type_loss_weight
         losses, samples = distribution_matching_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,
                                                      fake=self.fake, tau_range=tuple(fm.dmd_tau),
-                                                     type_weight=type_weight, generator=generator)  # fmt: skip
+                                                     type_weight=type_weight, starts=fm.dmd_starts,
+                                                     grids=tuple(fm.dmd_grids),
+                                                     generator=generator)  # fmt: skip
         self._fake_batch = (samples, graph)
         if fm.dmd_regression > 0:
             regression = teacher_ode_loss(model, z0, graph, gen.denoiser.schedule, teacher=self.teacher,

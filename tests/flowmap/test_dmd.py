@@ -1,6 +1,7 @@
 """Distribution-matching distillation: no push where the sample score already is the teacher's, a
-one-jump generator pulled to Gaussian data, and the objective in the training loop (its sample
-score saved and resumed with the rest of the state)."""
+one-jump generator pulled to Gaussian data, jumps that start where the γ = 1 sampler hands them
+their input, and the objective in the training loop (its sample score saved and resumed with the
+rest of the state)."""
 
 from types import SimpleNamespace
 
@@ -14,8 +15,8 @@ from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
 from moldiff.diffusion.state import MolGraph, project
 from moldiff.errors import MoldiffError
-from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss, grid_starts
-from moldiff.flowmap.losses import GRID_JUMPS
+from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss, simulated_starts
+from moldiff.flowmap.losses import GRID_JUMPS, grid_steps
 from moldiff.flowmap.model import FlowMapModel
 from moldiff.flowmap.train import train_flowmap
 from moldiff.train.checkpoint import load_checkpoint
@@ -30,9 +31,64 @@ TINY = ["data.max_train=64", "model.hidden=16", "model.layers=2", "train.batch_s
 
 
 def test_grid_starts_are_jump_starts_of_the_grids():
-    s = grid_starts(4000, torch.Generator().manual_seed(0))
+    k, j = grid_steps(4000, generator=torch.Generator().manual_seed(0))
+    s = j / k
     allowed = {j / k for k in GRID_JUMPS for j in range(1, k + 1)}
     assert set(s.tolist()) <= allowed and 0.4 < float((s == 1).float().mean()) < 0.55
+    k, j = grid_steps(4000, grids=(4,), generator=torch.Generator().manual_seed(0))  # one grid: its jumps alike
+    assert set(k.tolist()) == {4.0} and all(0.2 < float((j == i).float().mean()) < 0.3 for i in range(1, 5))
+
+
+class ConstantJump(torch.nn.Module):
+    """A "flow map" whose jump to the data always lands on atom features ``value`` at the origin; it
+    records what it was asked."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value, self.calls = value, []
+
+    def forward(self, z, s, t, graph):
+        self.calls.append((s.clone(), graph.num_graphs))
+        out = torch.zeros_like(z)
+        out[:, 3:] = self.value
+        return out
+
+
+def test_simulated_starts_are_the_gamma_one_samplers_inputs():
+    molecules, atoms = 3000, 4
+    graph = MolGraph.from_counts(torch.full((molecules,), atoms))
+    k = torch.tensor([4.0, 4.0, 8.0]).repeat(molecules // 3)
+    j = torch.tensor([4.0, 2.0, 1.0]).repeat(molecules // 3)  # from noise; the 3rd jump of 4; the last of 8
+    model = ConstantJump(2.0)
+    z = simulated_starts(model, k, j, graph, SCHEDULE, (molecules * atoms, 5), torch.float32,
+                         torch.Generator().manual_seed(0))  # fmt: skip
+    # each round jumps only the molecules still above their start: 2/3 of them twice, then 1/3 five times more
+    assert [n for _, n in model.calls] == [2000, 2000] + [1000] * 5
+    assert sorted(set(model.calls[-1][0].tolist())) == [2 / 8]  # the last jump taken starts at (j + 1)/K
+    alpha_0 = float(SCHEDULE(torch.zeros(()))[0])
+    feats = z[:, 3:].reshape(molecules, atoms, 2)
+    for which, s in ((0, 1.0), (1, 0.5), (2, 1 / 8)):
+        alpha, sigma = (float(v) for v in SCHEDULE(torch.tensor(s))[:2])
+        mean = 0.0 if s == 1.0 else 2.0 * alpha / alpha_0  # z_1 is prior noise; below it, a re-noised jump
+        part = feats[which::3]
+        assert abs(float(part.mean()) - mean) < 0.03
+        assert abs(float(part.std()) - (1.0 if s == 1.0 else sigma)) < 0.03
+    com = z[:, :3].reshape(molecules, atoms, 3).mean(1)
+    assert float(com.abs().max()) < 1e-5
+
+
+def test_a_graph_selects_its_molecules_with_their_fields():
+    graph = MolGraph.from_counts(torch.tensor([2, 3, 1]), cond=torch.tensor([[0.0], [1.0], [2.0]]))
+    graph = type(graph)(graph.batch, graph.ptr, graph.cond, known=torch.arange(6) % 2 == 0)
+    sub, atoms = graph.select(torch.tensor([True, False, True]))
+    assert sub.num_atoms.tolist() == [2, 1] and sub.cond.flatten().tolist() == [0.0, 2.0]
+    assert atoms.tolist() == [True, True, False, False, False, True]
+    assert sub.known.tolist() == [True, False, False]
+
+
+def test_the_sample_score_has_no_weight_decay_pulling_it_off_the_teacher():
+    fake = SampleScore(Denoiser(ToyEpsNet(2), SCHEDULE, "eps"), DIFFUSION, lr=1e-3)
+    assert all(group["weight_decay"] == 0.0 for group in fake.opt.param_groups)
 
 
 def test_no_push_where_the_sample_score_is_the_teacher():
@@ -126,3 +182,9 @@ def test_a_dmd_run_will_not_resume_another_objective(tmp_path):
 def test_bad_noise_range_is_refused(tau):
     with pytest.raises(MoldiffError, match="dmd_tau"):
         load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9", f"flowmap.dmd_tau={tau}"], FlowMapRunConfig)
+
+
+@pytest.mark.parametrize("grids", ["[]", "[0,4]"])
+def test_bad_dmd_grids_are_refused(grids):
+    with pytest.raises(MoldiffError, match="dmd_grids"):
+        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9", f"flowmap.dmd_grids={grids}"], FlowMapRunConfig)
