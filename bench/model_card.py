@@ -43,6 +43,17 @@ def export_model(state: dict, path: Path) -> None:
     save_checkpoint(path, payload)
 
 
+def lr_changes(history: list[dict]) -> str:
+    """"5e-4 from step 100, 2.5e-4 from step 35,300": the learning rates the history logged (rows
+    written before it logged them say nothing)."""
+    parts, last = [], None
+    for row in history:
+        if "lr" in row and row["lr"] != last:
+            last = row["lr"]
+            parts.append(f"{last:g} from step {row['step']:,}")
+    return ", ".join(parts)
+
+
 def curve_rows(history: list[dict]) -> list[str]:
     rows = ["| step | epoch | val loss | atom stab. | mol stab. | validity |", "|---|---|---|---|---|---|"]
     last_epoch = 0.0
@@ -100,7 +111,9 @@ def main() -> None:
         "",
         f"- steps: {state['step']} (batch {config['train']['batch_size']}, {epochs:.2f} epochs)",
         f"- optimiser: AdamW (amsgrad) lr {config['train']['lr']}, warm-up {config['train']['warmup_steps']} steps, "
-        f"gradient clipping {config['train']['grad_clip']}, EMA {config['train']['ema_decay']}",
+        f"gradient clipping {config['train']['grad_clip']}, EMA {config['train']['ema_decay']}"
+        + (f"; logged learning rates: {lr_changes(history)} (earlier: see the config's comment)"
+           if lr_changes(history) else ""),
         f"- hardware: {hardware(history, f'a 2-core CPU machine ({platform.machine()})')}, "
         "shared with development work (throughput varied from 15 to 170 molecules/s)",
         "- continue it: `moldiff train --config configs/qm9_builtin.yaml --resume`",

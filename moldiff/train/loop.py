@@ -222,6 +222,7 @@ class Trainer:
         mean["mol_per_s"] = mols / max(seconds, 1e-9)
         mean["epoch"] = self.epoch + self.cursor / self.order.batches_per_epoch()  # right across batch-size changes
         mean["cpu_seconds"] = self._cpu_now()
+        mean["lr"] = self.opt.param_groups[0]["lr"]  # a resume may change train.lr: the history says when
         self.record(mean, quiet=False)
 
     def record(self, metrics: dict, quiet: bool = True) -> None:

@@ -81,3 +81,11 @@ def test_kill_then_resume_matches(tmp_path):
     a, b = _weights(state), _weights(tmp_path / "straight/last.pt")
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_the_history_records_the_learning_rate_a_resume_changes(tmp_path):
+    tiny = [*TINY, "train.log_every=2", "train.lr=1e-3", f"out_dir={tmp_path}/run"]
+    train(load_config(None, tiny + ["train.max_steps=4"]), log=lambda m: None)
+    train(load_config(None, tiny + ["train.max_steps=8", "train.lr=5e-4"]), resume=True, log=lambda m: None)
+    rows = [row for row in load_checkpoint(tmp_path / "run/last.pt")["history"] if "loss" in row]
+    assert [(row["step"], row["lr"]) for row in rows] == [(2, 1e-3), (4, 1e-3), (6, 5e-4), (8, 5e-4)]
