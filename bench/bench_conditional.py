@@ -633,7 +633,10 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
               for key, label in labels.items()}  # fmt: skip
     steps = sorted({x["model_step"] for d in details.values() for x in d.values()}) or ["no"]
     missing = [p for p in args.properties if p not in details] if labels else []
-    count = f"{args.n:,} molecules per property" if details else "no molecules yet"
+    short = any(x.get("n", args.n) < args.n for d in details.values() for x in d.values())
+    count = ("no molecules yet" if not details else
+             f"{args.n:,} molecules per property asked (fewer so far where a row's label gives its n)" if short else
+             f"{args.n:,} molecules per property")  # fmt: skip
     note = (f"{count} (MAE ± its standard error), {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
             f"judge trained {judge_step} steps on half A; "
             + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
