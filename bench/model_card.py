@@ -98,6 +98,7 @@ def main() -> None:
     eval_path = ROOT / "bench" / "results" / "builtin_eval.json"
     evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else None
     m = config["model"]
+    logged_lr = lr_changes(history)
     lines = [
         "# Built-in model `qm9`",
         "",
@@ -112,8 +113,7 @@ def main() -> None:
         f"- steps: {state['step']} (batch {config['train']['batch_size']}, {epochs:.2f} epochs)",
         f"- optimiser: AdamW (amsgrad) lr {config['train']['lr']}, warm-up {config['train']['warmup_steps']} steps, "
         f"gradient clipping {config['train']['grad_clip']}, EMA {config['train']['ema_decay']}"
-        + (f"; logged learning rates: {lr_changes(history)} (earlier: see the config's comment)"
-           if lr_changes(history) else ""),
+        + (f"; logged learning rates: {logged_lr} (earlier: see the config's comment)" if logged_lr else ""),
         f"- hardware: {hardware(history, f'a 2-core CPU machine ({platform.machine()})')}, "
         "shared with development work (throughput varied from 15 to 170 molecules/s)",
         "- continue it: `moldiff train --config configs/qm9_builtin.yaml --resume`",

@@ -58,18 +58,19 @@ class MolGraph:
         offsets = torch.repeat_interleave(graph.ptr[:-1], counts)
         within = torch.arange(int(counts.sum()), device=counts.device) - offsets
         source = torch.repeat_interleave(self.ptr[:-1].repeat_interleave(copies), counts) + within
-        per_atom = {f.name: getattr(self, f.name)[source] for f in fields(self)
-                    if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
-        return replace(graph, **per_atom), source
+        return replace(graph, **self._per_atom(source)), source
 
     def select(self, molecules: torch.Tensor) -> tuple[MolGraph, torch.Tensor]:
         """The molecules where ``molecules`` (B,) bool is True, in order, with their condition and
         per-atom fields. Returns that graph and the (N,) bool mask of their atoms in this one."""
         atoms = molecules[self.batch]
         graph = MolGraph.from_counts(self.num_atoms[molecules], None if self.cond is None else self.cond[molecules])
-        per_atom = {f.name: getattr(self, f.name)[atoms] for f in fields(self)
-                    if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
-        return replace(graph, **per_atom), atoms
+        return replace(graph, **self._per_atom(atoms)), atoms
+
+    def _per_atom(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every per-atom field that is set (``known``, ``open_valence``, any added later), indexed."""
+        return {f.name: getattr(self, f.name)[index] for f in fields(self)
+                if f.name not in _STRUCTURE and getattr(self, f.name) is not None}  # fmt: skip
 
 
 _STRUCTURE = ("batch", "ptr", "cond")  # MolGraph fields that are not one row per atom

@@ -118,16 +118,14 @@ def distribution_matching_loss(model, z0: torch.Tensor, graph: MolGraph, schedul
     for ``fake`` to fit). See the module docstring for the equations and ``starts``; ``grids``: the
     jump counts K whose grids the starts are drawn from (K, then one of its K jumps, uniformly)."""
     b, dtype = graph.num_graphs, z0.dtype
-    if starts == "simulated":
-        k, j = grid_steps(b, grids=grids, generator=generator, device=z0.device)
-        s = j / k
-        z_s = simulated_starts(model, k, j, graph, schedule, tuple(z0.shape), dtype, generator)
-    elif starts == "noised-data":
-        k, j = grid_steps(b, grids=grids, generator=generator, device=z0.device)
-        s = j / k
-        z_s, _ = noised(z0, s, graph, schedule, generator)
-    else:
+    if starts not in STARTS:
         raise ValueError(f"unknown dmd starts {starts!r}; choose from {', '.join(STARTS)}")
+    k, j = grid_steps(b, grids=grids, generator=generator, device=z0.device)
+    s = j / k
+    if starts == "simulated":
+        z_s = simulated_starts(model, k, j, graph, schedule, tuple(z0.shape), dtype, generator)
+    else:
+        z_s, _ = noised(z0, s, graph, schedule, generator)
     s = s.to(dtype)
     x = model(z_s, s, torch.zeros_like(s), graph)
     lo, hi = tau_range
