@@ -141,6 +141,9 @@ class FlowMapConfig(_Strict):
     # from an eps diffusion model with --init); x0: a DDIM jump with data prediction α_s z + σ_s F
     # (well conditioned for long jumps); see moldiff.flowmap.model
     parameterization: Literal["velocity", "eps", "x0"] = "velocity"
+    # eps: x̂ = (z − σ F)/max(α, alpha_floor), which bounds the error amplification of long jumps
+    # from the noisy end by 1/alpha_floor and keeps the teacher's DDIM where α ≥ alpha_floor
+    alpha_floor: float = Field(0.0, ge=0.0, lt=1.0)
     substeps: int = Field(4, ge=1)  # teacher-ode: teacher solver steps per target
     teacher_solver: Literal["heun", "dpmpp-2m"] = "heun"  # teacher-ode: Heun in t or DPM-Solver++(2M) in λ
     huber: float = Field(0.0, ge=0.0)  # teacher-ode: pseudo-Huber δ of the per-feature error (0: squared error)
@@ -167,6 +170,8 @@ class FlowMapConfig(_Strict):
             raise ValueError(f"objective {self.objective!r} distils a teacher: set flowmap.teacher")
         if not 0.0 < self.dmd_tau[0] < self.dmd_tau[1] <= 1.0:
             raise ValueError(f"flowmap.dmd_tau must be two times 0 < lo < hi <= 1, got {list(self.dmd_tau)}")
+        if self.alpha_floor and self.parameterization != "eps":
+            raise ValueError("flowmap.alpha_floor belongs to parameterization eps")
         if any(k < 1 for k in self.dmd_grids):
             raise ValueError(f"flowmap.dmd_grids must be jump counts >= 1, got {self.dmd_grids}")
         return self

@@ -27,8 +27,9 @@ def build_flowmap_network(config: RunConfig) -> torch.nn.Module:
 def flowmap_generator(config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]) -> MoleculeGenerator:
     """A MoleculeGenerator whose ``denoiser`` is the flow-map sampler of ``net``."""
     schedule = build_schedule(config.diffusion)
-    parameterization = config.flowmap.parameterization if hasattr(config, "flowmap") else "velocity"
-    sampler = FlowMapSampler(FlowMapModel(net, parameterization, schedule), schedule)
+    fm = getattr(config, "flowmap", None)
+    parameterization, alpha_floor = (fm.parameterization, fm.alpha_floor) if fm else ("velocity", 0.0)
+    sampler = FlowMapSampler(FlowMapModel(net, parameterization, schedule, alpha_floor), schedule)
     return MoleculeGenerator(sampler, AtomVocabulary(tuple(config.data.elements)), config.diffusion.type_scale,
                              atom_count_hist)  # fmt: skip
 

@@ -18,7 +18,11 @@ G(z, t, t) = z hold exactly, whatever the network:
   so F(z, t, t) → ε̂(z, t), the base model's noise prediction, and a network warm-started from an
   ε-predicting diffusion model (its time columns at zero) starts as that model's DDIM sampler.
   The coefficient of F is −α_t(σ_s/α_s − σ_t/α_t): long jumps from the noisy end amplify errors of
-  F (by up to 1/α_1 ≈ 300 on EDM's schedule), the price of the warm start;
+  F (by up to 1/α_1 ≈ 300 on EDM's schedule), the price of the warm start. An ``alpha_floor`` α*
+  bounds that: x̂ = (z_s − σ_s F)/max(α_s, α*), so the amplification is at most 1/α*, while
+  wherever α_s ≥ α* the map is still exactly the teacher's DDIM at the warm start (there the
+  teacher's one-step jumps are several times more accurate than an ``x0`` map distilled for
+  thousands of steps: bench/results/flowmap_jump_errors.md);
 
 * ``x0`` (VP-type schedules): the jump is a DDIM step with a data prediction preconditioned as in
   Karras et al. (2022) for unit-variance data, x̂ = α_s z_s + σ_s F,
@@ -27,6 +31,9 @@ G(z, t, t) = z hold exactly, whatever the network:
 
   whose coefficient on x̂ lies in [0, α_t]: well conditioned for every jump, including one jump
   from pure noise to data (G(z_1, 1, 0) ≈ x̂), as in consistency trajectory models.
+
+Both DDIM parameterisations are x̂ = c_skip(s) z_s + c_out(s) F: (1/ᾱ_s, −σ_s/ᾱ_s) for ``eps``,
+(α_s, σ_s) for ``x0``.
 
 The network is a backbone with the usual signature ``net(x, h, τ, batch, ptr, cond)``: its time input is
 the start time s and two per-molecule condition columns carry (t, s − t) after any property
@@ -71,14 +78,20 @@ class FlowMapModel(nn.Module):
         net: ``net(x, h, s, batch, ptr, cond) -> (F_x (N, 3), F_h (N, F))`` whose ``cond`` is
             ``time_condition(s, t, graph.cond)``.
         parameterization: ``velocity``, ``eps`` or ``x0``.
-        schedule: the path's schedule; required by ``eps`` (its α must be positive at t = 1) and
-            ``x0`` (its σ must be positive at t = 0).
+        schedule: the path's schedule; required by ``eps`` and ``x0`` (its α must be positive at
+            t = 1 and its σ at t = 0).
+        alpha_floor: ``eps`` only: the α* of x̂ = (z − σ F)/max(α, α*) (0: plain DDIM).
     """
 
-    def __init__(self, net: nn.Module, parameterization: str = "velocity", schedule=None) -> None:
+    def __init__(self, net: nn.Module, parameterization: str = "velocity", schedule=None,
+                 alpha_floor: float = 0.0) -> None:  # fmt: skip
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
             raise ValueError(f"unknown flow-map parameterization {parameterization!r}; choose from {PARAMETERIZATIONS}")
+        if alpha_floor and parameterization != "eps":
+            raise ValueError(f"alpha_floor belongs to the eps parameterization, not {parameterization!r}")
+        if not 0.0 <= alpha_floor < 1.0:
+            raise ValueError(f"alpha_floor must lie in [0, 1), got {alpha_floor}")
         if parameterization != "velocity":
             if schedule is None:
                 raise ValueError(f"the {parameterization} flow-map parameterization needs the schedule")
@@ -87,6 +100,7 @@ class FlowMapModel(nn.Module):
                 raise ValueError(f"the {parameterization} flow-map parameterization needs α > 0 at t = 1 and "
                                  "σ > 0 at t = 0 (a VP schedule)")  # fmt: skip
         self.net, self.parameterization, self.schedule = net, parameterization, schedule
+        self.alpha_floor = alpha_floor
 
     @staticmethod
     def _check(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> None:
@@ -103,16 +117,28 @@ class FlowMapModel(nn.Module):
                                 time_condition(s, t, graph.cond))  # fmt: skip
         return project(torch.cat([out_x, out_h], dim=1), graph)
 
+    def _alpha_sigma(self, s: torch.Tensor, graph: MolGraph, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        return tuple(v.to(dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+
+    def _preconditioning(self, s: torch.Tensor, graph: MolGraph, dtype):
+        """Per atom (N, 1), (c_skip, c_out) with x̂ = c_skip z_s + c_out F."""
+        alpha, sig = self._alpha_sigma(s, graph, dtype)
+        if self.parameterization == "eps":
+            floored = alpha.clamp(min=self.alpha_floor)
+            return 1 / floored, -sig / floored
+        return alpha, sig
+
     def _coefficients(self, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, dtype):
         """Per atom (N, 1), (a, c) with G = a z + c F: exactly (1, 0) where t = s."""
-        a_s, sig_s = (v.to(dtype)[graph.batch, None] for v in self.schedule(s)[:2])
-        a_t, sig_t = (v.to(dtype)[graph.batch, None] for v in self.schedule(t)[:2])
-        if self.parameterization == "eps":
+        a_s, sig_s = self._alpha_sigma(s, graph, dtype)
+        a_t, sig_t = self._alpha_sigma(t, graph, dtype)
+        if self.parameterization == "eps" and not self.alpha_floor:
             r = a_t / a_s  # exactly 1 where t = s, so c is exactly 0 there
             return r, sig_t - r * sig_s
-        q = sig_t / sig_s  # x0: G = q z + (α_t − q α_s)(α_s z + σ_s F)
-        c = a_t - q * a_s
-        return q + c * a_s, c * sig_s
+        q = sig_t / sig_s  # G = q z + (α_t − q α_s) x̂: exactly z where t = s
+        k = a_t - q * a_s
+        c_skip, c_out = self._preconditioning(s, graph, dtype)
+        return q + k * c_skip, k * c_out
 
     def forward(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """G(z_s, s, t) (N, 3 + F): the state at time t reached from z_s at time s."""
@@ -139,9 +165,11 @@ class FlowMapModel(nn.Module):
         """(x̂, ε̂) at s of an ``eps`` or ``x0`` output F: every such jump is α_t x̂ + σ_t ε̂."""
         if self.parameterization == "velocity":
             raise ValueError("a velocity flow map has no (x̂, ε̂): its jumps are not DDIM steps")
-        alpha, sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+        alpha, sig = self._alpha_sigma(s, graph, z.dtype)
         if self.parameterization == "eps":
-            return (z - sig * out) / alpha, out
+            floored = alpha.clamp(min=self.alpha_floor)
+            ratio = alpha / floored  # exactly 1 where α ≥ α*: there ε̂ is F itself
+            return (z - sig * out) / floored, z * ((1 - ratio) / sig) + ratio * out  # ε̂ = (z − α x̂)/σ
         x0 = alpha * z + sig * out
         return x0, (z - alpha * x0) / sig
 
@@ -159,7 +187,7 @@ class FlowMapModel(nn.Module):
         ``x0``, the F whose x̂ = α_s z + σ_s F is the teacher's data prediction."""
         if self.parameterization == "velocity":
             return teacher.velocity(z, s, graph)
-        if self.parameterization == "eps":
+        if self.parameterization == "eps" and not self.alpha_floor:
             return teacher.eps(z, s, graph)
-        alpha, sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[:2])
-        return (teacher.x0(z, s, graph) - alpha * z) / sig
+        c_skip, c_out = self._preconditioning(s, graph, z.dtype)
+        return (teacher.x0(z, s, graph) - c_skip * z) / c_out

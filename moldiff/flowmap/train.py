@@ -67,7 +67,8 @@ class FlowMapTrainer(Trainer):
         return build_flowmap_network(config)
 
     def flow_map(self, net: torch.nn.Module) -> FlowMapModel:
-        return FlowMapModel(net, self.config.flowmap.parameterization, build_schedule(self.config.diffusion))
+        fm = self.config.flowmap
+        return FlowMapModel(net, fm.parameterization, build_schedule(self.config.diffusion), fm.alpha_floor)
 
     def _payload(self) -> dict:
         payload = super()._payload()

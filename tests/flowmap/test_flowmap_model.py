@@ -26,9 +26,13 @@ def _net():
     return net
 
 
-@pytest.fixture(params=PARAMETERIZATIONS)
+FLOOR = 0.4  # α* of the floored eps parameterisation: α_s < α* for s above ≈ 0.77 on this schedule
+VARIANTS = [(p, 0.0) for p in PARAMETERIZATIONS] + [("eps", FLOOR)]
+
+
+@pytest.fixture(params=VARIANTS, ids=lambda v: f"{v[0]}-floor{v[1]}" if v[1] else v[0])
 def model(request):
-    return FlowMapModel(_net(), request.param, SCHEDULE)
+    return FlowMapModel(_net(), *request.param[:1], SCHEDULE, request.param[1])
 
 
 def _inputs(counts=(3, 5, 4)):
@@ -112,6 +116,64 @@ def test_eps_flow_map_warm_started_from_a_denoiser_is_its_ddim_step():
         x0, eps = teacher.x0_eps(z, s, graph)
         alpha_t, sigma_t = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
         assert torch.allclose(model(z, s, t, graph), alpha_t * x0 + sigma_t * eps, atol=1e-10)
+
+
+def _warm_started_pair(alpha_floor: float):
+    torch.manual_seed(1)
+    teacher = Denoiser(EGNN(FEATURES, hidden=16, layers=2).double(), SCHEDULE, "eps")
+    torch.nn.init.normal_(teacher.net.out[1].weight, std=0.5)
+    net = flowmap_egnn(FEATURES, hidden=16, layers=2).double()
+    warm_start(net, teacher.net.state_dict())
+    return teacher, FlowMapModel(net, "eps", SCHEDULE, alpha_floor)
+
+
+def test_a_floored_eps_map_is_the_teachers_ddim_where_alpha_is_above_the_floor():
+    teacher, model = _warm_started_pair(FLOOR)
+    z, _, _, graph = _inputs()
+    graph = MolGraph(graph.batch, graph.ptr)
+    s = torch.tensor([0.3, 0.6, 0.95], dtype=torch.float64)  # α_s ≈ 0.91, 0.64, 0.10
+    t = torch.tensor([0.0, 0.2, 0.5], dtype=torch.float64)
+    above = (SCHEDULE(s)[0] >= FLOOR)[graph.batch, None]
+    assert above[:, 0].tolist() == [True] * 3 + [True] * 5 + [False] * 4
+    with torch.no_grad():
+        x0, eps = teacher.x0_eps(z, s, graph)
+        alpha_t, sigma_t = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
+        ddim = alpha_t * x0 + sigma_t * eps
+        jump = model(z, s, t, graph)
+        torch.testing.assert_close(jump[above[:, 0]], ddim[above[:, 0]], atol=1e-10, rtol=0)
+        assert (jump[~above[:, 0]] - ddim[~above[:, 0]]).abs().max() > 1e-2  # below the floor: not DDIM
+        # where α ≥ α*, ε̂ is the output itself; everywhere the jump is α_t x̂ + σ_t ε̂
+        out = model.output(z, s, t, graph)
+        fx0, feps = model.x0_eps(z, s, out, graph)
+        assert torch.equal(feps[above[:, 0]], out[above[:, 0]])
+        torch.testing.assert_close(alpha_t * fx0 + sigma_t * feps, jump, atol=1e-10, rtol=0)
+
+
+def test_the_floor_bounds_the_amplification_of_a_jump_from_noise():
+    graph = MolGraph.from_counts(torch.tensor([3]))
+    s, t = torch.tensor([1.0], dtype=torch.float64), torch.tensor([0.0], dtype=torch.float64)
+    _, plain = _warm_started_pair(0.0)
+    _, floored = _warm_started_pair(FLOOR)
+    c_plain = plain._coefficients(s, t, graph, torch.float64)[1].abs().max()
+    c_floored = floored._coefficients(s, t, graph, torch.float64)[1].abs().max()
+    assert c_plain > 100 and c_floored <= 1 / FLOOR
+
+
+def test_the_diagonal_target_of_a_floored_map_predicts_the_teachers_data():
+    teacher, model = _warm_started_pair(FLOOR)
+    z, s, _, graph = _inputs()
+    graph = MolGraph(graph.batch, graph.ptr)
+    s = torch.tensor([0.2, 0.8, 0.9], dtype=torch.float64)  # above and below the floor
+    with torch.no_grad():
+        x0, _ = model.x0_eps(z, s, model.diagonal_output(teacher, z, s, graph), graph)
+        torch.testing.assert_close(x0, teacher.x0(z, s, graph), atol=1e-9, rtol=1e-9)
+
+
+def test_an_alpha_floor_is_only_for_the_eps_parameterization():
+    with pytest.raises(ValueError, match="alpha_floor belongs"):
+        FlowMapModel(_net(), "x0", SCHEDULE, 0.3)
+    with pytest.raises(ValueError, match="alpha_floor must lie"):
+        FlowMapModel(_net(), "eps", SCHEDULE, 1.0)
 
 
 def test_schedule_based_parameterizations_need_a_vp_schedule():

@@ -92,11 +92,11 @@ def test_gamma_is_checked():
         get_solver("flow-map", gamma=1.5)(ExactGaussianFlowMap(), z, torch.tensor([1.0, 0.0]), graph, noise)
 
 
-def _x_sampler(parameterization):
+def _x_sampler(parameterization, alpha_floor: float = 0.0):
     torch.manual_seed(0)
     net = flowmap_egnn(2, hidden=16, layers=2).double()
     torch.nn.init.normal_(net.out[1].weight, std=0.3)
-    return FlowMapSampler(FlowMapModel(net, parameterization, SCHEDULE), SCHEDULE)
+    return FlowMapSampler(FlowMapModel(net, parameterization, SCHEDULE, alpha_floor), SCHEDULE)
 
 
 class _PassThrough:
@@ -109,9 +109,9 @@ class _PassThrough:
         return self.inner.x0_eps(z, t, graph)
 
 
-@pytest.mark.parametrize("parameterization", ["x0", "eps"])
-def test_guided_jumps_are_the_flow_map_when_nothing_is_guided(parameterization):
-    sampler, solver = _x_sampler(parameterization), get_solver("flow-map")
+@pytest.mark.parametrize("parameterization, alpha_floor", [("x0", 0.0), ("eps", 0.0), ("eps", 0.4)])
+def test_guided_jumps_are_the_flow_map_when_nothing_is_guided(parameterization, alpha_floor):
+    sampler, solver = _x_sampler(parameterization, alpha_floor), get_solver("flow-map")
     times = solver_times("flow-map", 4, SCHEDULE)
     z, graph, noise = _prior([1, 2], [4, 6])
     plain = solver(sampler, z, times, graph, noise)

@@ -61,6 +61,9 @@ def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
     assert scratch.flowmap.objective == "meanflow" and scratch.flowmap.teacher is None
     with pytest.raises(MoldiffError, match="set flowmap.teacher"):
         load_config(None, ["flowmap.objective=teacher-ode"], FlowMapRunConfig)
+    with pytest.raises(MoldiffError, match="alpha_floor belongs to parameterization eps"):
+        load_config("configs/flowmap_qm9.yaml", ["flowmap.parameterization=x0", "flowmap.alpha_floor=0.3"],
+                    FlowMapRunConfig)  # fmt: skip
 
 
 def test_a_bf16_distillation_runs_its_teacher_and_sample_score_in_bf16(tmp_path):
