@@ -41,7 +41,7 @@ def jump_errors(flowmaps: dict, teacher, z0: torch.Tensor, graph, ks: list[int],
     rows, generator, b = [], torch.Generator().manual_seed(seed), graph.num_graphs
     for k in ks:
         for j in range(k, 0, -1):
-            s, t = torch.full((b,), j / k), torch.full((b,), (j - 1) / k)
+            s, t = torch.full((b,), j / k, dtype=z0.dtype), torch.full((b,), (j - 1) / k, dtype=z0.dtype)
             z_s, _ = noised(z0, s, graph, teacher.schedule, generator)
             reference = teacher_dpm_solve(teacher, z_s, s, t, graph, reference_substeps)
             row = {"K": k, "j": j, "s": j / k, "t": (j - 1) / k, "distance": rms(z_s, reference)}

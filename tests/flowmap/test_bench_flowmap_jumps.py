@@ -1,0 +1,42 @@
+"""bench/bench_flowmap_jumps.py: where a flow map's error is, jump by jump."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.flowmap import FlowMapModel, flowmap_egnn
+from moldiff.nets import EGNN
+from moldiff.train.warm_start import warm_start
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_flowmap_jumps.py"
+SCHEDULE = make_schedule("polynomial")
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_flowmap_jumps", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_map_that_is_the_teachers_ddim_scores_as_one_teacher_call(bench):
+    torch.manual_seed(0)
+    teacher = Denoiser(EGNN(2, hidden=16, layers=2).double(), SCHEDULE, "eps")
+    torch.nn.init.normal_(teacher.net.out[1].weight, std=0.5)
+    net = flowmap_egnn(2, hidden=16, layers=2).double()
+    warm_start(net, teacher.net.state_dict())
+    ddim = FlowMapModel(net, "eps", SCHEDULE)
+    graph = MolGraph.from_counts(torch.tensor([3, 5]))
+    z0 = project(torch.randn(8, N_COORDS + 2, dtype=torch.float64), graph)
+    rows = bench.jump_errors({"ddim": ddim}, teacher, z0, graph, [1, 2], reference_substeps=6, seed=0)
+    assert [(r["K"], r["j"]) for r in rows] == [(1, 1), (2, 2), (2, 1)]
+    for r in rows:
+        assert r["ddim"] == pytest.approx(r["teacher, 1 call (DDIM)"], rel=1e-6)
+        assert r["teacher, 8 calls (the target)"] < r["teacher, 1 call (DDIM)"]  # more calls, closer to the ODE
+    assert "| 2 | 0.500 → 0.000 |" in bench.markdown(rows, ["ddim"], "t")
