@@ -37,6 +37,11 @@ def curve_rows(history: list[dict], jumps: int) -> list[str]:
     return rows
 
 
+def floor_note(fm: dict) -> str:
+    floor = fm.get("alpha_floor") or 0.0
+    return f" with α floor {floor} (x̂ = (z − σ F)/max(α, {floor}))" if floor else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--state", default=str(ROOT / "train_state" / "flowmap_qm9"))
@@ -63,8 +68,8 @@ def main() -> None:
         "",
         f"A flow map G(z_s, s, t) that jumps along the probability-flow ODE of the built-in model `{teacher}` "
         f"(step {teacher_step}): EGNN {m['hidden']} × {m['layers']} ({n_params / 1e6:.2f} M parameters) with the "
-        f"two times as per-molecule condition columns, `{fm['parameterization']}` parameterisation "
-        "(`moldiff/flowmap/model.py`), trained by "
+        f"two times as per-molecule condition columns, `{fm['parameterization']}` parameterisation"
+        f"{floor_note(fm)} (`moldiff/flowmap/model.py`), trained by "
         f"{OBJECTIVES[fm['objective']]}{target}. Sample it with K network calls: "
         "`moldiff sample --model qm9-fast [--steps K] [--solver-opt gamma=G]` (default K = 4, γ = 0). "
         "Guidance (targets, regressor guides, scaffolds) is applied per jump, to each jump's (x̂, ε̂).",
