@@ -1,4 +1,6 @@
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,3 +13,17 @@ torch.set_num_threads(int(os.environ.get("MOLDIFF_TEST_THREADS", "1")))
 def _isolated_tracking(tmp_path, monkeypatch):
     # Tests never write an mlflow.db into the working directory.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+
+
+@pytest.fixture(scope="session")
+def load_bench():
+    """Import a script of bench/ by name (bench/ is not a package), for tests of its functions."""
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -20,9 +20,9 @@ G(z, t, t) = z hold exactly, whatever the network:
   The coefficient of F is −α_t(σ_s/α_s − σ_t/α_t): long jumps from the noisy end amplify errors of
   F (by up to 1/α_1 ≈ 300 on EDM's schedule), the price of the warm start. An ``alpha_floor`` α*
   bounds that: x̂ = (z_s − σ_s F)/max(α_s, α*), so the amplification is at most 1/α*, while
-  wherever α_s ≥ α* the map is still exactly the teacher's DDIM at the warm start (there the
-  teacher's one-step jumps are several times more accurate than an ``x0`` map distilled for
-  thousands of steps: bench/results/flowmap_jump_errors.md);
+  wherever α_s ≥ α* the map is still exactly the teacher's DDIM at the warm start (at low noise
+  the teacher's one-call jumps land about twice as close to its ODE as an ``x0`` map distilled
+  for thousands of steps: bench/results/flowmap_jumps.md);
 
 * ``x0`` (VP-type schedules): the jump is a DDIM step with a data prediction preconditioned as in
   Karras et al. (2022) for unit-variance data, x̂ = α_s z_s + σ_s F,
@@ -187,7 +187,12 @@ class FlowMapModel(nn.Module):
         ``x0``, the F whose x̂ = α_s z + σ_s F is the teacher's data prediction."""
         if self.parameterization == "velocity":
             return teacher.velocity(z, s, graph)
-        if self.parameterization == "eps" and not self.alpha_floor:
-            return teacher.eps(z, s, graph)
-        c_skip, c_out = self._preconditioning(s, graph, z.dtype)
-        return (teacher.x0(z, s, graph) - c_skip * z) / c_out
+        if self.parameterization == "eps":  # F = (z − ᾱ x̂_T)/σ, exactly ε̂_T where α ≥ α*
+            eps = teacher.eps(z, s, graph)
+            if not self.alpha_floor:
+                return eps
+            alpha, sig = self._alpha_sigma(s, graph, z.dtype)
+            ratio = alpha.clamp(min=self.alpha_floor) / alpha
+            return z * ((1 - ratio) / sig) + ratio * eps
+        alpha, sig = self._alpha_sigma(s, graph, z.dtype)
+        return (teacher.x0(z, s, graph) - alpha * z) / sig

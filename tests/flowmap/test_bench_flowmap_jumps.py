@@ -1,8 +1,5 @@
 """bench/bench_flowmap_jumps.py: where a flow map's error is, jump by jump."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -13,16 +10,12 @@ from moldiff.flowmap import FlowMapModel, flowmap_egnn
 from moldiff.nets import EGNN
 from moldiff.train.warm_start import warm_start
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_flowmap_jumps.py"
 SCHEDULE = make_schedule("polynomial")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_flowmap_jumps", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("bench_flowmap_jumps")
 
 
 def test_a_map_that_is_the_teachers_ddim_scores_as_one_teacher_call(bench):

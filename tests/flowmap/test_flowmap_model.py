@@ -165,8 +165,11 @@ def test_the_diagonal_target_of_a_floored_map_predicts_the_teachers_data():
     graph = MolGraph(graph.batch, graph.ptr)
     s = torch.tensor([0.2, 0.8, 0.9], dtype=torch.float64)  # above and below the floor
     with torch.no_grad():
-        x0, _ = model.x0_eps(z, s, model.diagonal_output(teacher, z, s, graph), graph)
+        target = model.diagonal_output(teacher, z, s, graph)
+        x0, _ = model.x0_eps(z, s, target, graph)
         torch.testing.assert_close(x0, teacher.x0(z, s, graph), atol=1e-9, rtol=1e-9)
+        first = graph.batch == 0  # s = 0.2: above the floor, the target is the teacher's ε̂ itself
+        assert torch.equal(target[first], teacher.eps(z, s, graph)[first])
 
 
 def test_an_alpha_floor_is_only_for_the_eps_parameterization():

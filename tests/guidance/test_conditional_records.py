@@ -2,23 +2,16 @@
 batch, so a 10,000-molecule run can be spread over several sessions and machines. These tests pin
 what that promise rests on: records go on where they stopped and refuse to mix settings."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_conditional.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_conditional", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("bench_conditional")
 
 
 def batch_rows(first: int, n: int, seed: int = 0) -> pd.DataFrame:
