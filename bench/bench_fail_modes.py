@@ -18,14 +18,12 @@ import torch
 
 from common import solver_times
 
-from moldiff.chem.bonds import atom_stable, molset_bonds
+from moldiff.chem.bonds import ALLOWED_VALENCES, atom_stable, molset_bonds
 from moldiff.chem.evaluate import evaluate
+from moldiff.data.elements import SYMBOLS
 from moldiff.models import load_generator
 from moldiff.sampling import generate
 from moldiff.solvers import get_solver
-
-VALENCE = {1: 1, 6: 4, 7: 3, 8: 2, 9: 1}  # the EDM protocol's neutral valences (QM9 elements)
-
 
 def nearest_neighbour_distances(molset) -> np.ndarray:
     """Per atom, the distance to the nearest other atom of its molecule (inf for a lone atom)."""
@@ -42,14 +40,15 @@ def fail_modes(molset) -> dict:
     valences, _, _ = molset_bonds(molset)
     z = molset.atomic_numbers
     stable = atom_stable(z, valences)
-    wanted = np.array([VALENCE.get(int(a), 0) for a in z])
+    allowed = [ALLOWED_VALENCES.get(SYMBOLS[a], (0,)) for a in z]  # the evaluator's own table
+    most, least = np.array([max(v) for v in allowed]), np.array([min(v) for v in allowed])
     nn = nearest_neighbour_distances(molset)
     heavy = z > 1
     summary, _ = evaluate(molset)
     return {"atom_stability": summary["atom_stability"], "mol_stability": summary["mol_stability"],
             "validity": summary["validity"], "one_piece": summary["connectivity"],
-            "over_bonded_atoms": float(((~stable) & (valences > wanted)).mean()),
-            "under_bonded_atoms": float(((~stable) & (valences < wanted)).mean()),
+            "over_bonded_atoms": float(((~stable) & (valences > most)).mean()),
+            "under_bonded_atoms": float(((~stable) & (valences < least)).mean()),
             "heavy_nn_p05": float(np.quantile(nn[heavy], 0.05)), "heavy_nn_median": float(np.median(nn[heavy])),
             "elements": {int(k): int(v) for k, v in zip(*np.unique(z, return_counts=True))}}  # fmt: skip
 

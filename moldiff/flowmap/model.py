@@ -120,11 +120,15 @@ class FlowMapModel(nn.Module):
     def _alpha_sigma(self, s: torch.Tensor, graph: MolGraph, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         return tuple(v.to(dtype)[graph.batch, None] for v in self.schedule(s)[:2])
 
+    def _floored(self, alpha: torch.Tensor) -> torch.Tensor:
+        """ᾱ = max(α, α*): the α that ``eps`` divides by (α itself without a floor)."""
+        return alpha.clamp(min=self.alpha_floor)
+
     def _preconditioning(self, s: torch.Tensor, graph: MolGraph, dtype):
         """Per atom (N, 1), (c_skip, c_out) with x̂ = c_skip z_s + c_out F."""
         alpha, sig = self._alpha_sigma(s, graph, dtype)
         if self.parameterization == "eps":
-            floored = alpha.clamp(min=self.alpha_floor)
+            floored = self._floored(alpha)
             return 1 / floored, -sig / floored
         return alpha, sig
 
@@ -167,7 +171,7 @@ class FlowMapModel(nn.Module):
             raise ValueError("a velocity flow map has no (x̂, ε̂): its jumps are not DDIM steps")
         alpha, sig = self._alpha_sigma(s, graph, z.dtype)
         if self.parameterization == "eps":
-            floored = alpha.clamp(min=self.alpha_floor)
+            floored = self._floored(alpha)
             ratio = alpha / floored  # exactly 1 where α ≥ α*: there ε̂ is F itself
             return (z - sig * out) / floored, z * ((1 - ratio) / sig) + ratio * out  # ε̂ = (z − α x̂)/σ
         x0 = alpha * z + sig * out
@@ -192,7 +196,7 @@ class FlowMapModel(nn.Module):
             if not self.alpha_floor:
                 return eps
             alpha, sig = self._alpha_sigma(s, graph, z.dtype)
-            ratio = alpha.clamp(min=self.alpha_floor) / alpha
+            ratio = self._floored(alpha) / alpha
             return z * ((1 - ratio) / sig) + ratio * eps
         alpha, sig = self._alpha_sigma(s, graph, z.dtype)
         return (teacher.x0(z, s, graph) - alpha * z) / sig
