@@ -5,6 +5,7 @@ A wrong key or a value of the wrong type is a one-line MoldiffError that names t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -218,7 +219,14 @@ class PredictorConfig(_Strict):
     train: PredictorTrainConfig = PredictorTrainConfig()
 
 
-def _parse_value(text: str):
+_SCIENTIFIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
+def parse_value(text: str):
+    """A command-line value read as YAML (numbers, booleans, lists, words), and ``1e-3`` as the
+    number it means: YAML 1.1 reads a float without a dot in the mantissa as a string."""
+    if _SCIENTIFIC.fullmatch(text.strip()):
+        return float(text)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -237,7 +245,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise MoldiffError(f"override {key!r}: {part!r} is not a section")
-        node[parts[-1]] = _parse_value(value)
+        node[parts[-1]] = parse_value(value)
     return raw
 
 

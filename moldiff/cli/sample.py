@@ -209,9 +209,8 @@ def _training_reference(config) -> set[str] | None:
 
 
 def parse_options(items: list[str]) -> dict:
-    """``KEY=VALUE`` strings (values read as YAML: numbers, words) -> a dict."""
-    import yaml
-
+    """``KEY=VALUE`` strings (values read as in ``--set``: numbers, words) -> a dict."""
+    from moldiff.config import parse_value
     from moldiff.errors import MoldiffError
 
     options = {}
@@ -219,8 +218,5 @@ def parse_options(items: list[str]) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise MoldiffError(f"--solver-opt {item!r} must look like KEY=VALUE")
-        try:
-            options[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            options[key.strip()] = value
+        options[key.strip()] = parse_value(value)
     return options
