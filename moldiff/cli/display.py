@@ -36,11 +36,9 @@ def print_summary(summary: dict, title: str = "EDM metrics") -> None:
 
 
 @contextmanager
-def progress_bar(total: int, label: str, quiet: bool = False) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(k)``; draws a bar on stderr when it is a terminal, else prints milestones."""
-    if quiet:
-        yield lambda k: None
-        return
+def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """Yields ``advance(k)``; draws a bar on stderr when it is a terminal, else prints milestones
+    (stdout stays free for ``--json``)."""
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 

@@ -34,7 +34,7 @@ def nll(
     seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo noise.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Molecules evaluated together.")] = 100,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "auto",
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout (progress stays on stderr).")] = False,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Also write the JSON result here.")] = None,
 ) -> None:
     """Estimate the test-set NLL (nats per molecule) with the ELBO and/or the PF-ODE likelihood."""
@@ -77,7 +77,7 @@ def nll(
     rng = torch.Generator().manual_seed(seed)
     generator.denoiser.nfe = 0
     start = time.time()
-    with progress_bar(len(molecules), "likelihood", quiet=json_out) as advance:
+    with progress_bar(len(molecules), "likelihood") as advance:
         for lo in range(0, len(molecules), batch_size):
             index = np.arange(lo, min(lo + batch_size, len(molecules)))
             batch = collate(molecules, index, generator.vocab, tuple(config.data.properties)).to(dev)

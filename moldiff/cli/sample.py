@@ -34,7 +34,7 @@ def sample(
                                   "bfloat16: about 2x faster where native) or auto (bf16 where native)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     track_run: bool = typer.Option(False, "--track/--no-track", help="Log the run to MLflow."),
-    json_out: bool = typer.Option(False, "--json", help="Print the evaluator summary as one JSON object."),
+    json_out: bool = typer.Option(False, "--json", help="Print the evaluator summary as one JSON object (progress stays on stderr)."),
     novelty: bool = typer.Option(True, "--novelty/--no-novelty", help="Novelty against the model's training set."),
     target: list[str] = typer.Option(None, "--target",
                                      help="Condition of a conditional model, PROPERTY=VALUE[UNIT] (gap=4.5eV)."),
@@ -134,7 +134,7 @@ def sample(
     # batches cost more per graph (2x per molecule at 400 guided graphs against 100 on this CPU)
     particles = 1 if plan.steering is None else plan.steering["particles"]
     per_batch = max(1, batch_size // particles)
-    with progress_bar(n, "sampling", quiet=json_out) as advance:
+    with progress_bar(n, "sampling") as advance:
         mols, seeds = plan.generate(n, seed=seed, solver=solver_fn, times=times, n_atoms=n_atoms,
                                     batch_size=per_batch, device=str(dev), progress=advance)  # fmt: skip
     seconds = time.time() - start

@@ -50,6 +50,14 @@ def test_sample_writes_sdf_and_csv_with_the_same_rows(model_file, tmp_path):
     assert out.with_suffix(".run.json").exists()
 
 
+def test_json_keeps_stdout_one_object_and_shows_progress_on_stderr(model_file, tmp_path, capsys):
+    out = tmp_path / "s.sdf"
+    assert main(["sample", "-n", "3", "-o", str(out), "--model", str(model_file), "--steps", "3", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["n"] == 3
+    assert "sampling: 3/3" in captured.err
+
+
 def test_same_seed_same_molecules_other_seed_differs(model_file, tmp_path):
     args = ["sample", "-n", "4", "--model", str(model_file), "--steps", "5", "--json"]
     main(args + ["-o", str(tmp_path / "a.sdf"), "--seed", "3"])
