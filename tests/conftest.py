@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,12 @@ def _isolated_tracking(tmp_path, monkeypatch):
 def load_bench():
     """Import a script of bench/ by name (bench/ is not a package), for tests of its functions."""
 
+    bench = Path(__file__).resolve().parents[1] / "bench"
+
     def load(name: str):
-        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
+        if str(bench) not in sys.path:  # a script imports its siblings as a run from bench/ would
+            sys.path.insert(0, str(bench))
+        spec = importlib.util.spec_from_file_location(name, bench / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module
