@@ -69,11 +69,13 @@ def main() -> None:
         export_model(state, MODELS / "qm9_fast.pt")
     fm, tc, m = config["flowmap"], config["train"], config["model"]
     teacher = fm.get("teacher")
-    teacher_step = None
-    if teacher:
+    teachers = state.get("teachers", [])
+    teacher_step = ", then ".join(f"{t['step']}" + (f" from step {t['from_step']}" if t["from_step"] else "")
+                                  for t in teachers)  # fmt: skip
+    if teacher and not teachers:  # a state from before the trainer kept it: the teacher's weights now
         from moldiff.models import resolve_model
 
-        teacher_step = load_checkpoint(resolve_model(teacher)).get("step")
+        teacher_step = f"{load_checkpoint(resolve_model(teacher)).get('step')} now; not recorded by the training state"
     n_params = sum(v.numel() for v in state["ema"].values())
     target = ""
     if fm["objective"] == "teacher-ode":

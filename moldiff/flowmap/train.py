@@ -30,10 +30,13 @@ from moldiff.train.loop import Trainer
 
 
 def load_teacher(config: FlowMapRunConfig, device):
-    """The teacher Denoiser of a distillation run, frozen, after checking it fits the run."""
+    """(the teacher Denoiser of a distillation run, frozen, after checking it fits the run; which
+    weights they are: name, training step and file digest)."""
+    from moldiff.campaign.runner import file_digest
     from moldiff.models import load_generator, resolve_model
 
-    gen, teacher_config, _ = load_generator(str(resolve_model(config.flowmap.teacher)), device=str(device))
+    path = resolve_model(config.flowmap.teacher)
+    gen, teacher_config, payload = load_generator(str(path), device=str(device))
     if teacher_config.data.elements != config.data.elements:
         raise MoldiffError(f"flowmap.teacher has elements {teacher_config.data.elements}, the run {config.data.elements}")
     if teacher_config.diffusion != config.diffusion:
@@ -43,7 +46,7 @@ def load_teacher(config: FlowMapRunConfig, device):
         raise MoldiffError("flowmap.teacher is conditioned on other properties than the run")
     for p in gen.denoiser.net.parameters():
         p.requires_grad_(False)
-    return gen.denoiser
+    return gen.denoiser, {"model": config.flowmap.teacher, "step": payload.get("step"), "sha256": file_digest(path)}
 
 
 class FlowMapTrainer(Trainer):
@@ -52,12 +55,17 @@ class FlowMapTrainer(Trainer):
     def __init__(self, config: FlowMapRunConfig, **kwargs) -> None:
         fm = config.flowmap
         self.teacher = self.fake = self._fake_batch = None
+        self.teachers: list[dict] = []  # the teacher weights of each stretch of steps (a resume may bring new ones)
+        teacher_info = None
         if fm.objective != "meanflow":
-            self.teacher = load_teacher(config, dist_utils.device_for_rank(_device(config.train.device)))
+            self.teacher, teacher_info = load_teacher(config, dist_utils.device_for_rank(_device(config.train.device)))
         if fm.objective == "dmd":
             self.fake = SampleScore(self.teacher, config.diffusion, fm.dmd_fake_lr or config.train.lr,
                                     config.train.grad_clip)  # fmt: skip
         super().__init__(config, **kwargs)
+        last = {k: v for k, v in self.teachers[-1].items() if k != "from_step"} if self.teachers else None
+        if teacher_info is not None and teacher_info != last:
+            self.teachers.append({"from_step": self.step, **teacher_info})
         # the teacher's calls are most of a distillation step: they run in the student's precision
         for denoiser in (self.teacher, self.fake and self.fake.denoiser):
             if denoiser is not None:
@@ -72,10 +80,12 @@ class FlowMapTrainer(Trainer):
 
     def _payload(self) -> dict:
         payload = super()._payload()
+        payload |= {"teachers": self.teachers} if self.teachers else {}
         return payload if self.fake is None else payload | {"sample_score": self.fake.state_dict()}
 
     def _restore(self, p: dict) -> None:
         super()._restore(p)
+        self.teachers = list(p.get("teachers", []))  # absent in states written before it was kept
         if self.fake is not None:
             if "sample_score" not in p:
                 raise MoldiffError(f"{self.state_path} is not a dmd training state (no sample score to resume)")

@@ -44,6 +44,22 @@ def test_distilled_flow_map_samples_from_its_model_file(tmp_path, objective):
     assert torch.isfinite(torch.as_tensor(mols.positions)).all()
 
 
+def test_the_state_records_which_teacher_weights_each_stretch_was_distilled_from(tmp_path):
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=2"]), log=lambda m: None)
+    teacher = f"{tmp_path}/teacher/model.pt"
+    options = ("flowmap.objective=teacher-ode", f"flowmap.teacher={teacher}", "flowmap.substeps=1")
+    train_flowmap(_flowmap(tmp_path, "fm", 2, *options), log=lambda m: None)
+    train_flowmap(_flowmap(tmp_path, "fm", 3, *options), resume=True, log=lambda m: None)  # the same teacher
+    first = load_checkpoint(tmp_path / "fm/last.pt")["teachers"]
+    assert len(first) == 1 and first[0]["from_step"] == 0 and first[0]["step"] == 2 and first[0]["model"] == teacher
+    train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=3"]), resume=True,
+          log=lambda m: None)  # the teacher trains on: new weights  # fmt: skip
+    train_flowmap(_flowmap(tmp_path, "fm", 4, *options), resume=True, log=lambda m: None)
+    teachers = load_checkpoint(tmp_path / "fm/last.pt")["teachers"]
+    assert [(t["from_step"], t["step"]) for t in teachers] == [(0, 2), (3, 3)]
+    assert teachers[0]["sha256"] != teachers[1]["sha256"]
+
+
 def test_teacher_must_share_the_diffusion(tmp_path):
     train(load_config(None, TINY + [f"out_dir={tmp_path}/teacher", "train.max_steps=1"]), log=lambda m: None)
     cfg = _flowmap(tmp_path, "fm", 1, "flowmap.objective=lagrangian", f"flowmap.teacher={tmp_path}/teacher/model.pt",
