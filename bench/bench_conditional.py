@@ -388,7 +388,7 @@ def record_settings(args, prop: str, model_path: Path, guide_path: Path | None, 
     """The file name of one row's records and everything that decides its molecules and verdicts.
     Not the device or the batch size: they change only the rounding, so a row may be continued on
     another machine with batches its size suits (each molecule says where it was made)."""
-    from moldiff.campaign.runner import file_digest
+    from moldiff.paths import file_digest
 
     name = prop + ("_cfg" if guide_path is None else f"_eegsde{eegsde_scale:g}")
     name += f"_steer{particles}" if particles > 1 else ""

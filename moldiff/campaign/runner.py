@@ -33,7 +33,7 @@ import numpy as np
 from moldiff.campaign.config import CampaignConfig, dump_yaml, load_campaign, validate_campaign
 from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
-from moldiff.paths import atomic_write_bytes, atomic_write_text
+from moldiff.paths import atomic_write_bytes, atomic_write_text, file_digest
 
 CONFIG_NAME = "campaign.yaml"
 BATCHES = "batches"
@@ -388,14 +388,6 @@ def _steering_digest(plan) -> str:
     if plan.fragment is not None:
         h.update(np.asarray(plan.fragment.atomic_numbers, dtype=np.int64).tobytes())
         h.update(np.asarray(plan.fragment.positions, dtype=np.float64).tobytes())
-    return h.hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()[:16]
 
 

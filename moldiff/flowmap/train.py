@@ -30,9 +30,9 @@ from moldiff.train.loop import Trainer
 
 
 def load_teacher(config: FlowMapRunConfig, device):
-    """(the teacher Denoiser of a distillation run, frozen, after checking it fits the run; which
-    weights they are: name, training step and file digest)."""
-    from moldiff.campaign.runner import file_digest
+    """The frozen teacher Denoiser of a distillation run, after checking it fits the run, and which
+    weights it is (name, training step, file digest)."""
+    from moldiff.paths import file_digest
     from moldiff.models import load_generator, resolve_model
 
     path = resolve_model(config.flowmap.teacher)

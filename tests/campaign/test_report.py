@@ -11,7 +11,8 @@ import pytest
 
 from moldiff.campaign.config import load_campaign
 from moldiff.campaign.report import render
-from moldiff.campaign.runner import _write_batch, batch_range, file_digest, finish
+from moldiff.campaign.runner import _write_batch, batch_range, finish
+from moldiff.paths import file_digest
 from moldiff.chem.conformers import smiles_to_3d
 from moldiff.chem.scoring import score_molset
 from moldiff.cli.main import main
