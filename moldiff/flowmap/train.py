@@ -32,8 +32,8 @@ from moldiff.train.loop import Trainer
 def load_teacher(config: FlowMapRunConfig, device):
     """The frozen teacher Denoiser of a distillation run, after checking it fits the run, and which
     weights it is (name, training step, file digest)."""
-    from moldiff.paths import file_digest
     from moldiff.models import load_generator, resolve_model
+    from moldiff.paths import file_digest
 
     path = resolve_model(config.flowmap.teacher)
     gen, teacher_config, payload = load_generator(str(path), device=str(device))
