@@ -25,6 +25,7 @@ from moldiff.models import load_generator
 from moldiff.sampling import generate
 from moldiff.solvers import get_solver
 
+
 def nearest_neighbour_distances(molset) -> np.ndarray:
     """Per atom, the distance to the nearest other atom of its molecule (inf for a lone atom)."""
     out = []

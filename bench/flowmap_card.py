@@ -10,6 +10,7 @@ bench/results/flowmap.md (from bench/bench_flowmap.py); writes moldiff/models/qm
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 from pathlib import Path
 
@@ -47,8 +48,6 @@ def ceiling_section() -> list[str]:
     path = ROOT / "bench" / "results" / "teacher_ode_exact.json"
     if not path.exists():
         return []
-    import json
-
     runs = json.loads(path.read_text())["runs"]
     found = ", ".join(f"{100 * r['mol_stability']:.1f} % molecule stability and {100 * r['validity']:.1f} % validity "
                       f"on {r['n']} molecules at {r['nfe']:.0f} NFE (`{r['command']}`)" for r in runs)  # fmt: skip

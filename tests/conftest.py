@@ -19,7 +19,6 @@ def _isolated_tracking(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def load_bench():
     """Import a script of bench/ by name (bench/ is not a package), for tests of its functions."""
-
     bench = Path(__file__).resolve().parents[1] / "bench"
 
     def load(name: str):
