@@ -2,7 +2,7 @@
 
 import pytest
 
-from moldiff.config import load_config, parse_value
+from moldiff.config import apply_overrides, load_config, parse_value
 
 
 @pytest.mark.parametrize("text, value", [
@@ -12,6 +12,12 @@ from moldiff.config import load_config, parse_value
 def test_values_are_yaml_with_scientific_floats(text, value):
     parsed = parse_value(text)
     assert parsed == value and type(parsed) is type(value)
+
+
+def test_scientific_override_is_a_float_before_validation():
+    # a float already in the raw dict: pydantic would coerce the string "2e-4" only where a field is typed float
+    raw = apply_overrides({}, ["solver.rtol=2e-4"])
+    assert raw == {"solver": {"rtol": 2e-4}} and type(raw["solver"]["rtol"]) is float
 
 
 def test_scientific_override_reaches_the_config():
