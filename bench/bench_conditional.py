@@ -436,15 +436,19 @@ def load_noisy_half_b(path: Path, option: str, device):
     return load_property_model(path, device)
 
 
-def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str, errors: dict | None = None) -> str:
-    """A table of rows × properties; ``errors`` (row -> property -> standard error) adds "± se"."""
+def number(v: float) -> str:
+    return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
+
+
+def table_head(props: list[str]) -> list[str]:
     from moldiff.guidance.units import PROPERTIES as INFO
 
-    def number(v: float) -> str:
-        return f"{v:.3g}" if abs(v) < 10 else f"{v:.0f}"
+    return ["| method | " + " | ".join(f"{p} ({INFO[p].unit})" for p in props) + " |", "|" + "---|" * (len(props) + 1)]
 
-    head = "| method | " + " | ".join(f"{p} ({INFO[p].unit})" for p in props) + " |"
-    lines = [head, "|" + "---|" * (len(props) + 1)]
+
+def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str, errors: dict | None = None) -> str:
+    """A table of rows × properties; ``errors`` (row -> property -> standard error) adds "± se"."""
+    lines = table_head(props)
     for name, values in rows.items():
         cells = []
         for p in props:
@@ -453,6 +457,30 @@ def markdown(rows: dict[str, dict[str, float]], props: list[str], note: str, err
             cells.append("–" if v is None else number(v) + spread)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + f"\n\n{note}\n"
+
+
+def standing(measured: dict[str, dict[str, float]], errors: dict, props: list[str], against: list[str]) -> str:
+    """Each measured row minus each published row of ``against``, per property, and that difference
+    in the row's standard errors: how far below (−) or above (+) a published MAE a measurement is."""
+    published = {k: dict(zip(PROPERTIES, PUBLISHED[k])) for k in against}
+
+    def signed(v: float, text: str) -> str:
+        return ("−" if v < 0 else "+") + text.lstrip("-")
+
+    lines = table_head(props)
+    for label, values in measured.items():
+        for name, reference in published.items():
+            cells = []
+            for p in props:
+                v, se = values.get(p), errors.get(label, {}).get(p)
+                if v is None:
+                    cells.append("–")
+                    continue
+                d = v - reference[p]
+                spread = f" ({signed(d, f'{d / se:.1f}')} SE)" if se is not None and np.isfinite(se) and se > 0 else ""
+                cells.append(signed(d, number(d)) + spread)
+            lines.append(f"| {label} − {name.removesuffix(' (published)')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def method_labels(args) -> dict[str, str]:
@@ -578,6 +606,11 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
     published = {k: dict(zip(PROPERTIES, v)) for k, v in PUBLISHED.items()}
     text = "### Measured\n\n" + markdown(rows, args.properties, note, errors)
     text += "\n### Published (EDM protocol)\n\n" + markdown(published, args.properties, "ANCHORS.md")
+    measured = {label: rows[label] for label in labels.values() if rows[label]}
+    if measured:
+        text += ("\n### Against published\n\nMeasured MAE minus published MAE (and that difference in "
+                 "standard errors of the measurement; negative is better).\n\n"
+                 + standing(measured, errors, args.properties, ["EDM (published)", "EEGSDE (published)"]))
     atomic_write_text(args.out.with_suffix(".md"), text)
     atomic_write_text(args.out.with_suffix(".json"),
                       json.dumps({"rows": rows, "details": details, "args": saved_args(args)}, indent=2))

@@ -102,6 +102,32 @@ def test_a_row_short_of_n_says_how_many_molecules_it_holds(bench):
     assert bench.row_count(300, [{}]) == ""  # details saved before rows counted their molecules
 
 
+def test_the_standing_against_published_rows_counts_standard_errors(bench):
+    measured = {"moldiff": {"alpha": 2.0, "gap": 700.0, "mu": 0.8}}
+    errors = {"moldiff": {"alpha": 0.1, "gap": 5.0, "mu": None}}
+    text = bench.standing(measured, errors, ["alpha", "gap", "mu", "Cv"], ["EDM (published)"])
+    row = next(line for line in text.splitlines() if line.startswith("| moldiff − EDM"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    assert cells == ["−0.76 (−7.6 SE)", "+45 (+9.0 SE)", "−0.311", "–"]
+
+
+def test_the_report_sets_every_measured_row_against_edm_and_eegsde(bench, tmp_path):
+    from argparse import Namespace
+
+    args = Namespace(n=10_000, properties=["alpha", "gap"], solver="dpmpp-2m-sde", steps=100, guidance_scale=1.0,
+                     model=None, joint=True, init=None, max_train=None, eegsde_tuned={}, guide_predictor=None,
+                     steer_predictors=[], precision_resolved="bf16", references_only=False, out=tmp_path / "report")  # fmt: skip
+    reference = {name: {"alpha": 9.0, "gap": 1500.0} for name in
+                 ("Naive upper bound", "#Atoms (shuffled within size)", "#Atoms", "QM9 lower bound")}  # fmt: skip
+    details = {"alpha": {"steered": {"mae": 2.0, "mae_se": 0.1, "n": 400, "model_step": 7}},
+               "gap": {"steered": {"mae": 500.0, "mae_se": 10.0, "n": 400, "model_step": 7}}}  # fmt: skip
+    text = bench.write_results(args, reference, details, {"steered": "moldiff steered"}, 5, started=0.0)
+    assert (tmp_path / "report.md").read_text() == text
+    lines = text.split("### Against published")[1].splitlines()
+    assert "| moldiff steered (n = 400) − EDM | −0.76 (−7.6 SE) | −155 (−15.5 SE) |" in lines
+    assert "| moldiff steered (n = 400) − EEGSDE | −0.5 (−5.0 SE) | +13 (+1.3 SE) |" in lines
+
+
 def parse(bench, monkeypatch, *argv: str):
     monkeypatch.setattr("sys.argv", ["bench_conditional.py", *argv])
     return bench.parse_args()
