@@ -27,7 +27,8 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    predictor at t = 0 (P times the sampling cost). --steer-predictors FILE... has more noisy
    half-B predictors read the particles too: the one kept is closest by their mean energy.
 
-Writes OUT.json and OUT.md (default bench/results/conditional) after every property; --resume
+Writes OUT.json and OUT.md (default bench/results/conditional) after every property, OUT.md with
+the published rows and each measured row's distance from EDM and EEGSDE in standard errors; --resume
 keeps the properties a cut-off run finished and measures the rest.
 
 The 10,000 molecules per property the protocol asks for take days on a CPU, so they can be made in
