@@ -70,8 +70,8 @@ PUBLISHED = {  # ANCHORS.md, EDM protocol
     "QM9 lower bound (published)": [0.10, 64, 39, 36, 0.043, 0.040],
 }
 ROWS = ("cfg", "eegsde", "tuned", "steered")
-TINY = dict(max_train=64, gen_minutes=0.05, judge_minutes=0.05, predictor_minutes=0.05, n=8, steps=5,
-            n_reference=200, gen_hidden=16, gen_layers=2, judge_hidden=16, judge_layers=2, properties=["gap", "mu"])  # fmt: skip
+TINY = dict(max_train=64, gen_minutes=0.05, judge_minutes=0.05, predictor_minutes=0.05, n=8, steps=5, n_reference=200,
+            gen_hidden=16, gen_layers=2, judge_hidden=16, judge_layers=2, properties=["gap", "mu"])
 
 
 def parse_args() -> argparse.Namespace:
@@ -433,7 +433,8 @@ def load_noisy_half_b(path: Path, option: str, device):
 
     config = load_checkpoint(path, (PREDICTOR,))["config"]
     if not config.get("noisy") or config.get("data", {}).get("half") != "second":
-        raise SystemExit(f"{option}: {path} must be a noisy predictor trained on half B (noisy: true, data.half: second)")
+        raise SystemExit(f"{option}: {path} must be a noisy predictor trained on half B "
+                         "(noisy: true, data.half: second)")
     return load_property_model(path, device)
 
 
