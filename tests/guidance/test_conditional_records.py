@@ -105,8 +105,8 @@ def test_a_row_short_of_n_says_how_many_molecules_it_holds(bench):
 def test_the_standing_against_published_rows_counts_standard_errors(bench):
     measured = {"moldiff": {"alpha": 2.0, "gap": 700.0, "mu": 0.8}}
     errors = {"moldiff": {"alpha": 0.1, "gap": 5.0, "mu": None}}
-    text = bench.standing(measured, errors, ["alpha", "gap", "mu", "Cv"],
-                          {"EDM (published)": dict(zip(bench.PROPERTIES, bench.PUBLISHED["EDM (published)"]))})
+    edm = {"EDM (published)": bench.PUBLISHED_ROWS["EDM (published)"]}
+    text = bench.standing(measured, errors, ["alpha", "gap", "mu", "Cv"], edm)
     row = next(line for line in text.splitlines() if line.startswith("| moldiff − EDM"))
     cells = [c.strip() for c in row.strip("|").split("|")][1:]
     assert cells == ["−0.76 (−7.6 SE)", "+45 (+9.0 SE)", "−0.311", "–"]
