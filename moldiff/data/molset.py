@@ -7,6 +7,9 @@ Shapes:
     atomic_numbers: (N,) int   positions: (N, 3) float32, Å   charges: (N,) int (formal charges)
     ptr: (M + 1,) int64        ids: (M,) int64 (row or index in the source)
     smiles: (M,) str           properties: name -> (M,) float64
+    bonds: (B, 3) int (i, j, order), optional: the bond graph, each bond once with i < j, atom
+        indices local to their molecule, Kekulé orders 1, 2, 3 (aromaticity is perceived from them)
+    bond_ptr: (M + 1,) int64   bonds of molecule ``i`` are rows ``bond_ptr[i]:bond_ptr[i+1]``
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class MolSet:
     ids: np.ndarray | None = None
     smiles: np.ndarray | None = None
     properties: dict[str, np.ndarray] = field(default_factory=dict)
+    bonds: np.ndarray | None = None
+    bond_ptr: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.atomic_numbers = np.asarray(self.atomic_numbers, dtype=np.int64)
@@ -45,6 +50,12 @@ class MolSet:
         if self.smiles is not None:
             self.smiles = np.asarray(self.smiles, dtype=str)
         self.properties = {k: np.asarray(v, dtype=np.float64) for k, v in self.properties.items()}
+        if (self.bonds is None) != (self.bond_ptr is None):
+            raise ValueError("bonds and bond_ptr come together")
+        if self.bonds is not None:
+            self.bonds = np.asarray(self.bonds, dtype=np.int64).reshape(-1, 3)
+            self.bond_ptr = np.asarray(self.bond_ptr, dtype=np.int64)
+            self._check_bonds(n_mols)
         self._check(n_atoms, n_mols)
 
     def _check(self, n_atoms: int, n_mols: int) -> None:
@@ -57,6 +68,26 @@ class MolSet:
         for name, arr in [("ids", self.ids), ("smiles", self.smiles), *self.properties.items()]:
             if arr is not None and arr.shape != (n_mols,):
                 raise ValueError(f"{name} must be ({n_mols},), got {arr.shape}")
+
+    def _check_bonds(self, n_mols: int) -> None:
+        b, ptr = self.bonds, self.bond_ptr
+        if ptr.shape != (n_mols + 1,) or ptr[0] != 0 or ptr[-1] != len(b) or (np.diff(ptr) < 0).any():
+            raise ValueError(f"bond_ptr must rise from 0 to {len(b)} over {n_mols} molecules, got shape {ptr.shape}")
+        owner_atoms = np.repeat(np.diff(self.ptr), np.diff(ptr))
+        if len(b) and ((b[:, 0] < 0) | (b[:, 0] >= b[:, 1]) | (b[:, 1] >= owner_atoms)).any():
+            raise ValueError("each bond must be (i, j, order) with 0 <= i < j < its molecule's atom count")
+        if len(b) and ((b[:, 2] < 1) | (b[:, 2] > 3)).any():
+            raise ValueError("bond orders must be 1, 2 or 3 (Kekulé)")
+
+    @property
+    def has_bonds(self) -> bool:
+        return self.bonds is not None
+
+    def molecule_bonds(self, i: int) -> np.ndarray:
+        """(b, 3) bonds (i, j, order) of molecule ``i``, atom indices local to it."""
+        if self.bonds is None:
+            raise ValueError("this molecule set carries no bonds")
+        return self.bonds[self.bond_ptr[i] : self.bond_ptr[i + 1]]
 
     # ------------------------------------------------------------------ access
     def __len__(self) -> int:
@@ -82,6 +113,11 @@ class MolSet:
         idx = np.arange(len(self))[index] if isinstance(index, slice) else np.asarray(index, np.int64)
         counts = self.n_atoms[idx]
         atom_idx = _ranges(self.ptr[idx], counts)
+        bonds = bond_ptr = None
+        if self.bonds is not None:
+            bond_counts = np.diff(self.bond_ptr)[idx]
+            bonds = self.bonds[_ranges(self.bond_ptr[idx], bond_counts)]
+            bond_ptr = np.concatenate([[0], np.cumsum(bond_counts)])
         return MolSet(
             atomic_numbers=self.atomic_numbers[atom_idx],
             positions=self.positions[atom_idx],
@@ -90,6 +126,8 @@ class MolSet:
             ids=self.ids[idx],
             smiles=None if self.smiles is None else self.smiles[idx],
             properties={k: v[idx] for k, v in self.properties.items()},
+            bonds=bonds,
+            bond_ptr=bond_ptr,
         )
 
     def without_hydrogens(self) -> MolSet:
@@ -97,6 +135,7 @@ class MolSet:
         keep = self.atomic_numbers != 1
         counts = np.add.reduceat(keep.astype(np.int64), self.ptr[:-1]) if len(self) else np.zeros(0)
         counts = np.where(self.n_atoms > 0, counts, 0)
+        bonds, bond_ptr = self._bonds_among(keep)
         return MolSet(
             atomic_numbers=self.atomic_numbers[keep],
             positions=self.positions[keep],
@@ -105,7 +144,22 @@ class MolSet:
             ids=self.ids,
             smiles=self.smiles,
             properties=dict(self.properties),
+            bonds=bonds,
+            bond_ptr=bond_ptr,
         )
+
+    def _bonds_among(self, keep: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The bonds whose two atoms are kept, renumbered among the kept atoms of their molecule."""
+        if self.bonds is None:
+            return None, None
+        owner = np.repeat(np.arange(len(self)), np.diff(self.bond_ptr))  # each bond's molecule
+        start = self.ptr[owner]
+        ends = self.bonds[:, :2] + start[:, None]  # global atom indices
+        both = keep[ends].all(axis=1)
+        kept_before = np.concatenate([[0], np.cumsum(keep)])  # kept atoms before each global index
+        local = kept_before[ends[both]] - kept_before[start[both]][:, None]
+        counts = np.bincount(owner[both], minlength=len(self))
+        return np.column_stack([local, self.bonds[both, 2]]), np.concatenate([[0], np.cumsum(counts)])
 
     # -------------------------------------------------------------- statistics
     def atom_count_histogram(self) -> dict[int, int]:
@@ -128,6 +182,7 @@ class MolSet:
         props = {k: np.concatenate([s.properties[k] for s in sets]) for k in names
                  if all(k in s.properties for s in sets)}  # fmt: skip
         has_smiles = all(s.smiles is not None for s in sets)
+        has_bonds = all(s.bonds is not None for s in sets)
         return MolSet(
             atomic_numbers=np.concatenate([s.atomic_numbers for s in sets]),
             positions=np.concatenate([s.positions for s in sets]),
@@ -136,10 +191,13 @@ class MolSet:
             ids=np.concatenate([s.ids for s in sets]),
             smiles=np.concatenate([s.smiles for s in sets]) if has_smiles else None,
             properties=props,
+            bonds=np.concatenate([s.bonds for s in sets]) if has_bonds else None,
+            bond_ptr=np.concatenate([[0], np.cumsum(np.concatenate([np.diff(s.bond_ptr) for s in sets]))])
+            if has_bonds else None,
         )
 
-    def save(self, path: str | Path) -> None:
-        """Write an uncompressed .npz atomically (fast to load again)."""
+    def save(self, path: str | Path, extra: dict[str, np.ndarray] | None = None) -> None:
+        """Write an uncompressed .npz atomically (fast to load again), with ``extra`` arrays beside."""
         arrays = {
             "atomic_numbers": self.atomic_numbers.astype(np.int8),
             "positions": self.positions,
@@ -149,7 +207,10 @@ class MolSet:
         }
         if self.smiles is not None:
             arrays["smiles"] = self.smiles
+        if self.bonds is not None:
+            arrays["bonds"], arrays["bond_ptr"] = self.bonds.astype(np.int16), self.bond_ptr
         arrays.update({f"prop:{k}": v for k, v in self.properties.items()})
+        arrays.update(extra or {})
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         atomic_write_bytes(path, buf.getvalue())
@@ -166,6 +227,8 @@ class MolSet:
                     ids=z["ids"],
                     smiles=z["smiles"] if "smiles" in z else None,
                     properties={k[5:]: z[k] for k in z.files if k.startswith("prop:")},
+                    bonds=z["bonds"] if "bonds" in z else None,
+                    bond_ptr=z["bond_ptr"] if "bond_ptr" in z else None,
                 )
         except (OSError, KeyError, ValueError) as exc:
             raise MoldiffError(f"cannot read molecule set {path}: {exc}") from None
