@@ -2,11 +2,16 @@
 MAE between the target property and the property of the generated molecule, as judged by an
 independent EGNN predictor.
 
-    python bench/bench_conditional.py                                  # the full protocol (days on CPU)
-    python bench/bench_conditional.py --properties gap --gen-minutes 600 --n 2000
+    python bench/bench_conditional.py --n 1000                         # the built-in models, 1,000 per property
+    python bench/bench_conditional.py --work-dir runs/cond --properties gap --gen-minutes 600 --n 2000
     python bench/bench_conditional.py --tiny                           # a smoke run of every stage (~2 min)
 
-Stages (checkpoints go to --work-dir and are reused with --reuse):
+By default the protocol measures the built-in models: the judge ``qm9-judge``, the joint conditional
+model ``qm9-cond`` and, for the energy-guided rows, the guide given by --guide-predictor (the
+built-in ``qm9-predictor``). --work-dir DIR trains them instead (checkpoints go to DIR and are
+reused with --reuse), with --judge-minutes, --gen-minutes and --predictor-minutes.
+
+Stages:
 1. QM9's training split is halved (``data.half``): A = first 50,000, B = the other 50,000.
 2. The judge: a clean property predictor (``noisy: false``) trained on A, never used for guidance.
 3. Reference rows, the judge on B's real molecules: the QM9 lower bound (their own labels), the
@@ -19,13 +24,14 @@ Stages (checkpoints go to --work-dir and are reused with --reuse):
    sampled with one target at a time (the others absent): one training instead of six.
    --model NAME skips the training and samples that model instead (conditional or not; a flow
    map with --solver flow-map): the unguided and energy-guided rows then measure what guidance adds.
-5. With --predictor-minutes > 0 also EEGSDE: a noisy predictor trained on B (or the one given by
-   --guide-predictor) steers the conditional model toward the target (energy λ (ĝ − c)², one row
+5. With --guide-predictor (or --predictor-minutes > 0: one trained on B) also EEGSDE: a noisy
+   predictor of half B steers the conditional model toward the target (energy λ (ĝ − c)², one row
    per λ of --eegsde-scale, and one row with a λ per property from --eegsde-tuned).
    --steer-particles P adds a row that also steers with particles: P energy-guided particles per
    molecule, keeping the one that is valid by the EDM rule and closest to its target by the same
-   predictor at t = 0 (P times the sampling cost). --steer-predictors FILE... has more noisy
-   half-B predictors read the particles too: the one kept is closest by their mean energy.
+   predictor at t = 0 (P times the sampling cost). --steer-predictors NAME... has more noisy
+   half-B predictors read the particles too (e.g. ``qm9-predictor-long``): the one kept is
+   closest by their mean energy.
 
 Writes OUT.json and OUT.md (default bench/results/conditional) after every property, OUT.md with
 the published rows and each measured row's distance from EDM and EEGSDE in standard errors; --resume
@@ -37,12 +43,12 @@ after every batch, with the settings that made them), and a later run with the s
 this machine or another, goes on from the last batch. --round R measures every property's first R
 molecules before any property's next R, so a run stopped at any time leaves a balanced table;
 --rows picks the rows to spend the time on; several processes on disjoint --properties can share
-one DIR, and --report-only then writes the table from what DIR holds (the checkpoints that made
-the records must still be in --work-dir: their settings name them by digest):
+one DIR, and --report-only then writes the table from what DIR holds (the models that made the
+records must be the same files: their settings name them by digest):
 
-    python bench/bench_conditional.py --joint --reuse --work-dir train_state/conditional_qm9 \
-        --properties alpha gap homo --eegsde-scale --eegsde-tuned alpha=16 gap=4 homo=8 \
-        --steer-particles 4 --predictor-minutes 75 --rows steered --precision bf16 --threads 1 \
+    python bench/bench_conditional.py --properties alpha gap homo --eegsde-scale \
+        --eegsde-tuned alpha=16 gap=4 homo=8 --steer-particles 4 --guide-predictor qm9-predictor \
+        --rows steered --precision bf16 --threads 1 \
         --records bench/results/conditional_10k --round 100 --out bench/results/conditional_10k_a
 """
 
@@ -71,6 +77,7 @@ PUBLISHED = {  # ANCHORS.md, EDM protocol
 }
 PUBLISHED_ROWS = {name: dict(zip(PROPERTIES, maes)) for name, maes in PUBLISHED.items()}  # name -> property -> MAE
 ROWS = ("cfg", "eegsde", "tuned", "steered")
+BUILTIN_JUDGE, BUILTIN_CONDITIONAL = "qm9-judge", "qm9-cond"  # measured unless --work-dir trains others
 TINY = dict(max_train=64, gen_minutes=0.05, judge_minutes=0.05, predictor_minutes=0.05, n=8, steps=5, n_reference=200,
             gen_hidden=16, gen_layers=2, judge_hidden=16, judge_layers=2, properties=["gap", "mu"])
 
@@ -90,11 +97,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steer-particles", type=int, default=0, metavar="P",
                    help="> 1: add a row steered with P particles per molecule on top of energy guidance "
                         "(λ per property from --eegsde-tuned, else the first --eegsde-scale)")
-    p.add_argument("--steer-predictors", type=Path, nargs="+", default=[], metavar="FILE",
-                   help="more noisy half-B predictors that also read the steered particles: the reward is the "
+    p.add_argument("--steer-predictors", nargs="+", default=[], metavar="NAME",
+                   help="more noisy half-B predictors (built-in names or files) that also read the steered "
+                        "particles: the reward is the "
                         "mean of every predictor's energy (the guide's and these), so the particle kept is the "
                         "one they agree is closest, not one that only fools the guide")
-    p.add_argument("--judge-minutes", type=float, default=120.0)
+    p.add_argument("--judge-minutes", type=float, default=120.0, help="--work-dir: training time of the judge")
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
     p.add_argument("--init", default=None,
                    help="start each conditional model from this model (e.g. qm9, the built-in unconditional "
@@ -107,10 +115,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--model", default=None,
                    help="guide this model (built-in name or file; conditional or not, a flow map with --solver "
                         "flow-map) instead of training conditional models")
-    p.add_argument("--predictor-minutes", type=float, default=0.0, help="> 0: train a noisy predictor, add EEGSDE")
-    p.add_argument("--guide-predictor", type=Path, default=None, metavar="FILE",
-                   help="guide with this noisy predictor (trained on half B only) instead of training one; "
-                        "adds the EEGSDE rows like --predictor-minutes")
+    p.add_argument("--predictor-minutes", type=float, default=0.0,
+                   help="--work-dir: > 0 trains a noisy predictor there and adds the EEGSDE rows")
+    p.add_argument("--guide-predictor", default=None, metavar="NAME",
+                   help="guide with this noisy predictor trained on half B only (a built-in name such as "
+                        "qm9-predictor, or a file): adds the EEGSDE rows")
     p.add_argument("--max-train", type=int, default=None, help="use only the first N molecules of each half")
     p.add_argument("--gen-hidden", type=int, default=128)
     p.add_argument("--gen-layers", type=int, default=6)
@@ -124,7 +133,9 @@ def parse_args() -> argparse.Namespace:
                    help="arithmetic of the generator and the guiding predictors (never the judge's): "
                         "bf16 matrix products are ~2x faster where native (moldiff.nets.precision)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work-dir", type=Path, default=Path("runs/bench_conditional"))
+    p.add_argument("--work-dir", type=Path, default=None,
+                   help="train the judge, the conditional models and the guide in DIR instead of measuring the "
+                        "built-in qm9-judge and qm9-cond")
     p.add_argument("--reuse", action="store_true", help="reuse checkpoints already in --work-dir")
     p.add_argument("--references-only", action="store_true", help="only the judge and the reference rows")
     p.add_argument("--tiny", action="store_true", help="smoke run: tiny data, networks, times and samples")
@@ -154,13 +165,28 @@ def parse_args() -> argparse.Namespace:
         for key, value in TINY.items():
             setattr(args, key, value)
         args.out = args.out.with_name(args.out.name + "_tiny")
-        args.work_dir = args.work_dir.with_name(args.work_dir.name + "_tiny")
+        args.work_dir = args.work_dir or Path("runs/bench_conditional_tiny")
         if args.records is not None:
             args.records = args.records.with_name(args.records.name + "_tiny")
+    check_builtin(p, args)
     check_rows(p, args)  # after --tiny, which sets a guide of its own
     if args.report_only and not args.records.is_dir():
         p.error(f"--report-only: {args.records} is not a directory of records")
     return args
+
+
+def check_builtin(parser: argparse.ArgumentParser, args) -> None:
+    """Without --work-dir the built-in models are measured: nothing is trained, and the conditional
+    model is the joint one."""
+    if args.work_dir is not None:
+        return
+    if args.predictor_minutes > 0:
+        parser.error("--predictor-minutes trains a predictor in --work-dir; without one, guide with "
+                     "--guide-predictor qm9-predictor")
+    if args.init:
+        parser.error("--init starts the conditional models trained in --work-dir; give --work-dir")
+    if args.model is None:
+        args.joint = True  # qm9-cond is conditioned on all six properties
 
 
 def check_rows(parser: argparse.ArgumentParser, args) -> None:
@@ -198,6 +224,15 @@ def parse_tuned(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, 
 def common(args) -> list[str]:
     out = [f"train.threads={args.threads}", f"train.device={args.device}"]
     return out + ([f"data.max_train={args.max_train}"] if args.max_train else [])
+
+
+def judge_file(args) -> Path:
+    """The judge: the built-in ``qm9-judge``, or with --work-dir one trained (or reused) there."""
+    if args.work_dir is None:
+        from moldiff.models import resolve_predictor
+
+        return resolve_predictor(BUILTIN_JUDGE)
+    return train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden, args.judge_layers)
 
 
 def train_predictor(args, name: str, half: str, noisy: bool, minutes: float, hidden: int, layers: int) -> Path:
@@ -390,13 +425,14 @@ def record_settings(args, prop: str, model_path: Path, guide_path: Path | None, 
     """The file name of one row's records and everything that decides its molecules and verdicts.
     Not the device or the batch size: they change only the rounding, so a row may be continued on
     another machine with batches its size suits (each molecule says where it was made)."""
+    from moldiff.models import resolve_predictor
     from moldiff.paths import file_digest
 
     name = prop + ("_cfg" if guide_path is None else f"_eegsde{eegsde_scale:g}")
     name += f"_steer{particles}" if particles > 1 else ""
     settings = {"property": prop, "model": file_digest(model_path), "judge": file_digest(args.judge_path),
                 "predictor": file_digest(guide_path) if guide_path is not None else None,
-                "readers": [file_digest(p) for p in args.steer_predictors] if particles > 1 else [],
+                "readers": [file_digest(resolve_predictor(p)) for p in args.steer_predictors] if particles > 1 else [],
                 "eegsde_scale": eegsde_scale if guide_path is not None else None, "particles": particles,
                 "solver": args.solver, "steps": args.steps, "guidance_scale": args.guidance_scale,
                 "seed": args.seed, "precision": args.precision_resolved}  # fmt: skip
@@ -589,10 +625,11 @@ def write_results(args, reference: dict, details: dict, labels: dict[str, str], 
              f"{args.n:,} molecules per property asked (fewer so far where a row's label gives its n)" if short else
              f"{args.n:,} molecules per property")  # fmt: skip
     note = (f"{count} (MAE ± its standard error), {args.solver} with {args.steps} NFE, w = {args.guidance_scale:g}; "
-            f"judge trained {judge_step} steps on half A; "
+            f"judge {'' if args.work_dir else BUILTIN_JUDGE + ', '}trained {judge_step} steps on half A; "
             + (f"the model {args.model} (step {'/'.join(map(str, steps))}; its training data may include half A)"
                if args.model else
-               ("one joint conditional model" if args.joint else "one conditional model per property")
+               (f"the joint conditional model {BUILTIN_CONDITIONAL}" if args.work_dir is None else
+                "one joint conditional model" if args.joint else "one conditional model per property")
                + f" trained {'/'.join(map(str, steps))} steps on half B" + (f" from {args.init}" if args.init else ""))
             + (f", max_train {args.max_train}" if args.max_train else "")
             + (f"; tuned λ: {', '.join(f'{k} {v:g}' for k, v in args.eegsde_tuned.items())}"
@@ -625,6 +662,7 @@ def main() -> None:
     args.device_resolved = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     args.precision_resolved = resolve_precision(args.precision, args.device_resolved)
     from moldiff.data.qm9 import load_qm9
+    from moldiff.models import resolve_model, resolve_predictor
     from moldiff.property_model import PREDICTOR, load_property_model
     from moldiff.train.checkpoint import load_checkpoint
     from moldiff.train.data import training_half
@@ -632,8 +670,7 @@ def main() -> None:
     started = time.time()
     details = resumed_details(args)
     half_b = training_half(load_qm9("train"), "second")
-    args.judge_path = train_predictor(args, "judge", "first", False, args.judge_minutes, args.judge_hidden,
-                                      args.judge_layers)  # fmt: skip
+    args.judge_path = judge_file(args)
     judge = load_property_model(args.judge_path, args.device_resolved)
     judge_step = load_checkpoint(args.judge_path, (PREDICTOR,)).get("step")
     reference = reference_rows(judge, half_b, args)
@@ -643,23 +680,23 @@ def main() -> None:
         print(f"resumed: {', '.join(details)} already measured in {args.out.with_suffix('.json')}", flush=True)
     predictor = args.predictor_path = None
     if args.guide_predictor and todo:
-        args.predictor_path = args.guide_predictor
-        predictor = load_noisy_half_b(args.guide_predictor, "--guide-predictor", args.device_resolved)
+        args.predictor_path = resolve_predictor(args.guide_predictor)
+        predictor = load_noisy_half_b(args.predictor_path, "--guide-predictor", args.device_resolved)
     elif args.predictor_minutes > 0 and todo:
         args.predictor_path = train_predictor(args, "predictor_b", "second", True, args.predictor_minutes,
                                               args.gen_hidden, args.gen_layers)  # fmt: skip
         predictor = load_property_model(args.predictor_path, args.device_resolved)
-    readers = tuple(load_noisy_half_b(path, "--steer-predictors", args.device_resolved)
-                    for path in (args.steer_predictors if todo else []))  # fmt: skip
+    readers = tuple(load_noisy_half_b(resolve_predictor(name), "--steer-predictors", args.device_resolved)
+                    for name in (args.steer_predictors if todo else []))  # fmt: skip
     for guide in (predictor, *readers):
         if guide is not None:
             set_precision(guide.net, args.precision_resolved)
     labels = method_labels(args)
     shared = None
     if args.model:
-        from moldiff.models import resolve_model
-
         shared = resolve_model(args.model)
+    elif args.work_dir is None and todo:
+        shared = resolve_model(BUILTIN_CONDITIONAL)
     elif args.joint and todo:
         shared = train_generator(args, args.properties, "gen_joint")
     text = write_results(args, reference, details, labels, judge_step, started)

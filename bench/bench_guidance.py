@@ -15,7 +15,7 @@ Every run samples the same molecules (the same run seed gives the same atom coun
 noise), so the rows differ by the guidance alone. QED and logP are computed with RDKit on the valid
 molecules (EDM bond rule) and averaged; "shift" is the guided mean minus the unguided one. Without
 --predictor a noisy predictor of qed/logp/sa/mw is trained on QM9's training split for
---predictor-minutes (configs/predictor_druglike.yaml). Writes OUT.json and OUT.md (default
+--predictor-minutes (moldiff/configs/predictor_druglike.yaml). Writes OUT.json and OUT.md (default
 bench/results/guidance).
 """
 
@@ -80,7 +80,7 @@ def predictor_path(args) -> Path:
                  f"model.hidden={args.predictor_hidden}", f"model.layers={args.predictor_layers}",
                  f"train.threads={args.threads}", f"train.device={args.device}", "train.log_every=200",
                  "train.eval_every=100000000"] + ([f"data.max_train={args.max_train}"] if args.max_train else [])  # fmt: skip
-    cfg = load_config("configs/predictor_druglike.yaml", overrides, PredictorConfig)
+    cfg = load_config("moldiff/configs/predictor_druglike.yaml", overrides, PredictorConfig)
     print(f"training a drug-likeness predictor for {args.predictor_minutes} min", flush=True)
     train_predictor(cfg, log=lambda m: None)
     return Path(cfg.out_dir) / "predictor.pt"

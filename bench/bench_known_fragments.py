@@ -2,8 +2,8 @@
 own validation molecules: the scaffold task exactly as it was trained, with no SMILES embedding and
 no guess of the atom count in the way.
 
-    python bench/bench_known_fragments.py --model qm9-scaffold --config configs/qm9_valence.yaml
-    python bench/bench_known_fragments.py --model train_state/drugs_scaffold/last.pt --config configs/drugs_scaffold.yaml
+    python bench/bench_known_fragments.py --model qm9-scaffold --config moldiff/configs/qm9_valence.yaml
+    python bench/bench_known_fragments.py --model train_state/drugs_scaffold/last.pt --config moldiff/configs/drugs_scaffold.yaml
 
 For each of ``--molecules`` validation molecules a random connected fragment of heavy atoms (at
 least ``--min-atoms``; ``--hydrogens``: with their hydrogens) is drawn as in training

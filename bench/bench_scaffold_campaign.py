@@ -1,6 +1,6 @@
 """The example campaign around its scaffold: how many molecules come out valid, in one piece, with
 the scaffold intact, and kept by the example's filters, for one or more models, with and without
-reward steering. Every row runs ``configs/campaigns/example.yaml`` with the scaffold on, the same
+reward steering. Every row runs ``moldiff/configs/campaigns/example.yaml`` with the scaffold on, the same
 seeds, PoseBusters and FCD off (they do not change what is kept) and no MLflow run.
 
     python bench/bench_scaffold_campaign.py --model drugs-scaffold --model drugs --n 100 \
@@ -19,7 +19,7 @@ import torch
 from moldiff.campaign.config import load_campaign
 from moldiff.campaign.runner import run_campaign
 
-EXAMPLE = Path(__file__).parents[1] / "configs" / "campaigns" / "example.yaml"
+EXAMPLE = Path(__file__).parents[1] / "moldiff" / "configs" / "campaigns" / "example.yaml"
 COLUMNS = (("validity", "xyz2mol valid"), ("edm_validity", "EDM valid"), ("connected", "valid & one piece"),
            ("neutral_connected", "neutral & one piece"), ("scaffold_intact", "scaffold intact"))  # fmt: skip
 

@@ -67,7 +67,7 @@ def markdown(rows: list[dict], title: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="configs/qm9_builtin.yaml", help="the recipe every view shares")
+    parser.add_argument("--config", default="moldiff/configs/qm9_builtin.yaml", help="the recipe every view shares")
     parser.add_argument("--views", nargs="+", default=list(VIEWS), choices=list(VIEWS))
     parser.add_argument("--steps", type=int, default=3000, help="optimiser steps per view")
     parser.add_argument("--rows", nargs="+", default=["dpmpp-2m-sde:100", "heun:100"],

@@ -1,5 +1,5 @@
 """The per-molecule verdicts of ``bench_conditional.py``, kept on disk so that the EDM protocol's
-10,000 molecules per property can be made in pieces, by several runs and sessions."""
+10,000 molecules per property can be made in pieces, by several runs on one machine or several."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 class Records:
     """The per-molecule rows of one (property, sampling setting). With a directory they live in
     DIR/NAME.csv.gz, rewritten atomically after every batch, with the settings that made them in
-    DIR/NAME.json (written once, by the first run), so a run cut off, or a later session on another
+    DIR/NAME.json (written once, by the first run), so a run cut off, or a later run on another
     machine, goes on from the last batch finished. Molecule i depends only on its seed, target and
     size, all drawn from --seed, so molecules 0..k-1 are the same whether one run made them or
     several (bit for bit when the batches fall the same way, e.g. --round a multiple of the batch;

@@ -89,12 +89,15 @@ def build_predictor_net(config, n_targets: int) -> PropertyPredictor:
                              attention=m.attention, norm_factor=m.norm_factor)  # fmt: skip
 
 
-def load_property_model(path, device: str | torch.device = "cpu") -> PropertyModel:
-    """A PropertyModel from a file written by ``moldiff train-predictor``."""
+def load_property_model(name_or_path, device: str | torch.device = "cpu") -> PropertyModel:
+    """A PropertyModel from a built-in predictor's name (``qm9-predictor``, ``qm9-judge``, ...) or a
+    file written by ``moldiff train-predictor``."""
     from moldiff.config import PredictorConfig, validate_config
     from moldiff.generator import build_schedule
+    from moldiff.models import resolve_predictor
     from moldiff.train.checkpoint import load_checkpoint
 
+    path = resolve_predictor(str(name_or_path))
     payload = load_checkpoint(path, (PREDICTOR,))
     config = validate_config(payload["config"], PredictorConfig)
     norm = PropertyNorm.from_dict(payload["target_stats"])

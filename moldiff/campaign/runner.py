@@ -167,11 +167,16 @@ def _claim_directory(out: Path, config: CampaignConfig, *, resume: bool) -> None
             previous = load_saved_campaign(out)
         except MoldiffError:
             raise MoldiffError(f"{out} holds a campaign file that cannot be read ({saved}); use another output_dir") from None
-        started = any((out / BATCHES).glob("batch_*.json"))
+        markers = sorted((out / BATCHES).glob("batch_*.json"))
+        started = bool(markers)
         # a start that failed before its first batch (a target the model cannot take) leaves only the file
         if previous.fingerprint() != config.fingerprint() and (started or (out / "molecules.csv").exists()):
             diff = _first_difference(previous.model_dump(), config.model_dump())
             raise MoldiffError(f"{out} holds a different campaign (its {diff} differs); use another output_dir")
+        if started and (theirs := json.loads(markers[0].read_text()).get("fingerprint")) != config.fingerprint():
+            raise MoldiffError(f"{out} holds batches fingerprinted {theirs}, but this campaign's fingerprint is "
+                               f"{config.fingerprint()}: they were generated from other settings, or by a moldiff "
+                               "version that read the campaign file differently; use another output_dir")  # fmt: skip
         if started and not resume:
             raise MoldiffError(f"{out} already holds batches of this campaign; pass --resume to continue it "
                                "(or choose another output_dir)")  # fmt: skip
@@ -227,15 +232,15 @@ def _sampler(config: CampaignConfig) -> _Sampler:
     from moldiff.solvers import get_solver, solver_times
     from moldiff.train.loop import pick_device
 
-    s = config.sampling
-    device = pick_device(s.device)
+    device = pick_device(config.sampling.device)
     model_path = resolve_model(config.model)
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
+    s = config.sampling.resolved(flow_map=hasattr(generator.denoiser, "jump"))
     generator.type_decoding = s.types
     plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
     precision = resolve_precision(s.precision, device)
     plan.set_precision(precision)
-    times = solver_times(s.solver, s.steps, generator.denoiser.schedule, **s.options)
+    times = solver_times(s.solver, s.steps, generator.denoiser.schedule, grid=s.grid, **s.options)
     return _Sampler(config, model_config, payload, plan, get_solver(s.solver, **s.options), times,
                     molecule_seeds(config.seed, config.n_molecules),
                     plan.atom_counts(config.seed, config.n_molecules, s.n_atoms), device, precision, model_path)  # fmt: skip
@@ -384,7 +389,9 @@ def _steering_digest(plan) -> str:
     scaffold's atoms and coordinates (an SDF file, or the SMILES' embedding)."""
     h = hashlib.sha256()
     if plan.predictor is not None:
-        h.update(file_digest(Path(plan.record["predictor"])).encode())
+        from moldiff.models import resolve_predictor  # a built-in predictor's name or a file
+
+        h.update(file_digest(resolve_predictor(plan.record["predictor"])).encode())
     if plan.fragment is not None:
         h.update(np.asarray(plan.fragment.atomic_numbers, dtype=np.int64).tobytes())
         h.update(np.asarray(plan.fragment.positions, dtype=np.float64).tobytes())

@@ -1,5 +1,5 @@
-"""``moldiff campaign run FILE [--shard K/N] [--resume]``, ``moldiff campaign merge DIR...`` and
-``moldiff campaign regenerate DIR INDEX...``."""
+"""``moldiff campaign run FILE|NAME [--set KEY=VALUE] [--shard K/N] [--resume]``, ``moldiff campaign
+merge DIR...`` and ``moldiff campaign regenerate DIR INDEX...``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,10 @@ def _log(message: str) -> None:
 
 @campaign_app.command("run")
 def run_command(
-    file: Annotated[Path, typer.Argument(help="The campaign file (YAML).")],
+    file: Annotated[str, typer.Argument(help="The campaign file (YAML), or the name of a shipped campaign "
+                                        "(moldiff config list).")],  # fmt: skip
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key of the file: "
+                                                           "--set sampling.steps=20")] = None,  # fmt: skip
     shard: Annotated[Optional[str], typer.Option(help="Generate only shard K of N (0 <= K < N), e.g. 0/4; "
                                                  "finish with `campaign merge`.")] = None,  # fmt: skip
     resume: Annotated[bool, typer.Option("--resume", help="Continue a campaign directory; finished batches are kept.")] = False,
@@ -34,7 +37,7 @@ def run_command(
     from moldiff.campaign.runner import Shard, run_campaign
     from moldiff.cli.display import progress_bar
 
-    config = load_campaign(file, {"output_dir": str(out)} if out is not None else None)
+    config = load_campaign(file, {"output_dir": str(out)} if out is not None else None, overrides or [])
     part = Shard.parse(shard) if shard is not None else None
     total = config.n_molecules if part is None else sum(
         min(config.sampling.batch_size, config.n_molecules - b * config.sampling.batch_size)

@@ -21,9 +21,36 @@ app = typer.Typer(
 )
 
 
+def version() -> str:
+    """The installed moldiff's version (the package's own where no distribution metadata is found)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("moldiff")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from moldiff import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"moldiff {version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit."),  # fmt: skip
+) -> None:
+    """3D molecule generation with E(3)-equivariant diffusion models."""
+
+
 def _register() -> None:
     # Each command lives in its own module; importing it adds the command to ``app``.
-    from moldiff.cli import campaign, data, evaluate, nll, predictor, report, sample, train  # noqa: F401
+    from moldiff.cli import campaign, config, data, evaluate, nll, predictor, report, sample, train  # noqa: F401
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:

@@ -11,7 +11,8 @@ from moldiff.cli.main import app
 
 @app.command("train-predictor")
 def train_predictor_command(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML predictor config (configs/predictor_*.yaml)."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML predictor config, or the name of a shipped one "
+                                "(predictor_qm9, predictor_druglike, judge_qm9)."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set targets=[qed,logp]"),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/predictor_state.pt if it exists."),
 ) -> None:

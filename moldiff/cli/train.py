@@ -13,9 +13,10 @@ from moldiff.errors import MoldiffError
 
 @app.command()
 def train(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML run config (default: built-in defaults)."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML run config, or the name of a shipped one (moldiff config list); default: the defaults."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set train.lr=1e-4"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt if it exists."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt, or where there is none from the model "
+                                "the config's train.continues names (a built-in model's recorded step and data position)."),
     init: str = typer.Option(None, "--init", help="Start from a model's weights (a built-in name or a file)."),
     data: str = typer.Option(None, "--data", help="Train on this set: SDF, SMILES (.smi/.csv), .npz, qm9 or moses."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
@@ -54,9 +55,10 @@ def train(
 
 @app.command("train-flowmap")
 def train_flowmap(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML flow-map run config (a run config + flowmap section)."),
+    config: Path = typer.Option(None, "--config", "-c", help="YAML flow-map run config (a run config + flowmap section), or a shipped one's name."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config key: --set flowmap.objective=meanflow"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt if it exists."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT_DIR/last.pt, or where there is none from the model "
+                                "the config's train.continues names (a built-in model's recorded step and data position)."),
     init: str = typer.Option(None, "--init", help="Start from a model's weights, e.g. the teacher's (a built-in name or a file)."),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI."),
     no_track: bool = typer.Option(False, "--no-track", help="Do not log to MLflow."),

@@ -4,7 +4,7 @@
     score ∇log p(x_t) = −ε / σ     velocity dx_t/dt = α' x_0 + σ' ε
 
 Velocity and x_t together determine (x_0, ε) by solving the 2 × 2 system
-[α σ; α' σ'] [x_0; ε] = [x_t; v], with determinant α σ' − α' σ = −α σ dλ/dt > 0.
+``[α σ; α' σ'] [x_0; ε] = [x_t; v]``, with determinant α σ' − α' σ = −α σ dλ/dt > 0.
 
 All functions are pure; α, σ, α', σ' broadcast against x.
 """

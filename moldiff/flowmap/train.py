@@ -1,5 +1,5 @@
 """``train_flowmap(config)``: the training loop of ``moldiff.train.loop`` (data, EMA, resumable
-checkpoints, metrics, MLflow) with a flow-map network and a flow-map objective
+checkpoints, metrics, MLflow, ``train.continues``) with a flow-map network and a flow-map objective
 (``moldiff.flowmap.losses``) in place of the diffusion network and loss.
 
 Distillation (``teacher-ode``, ``lagrangian``, ``dmd``) loads the teacher named by
@@ -83,9 +83,21 @@ class FlowMapTrainer(Trainer):
         payload |= {"teachers": self.teachers} if self.teachers else {}
         return payload if self.fake is None else payload | {"sample_score": self.fake.state_dict()}
 
+    def _model_file(self) -> dict:
+        payload = super()._model_file()
+        return payload | {"teachers": self.teachers} if self.teachers else payload
+
+    def _set_position(self, p: dict) -> None:
+        super()._set_position(p)
+        self.teachers = list(p.get("teachers", []))  # absent in files written before it was kept
+
+    def _continue(self, source: str) -> None:
+        super()._continue(source)
+        if self.fake is not None:  # a model file keeps the flow map only
+            self.log("the score of the flow map's samples (dmd) restarts from the teacher")
+
     def _restore(self, p: dict) -> None:
         super()._restore(p)
-        self.teachers = list(p.get("teachers", []))  # absent in states written before it was kept
         if self.fake is not None:
             if "sample_score" not in p:
                 raise MoldiffError(f"{self.state_path} is not a dmd training state (no sample score to resume)")

@@ -1,10 +1,11 @@
 """A steered-generation plan: parsed guidance options resolved against one model.
 
-This is where ``moldiff sample`` and campaigns meet. Each turns its own strings (command-line
-options, campaign keys) into a :class:`GuidanceSpec` and checks how the options combine; here the
-spec meets the model (is it conditional? does the predictor read its atoms? does the scaffold fit
-its elements?) and becomes a :class:`GuidancePlan`: the generator with its denoiser wrapped, the
-condition rows, the scaffold and its inpainting solver, and the per-molecule columns the outputs gain.
+This is where ``moldiff sample`` and campaigns meet. Both read their steering into the same typed
+config sections, which check how the settings combine and become a :class:`GuidanceSpec`
+(:func:`moldiff.config.sample.guidance_spec`); here the spec meets the model (is it conditional?
+does the predictor read its atoms? does the scaffold fit its elements?) and becomes a
+:class:`GuidancePlan`: the generator with its denoiser wrapped, the condition rows, the scaffold
+and its inpainting solver, and the per-molecule columns the outputs gain.
 
 The plan generates whole runs (:meth:`GuidancePlan.generate`) or one batch of given seeds and sizes
 (:meth:`GuidancePlan.sample`); a molecule depends only on its seed, size and batch-mates either way.
@@ -251,9 +252,7 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
         if spec.predictor is None:
             raise MoldiffError("regressor guidance and steering by a predicted property need a property "
                                "predictor file (moldiff train-predictor)")  # fmt: skip
-        if not Path(spec.predictor).is_file():
-            raise MoldiffError(f"no predictor file {spec.predictor}")
-        plan.predictor = load_property_model(spec.predictor, device)
+        plan.predictor = load_property_model(spec.predictor, device)  # a built-in name or a file
         if plan.predictor.vocab != generator.vocab or plan.predictor.type_scale != generator.type_scale:
             raise MoldiffError(f"the predictor reads atoms {plan.predictor.vocab.symbols} scaled by "
                                f"{plan.predictor.type_scale}, the model writes {generator.vocab.symbols} scaled by "

@@ -35,7 +35,7 @@ from moldiff.diffusion.losses import per_molecule_mean
 from moldiff.diffusion.state import N_COORDS, MolGraph, project
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
-from moldiff.guidance.units import parse_assignment, parse_quantity
+from moldiff.guidance.units import parse_assignment
 
 DIRECTIONS = {"max": 1, "min": -1}
 MAX_SHIFT = 1.0  # data units (Å for coordinates): how far guidance may move a molecule's x̂₀ per call
@@ -57,20 +57,12 @@ class GuideTerm:
 
 
 def parse_guide(text: str, option: str = "--guide") -> GuideTerm:
-    """``qed=max``, ``logp=2.5``, ``gap=4.5eV:2`` (target 4500 meV with weight 2), ``sa=min:0.5``;
-    ``option`` names the input in error messages."""
+    """``qed=max``, ``logp=2.5``, ``gap=4.5eV:2`` (target 4500 meV with weight 2), ``sa=min:0.5``
+    (the syntax of :class:`moldiff.config.Objective`); ``option`` names the input in error messages."""
+    from moldiff.config.sample import Objective
+
     name, rest = parse_assignment(text, option)
-    weight = 1.0
-    head, sep, tail = rest.rpartition(":")
-    if sep:
-        try:
-            weight = float(tail)
-        except ValueError:
-            raise MoldiffError(f"{option} {text!r}: the weight after ':' must be a number, got {tail!r}") from None
-        rest = head.strip()
-    if rest.lower() in DIRECTIONS:
-        return GuideTerm(name, direction=DIRECTIONS[rest.lower()], weight=weight)
-    return GuideTerm(name, target=parse_quantity(name, rest), weight=weight)
+    return Objective.parse(rest, f"{option} {text!r}").term(name)
 
 
 class PropertyEnergy:

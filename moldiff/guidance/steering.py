@@ -80,19 +80,6 @@ def check_settings(*, particles: int, strength: float, resamplings: int, window:
     _check_reader(reader)
 
 
-def parse_rewards(texts: list[str], option: str = "--steer") -> tuple:
-    """Reward terms of ``--steer`` values (``qed=max``, ``logp=2.5:0.5``, ``gap=4.5eV``, as
-    ``--guide``): RDKit's scores, or any other known property, which a property predictor will
-    read (:func:`predicted_terms`); ``valid`` alone steers to validity only and gives no terms."""
-    from moldiff.guidance.regressor import parse_guide
-
-    if [t.strip().lower() for t in texts] == ["valid"]:
-        return ()
-    if any(t.strip().lower() == "valid" for t in texts):
-        raise MoldiffError(f"{option} valid stands alone (every reward already requires a valid molecule)")
-    return tuple(parse_guide(t, option) for t in texts)
-
-
 def predicted_terms(terms) -> list:
     """The reward terms RDKit cannot score (QM9's properties): a property predictor reads them."""
     from moldiff.chem.labels import SCORES
@@ -242,5 +229,5 @@ def predictor_energy(energy, schedule) -> Callable[[torch.Tensor, MolGraph], np.
     return read
 
 
-__all__ = ["INVALID_REWARD", "READERS", "SCAFFOLD_REWARD", "SELECTIONS", "check_settings", "parse_rewards", "predicted_terms",
+__all__ = ["INVALID_REWARD", "READERS", "SCAFFOLD_REWARD", "SELECTIONS", "check_settings", "predicted_terms",
            "predictor_energy", "readable_molecules", "score_reward", "scored_terms", "steering_solver"]

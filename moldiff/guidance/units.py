@@ -86,12 +86,18 @@ def unit_factor(prop: str, unit: str) -> float:
                        f"({info.description}, in {info.unit or 'no unit'}); accepted units: {accepted}")  # fmt: skip
 
 
-def parse_quantity(prop: str, text: str) -> float:
-    """``"4.5eV"`` for property ``prop`` -> the value in its canonical unit (here 4500.0 meV)."""
+def split_quantity(text: str) -> tuple[float, str]:
+    """``"4.5eV"`` -> (4.5, "eV"); ``"2"`` -> (2.0, "")."""
     match = _NUMBER.match(text)
     if match is None:
         raise MoldiffError(f"cannot read a number with an optional unit from {text.strip()!r} (e.g. 4.5eV)")
-    return float(match.group(1)) * unit_factor(prop, match.group(2))
+    return float(match.group(1)), match.group(2)
+
+
+def parse_quantity(prop: str, text: str) -> float:
+    """``"4.5eV"`` for property ``prop`` -> the value in its canonical unit (here 4500.0 meV)."""
+    value, unit = split_quantity(text)
+    return value * unit_factor(prop, unit)
 
 
 def parse_assignment(text: str, option: str = "--target") -> tuple[str, str]:

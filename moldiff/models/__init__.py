@@ -7,28 +7,48 @@ from pathlib import Path
 from moldiff.errors import MoldiffError
 
 MODELS_DIR = Path(__file__).parent
-# qm9-fast: a flow map distilled from qm9 (few-step sampling; configs/flowmap_qm9.yaml)
-# drugs: drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; configs/drugs_builtin.yaml)
-# qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (configs/qm9_valence.yaml)
-# drugs-scaffold: drugs fine-tuned the same way (configs/drugs_scaffold.yaml)
-BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "drugs": MODELS_DIR / "drugs.pt",
-           "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt", "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt"}  # fmt: skip
+# Generative models; each FILE.pt has its card FILE.md beside it.
+# qm9: small molecules of QM9 (elements H C N O F; moldiff/configs/qm9_builtin.yaml)
+# qm9-fast: a flow map distilled from qm9 (few-step sampling; moldiff/configs/flowmap_qm9.yaml)
+# qm9-cond: qm9 fine-tuned on half of QM9's training split to take targets of six properties (--target)
+# drugs: drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; moldiff/configs/drugs_builtin.yaml)
+# qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (moldiff/configs/qm9_valence.yaml)
+# drugs-scaffold: drugs fine-tuned the same way (moldiff/configs/drugs_scaffold.yaml)
+BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "qm9-cond": MODELS_DIR / "qm9_cond.pt",
+           "drugs": MODELS_DIR / "drugs.pt", "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt",
+           "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt"}  # fmt: skip
 DEFAULT_MODEL = "qm9"
+# Property predictors of QM9's alpha gap homo lumo mu Cv (moldiff.property_model).
+# qm9-predictor: noisy, for energy guidance and steering (--guide, --steer; moldiff/configs/predictor_qm9.yaml)
+# qm9-predictor-long: the same predictor trained on at a lower learning rate, a second reader for steering
+# qm9-judge: clean, trained on the other half of QM9's training split, to score finished molecules
+BUILTIN_PREDICTORS = {"qm9-predictor": MODELS_DIR / "qm9_predictor.pt",
+                      "qm9-predictor-long": MODELS_DIR / "qm9_predictor_long.pt",
+                      "qm9-judge": MODELS_DIR / "qm9_judge.pt"}  # fmt: skip
+
+
+def _resolve(name_or_path: str, builtin: dict[str, Path], what: str) -> Path:
+    if name_or_path in builtin:
+        path = builtin[name_or_path]
+        if not path.exists():
+            raise MoldiffError(f"the built-in {what} {name_or_path!r} is not installed at {path}")
+        return path
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise MoldiffError(f"no {what} file {path} (built-in {what}s: {', '.join(builtin)})")
+    return path
 
 
 def resolve_model(name_or_path: str | None) -> Path:
-    """A built-in model name (``qm9``, ``qm9-fast``, ``drugs``, ``qm9-scaffold``, ``drugs-scaffold``) or a
-    file path -> the checkpoint path."""
-    name_or_path = name_or_path or DEFAULT_MODEL
-    if name_or_path in BUILTIN:
-        path = BUILTIN[name_or_path]
-        if not path.exists():
-            raise MoldiffError(f"the built-in model {name_or_path!r} is not installed at {path}")
-        return path
-    path = Path(name_or_path)
-    if not path.exists():
-        raise MoldiffError(f"no model file {path} (built-in models: {', '.join(BUILTIN)})")
-    return path
+    """A built-in model name (``qm9``, ``qm9-fast``, ``qm9-cond``, ``drugs``, ``qm9-scaffold``,
+    ``drugs-scaffold``) or a file path -> the checkpoint path."""
+    return _resolve(name_or_path or DEFAULT_MODEL, BUILTIN, "model")
+
+
+def resolve_predictor(name_or_path: str) -> Path:
+    """A built-in property predictor name (``qm9-predictor``, ``qm9-predictor-long``, ``qm9-judge``)
+    or a file path (``moldiff train-predictor`` writes OUT_DIR/predictor.pt) -> the file's path."""
+    return _resolve(name_or_path, BUILTIN_PREDICTORS, "predictor")
 
 
 def load_generator(name_or_path: str | None, device: str = "cpu"):

@@ -33,6 +33,7 @@ def finetune_config(init_config: dict, data: str | None, overrides: list[str] = 
     raw["name"], raw["out_dir"] = f"finetune-{stem}", f"runs/finetune-{stem}"
     raw.setdefault("train", {}).pop("max_minutes", None)
     raw["train"]["threads"] = None
+    raw["train"]["continues"] = None  # a new training on the series, not the init model's own
     defaults = [f"{key}={value}" for key, value in FINETUNE_DEFAULTS.items()]
     data_keys = [f"data.dataset={data}", "data.subset=null", "data.max_train=null", "data.half=null"] if data else []
     return validate_config(apply_overrides(raw, defaults + data_keys + list(overrides)))

@@ -2,7 +2,10 @@
 ``torchrun`` job. Rank 0 alone writes checkpoints, metrics and tracking.
 
 Resuming (``resume=True``) restores model, EMA, optimiser, step, epoch position and the noise
-generator, so a killed run continues exactly where its last checkpoint left it.
+generator, so a killed run continues exactly where its last checkpoint left it. Where OUT_DIR holds
+no training state, a config's ``train.continues`` names a model file (a built-in model) to continue
+from instead: its EMA weights and recorded position, with fresh optimizer moments
+(``moldiff.train.continuation``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condi
 from moldiff.nets.precision import resolve_precision, set_precision
 from moldiff.train import distributed as dist_utils
 from moldiff.train.checkpoint import MODEL, TRAINING_STATE, load_checkpoint, save_checkpoint
+from moldiff.train.continuation import POSITION, check_continuable
 from moldiff.train.data import BatchOrder, load_training_data
 from moldiff.train.ema import EMA
 from moldiff.train.warm_start import remap_elements, warm_start
@@ -78,18 +82,30 @@ class Trainer:
         self._cpu_start = time.process_time()
         if resume and self.state_path.exists():
             self._restore(load_checkpoint(self.state_path, (TRAINING_STATE,)))
-        elif init is not None:
-            payload = load_checkpoint(init)
-            state = payload["ema"] if "ema" in payload else payload["model"]
-            source_elements = (payload.get("config") or {}).get("data", {}).get("elements")
-            if source_elements and list(source_elements) != list(config.data.elements):
-                state = remap_elements(state, source_elements, config.data.elements)
-                log(f"initialised from {init}: element vocabulary {' '.join(source_elements)} -> "
-                    f"{' '.join(config.data.elements)} (new elements start at zero)")  # fmt: skip
-            widened = warm_start(self.net, state, str(init))
-            self.ema.load_state_dict(self.net.state_dict())
-            if widened:
-                log(f"initialised from {init}; new inputs (condition, known-atom flag) start at zero in {', '.join(widened)}")
+            self._ignored_init(init)
+        elif resume and tc.continues:
+            self._continue(tc.continues)
+            self._ignored_init(init)
+        else:
+            if resume:
+                log(f"no training state in {self.out_dir} and no train.continues: starting a new training")
+            if init is not None:
+                self._initialise(init)
+
+    def _initialise(self, init: str) -> None:
+        """Start from another model's weights (``--init``), widening or remapping what differs."""
+        payload = load_checkpoint(init)
+        state = payload["ema"] if "ema" in payload else payload["model"]
+        source_elements = (payload.get("config") or {}).get("data", {}).get("elements")
+        if source_elements and list(source_elements) != list(self.config.data.elements):
+            state = remap_elements(state, source_elements, self.config.data.elements)
+            self.log(f"initialised from {init}: element vocabulary {' '.join(source_elements)} -> "
+                     f"{' '.join(self.config.data.elements)} (new elements start at zero)")  # fmt: skip
+        widened = warm_start(self.net, state, str(init))
+        self.ema.load_state_dict(self.net.state_dict())
+        if widened:
+            self.log(f"initialised from {init}; new inputs (condition, known-atom flag) start at zero in "
+                     f"{', '.join(widened)}")  # fmt: skip
 
     # ----------------------------------------------------------------- hooks
     def build_network(self, config: RunConfig) -> torch.nn.Module:
@@ -113,11 +129,19 @@ class Trainer:
             "model": self.net.state_dict(),
             "ema": self.ema.state_dict(),
             "optimizer": self.opt.state_dict(),
-            "step": self.step, "epoch": self.epoch, "cursor": self.cursor,
-            "noise_rng": self.noise_gen.get_state(),
-            "atom_count_hist": {int(k): int(v) for k, v in self.hist.items()},
-            "history": self.history, "cpu_seconds": self._cpu_now(),
-        } | self._stats_entry()  # fmt: skip
+            "step": self.step, "atom_count_hist": {int(k): int(v) for k, v in self.hist.items()},
+            "history": self.history,
+        } | self._position() | self._stats_entry()  # fmt: skip
+
+    def _position(self) -> dict:
+        """Where the training stands besides its step: epoch, batch cursor, noise generator, CPU time."""
+        return {"epoch": self.epoch, "cursor": self.cursor, "noise_rng": self.noise_gen.get_state(),
+                "cpu_seconds": self._cpu_now()}  # fmt: skip
+
+    def _model_file(self) -> dict:
+        """The model file: EMA weights, what sampling needs, and the position a continuation needs."""
+        return model_payload(self.config, self.ema.state_dict(), self.hist, self.step, self.history,
+                             position=self._position()) | self._stats_entry()  # fmt: skip
 
     def _stats_entry(self) -> dict:
         return {} if self.cond_norm is None else {"property_stats": self.cond_norm.to_dict()}
@@ -136,6 +160,31 @@ class Trainer:
         self.net.load_state_dict(p["model"])
         self.ema.load_state_dict(p["ema"])
         self.opt.load_state_dict(p["optimizer"])
+        self._set_position(p)
+        self.log(f"resumed from {self.state_path} at step {self.step}")
+        self._precision_note()
+
+    def _continue(self, source: str) -> None:
+        """Continue the training a model file recorded (``train.continues``): its EMA weights become
+        both the trained and the averaged weights; the optimizer starts afresh."""
+        from moldiff.models import resolve_model
+
+        p = load_checkpoint(resolve_model(source), (MODEL,))
+        check_continuable(p, self.config, source)
+        self.net.load_state_dict(p["ema"])
+        self.ema.load_state_dict(p["ema"])
+        self._set_position(p)
+        epochs = self.epoch + self.cursor / self.order.batches_per_epoch()
+        self.log(f"no training state in {self.out_dir}: continuing {source} from step {self.step} "
+                 f"(epoch {epochs:.2f}); the model file keeps EMA weights only, so the optimizer moments restart")
+        self._precision_note()
+
+    def _ignored_init(self, init: str | None) -> None:
+        if init is not None:
+            self.log(f"--init {init} ignored: the run continues its own training")
+
+    def _set_position(self, p: dict) -> None:
+        """Step, data order, noise generator, learning curve and CPU time of a state or model file."""
         self.step, self.epoch, self.cursor = p["step"], p["epoch"], p["cursor"]
         saved_batch = p.get("config", {}).get("train", {}).get("batch_size", self.config.train.batch_size)
         if saved_batch != self.config.train.batch_size:  # keep the place in the epoch, counted in molecules
@@ -143,7 +192,8 @@ class Trainer:
         self.noise_gen.set_state(p["noise_rng"])
         self.history = list(p.get("history", []))
         self.cpu_seconds = float(p.get("cpu_seconds", 0.0))  # absent in states written before it was kept
-        self.log(f"resumed from {self.state_path} at step {self.step}")
+
+    def _precision_note(self) -> None:
         before = self.history[-1].get("precision", "fp32") if self.history else self.precision
         if before != self.precision:  # e.g. train.precision: auto on a machine of another kind
             self.log(f"precision changes from {before} to {self.precision} (train.precision: {self.config.train.precision})")
@@ -152,8 +202,7 @@ class Trainer:
         if self.rank != 0:
             return
         save_checkpoint(self.state_path, self._payload())
-        save_checkpoint(self.model_path, model_payload(self.config, self.ema.state_dict(), self.hist,
-                                                       self.step, self.history) | self._stats_entry())  # fmt: skip
+        save_checkpoint(self.model_path, self._model_file())
 
     # ------------------------------------------------------------------ loop
     def train_step(self) -> dict[str, float]:
@@ -284,10 +333,13 @@ class Trainer:
         return {k: float(v) for k, v in summary.items() if isinstance(v, (int, float)) and k != "n"}
 
 
-def model_payload(config: RunConfig, weights: dict, hist: dict, step: int, history: list) -> dict:
-    """What a sampling-only model file holds: the EMA weights and what's needed to use them."""
+def model_payload(config: RunConfig, weights: dict, hist: dict, step: int, history: list, *,
+                  position: dict | None = None) -> dict:  # fmt: skip
+    """What a model file holds: the EMA weights and what's needed to use them, and with ``position``
+    (epoch, cursor, noise_rng, cpu_seconds) what's needed to continue their training."""
+    extra = {key: position[key] for key in POSITION} if position is not None else {}
     return {"kind": MODEL, "config": config.model_dump(), "ema": weights, "step": step,
-            "atom_count_hist": {int(k): int(v) for k, v in hist.items()}, "history": history}  # fmt: skip
+            "atom_count_hist": {int(k): int(v) for k, v in hist.items()}, "history": history, **extra}  # fmt: skip
 
 
 def train(config: RunConfig, *, resume: bool = False, tracker=None, init: str | None = None, log=print) -> dict:

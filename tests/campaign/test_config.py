@@ -11,7 +11,7 @@ from moldiff.campaign.config import load_campaign, validate_campaign
 from moldiff.cli.main import main
 from moldiff.errors import MoldiffError
 
-EXAMPLE = Path(__file__).parents[2] / "configs" / "campaigns" / "example.yaml"
+EXAMPLE = Path(__file__).parents[2] / "moldiff" / "configs" / "campaigns" / "example.yaml"
 SCAFFOLD_EXAMPLE = EXAMPLE.with_name("scaffold_example.yaml")
 BASE = {"name": "c", "n_molecules": 10}
 
@@ -40,12 +40,12 @@ def test_scaffold_example_validates_for_the_scaffold_model():
 
 
 @pytest.mark.parametrize("change, needle", [
-    ({"n_molecules": "ten"}, "key 'n_molecules': Input should be a valid integer"),
-    ({"n_molecules": 0}, "key 'n_molecules': Input should be greater than or equal to 1"),
-    ({"filters": {"ranges": {"qed": {"min": "high"}}}}, "key 'filters.ranges.qed.min': Input should be a valid number"),
+    ({"n_molecules": "ten"}, "c.yaml: key 'n_molecules': expected an integer >= 1 (got 'ten')"),
+    ({"n_molecules": 0}, "key 'n_molecules': expected an integer >= 1 (got 0)"),
+    ({"filters": {"ranges": {"qed": {"min": "high"}}}}, "key 'filters.ranges.qed.min': expected a number or null (got 'high')"),
     ({"filters": {"ranges": {"qd": {"min": 0.6}}}}, "unknown score 'qd'; expected one of qed, sa"),
     ({"filters": {"ranges": {"qed": {"min": 0.9, "max": 0.1}}}}, "key 'filters.ranges.qed': min (0.9) is above max"),
-    ({"filters": {"alerts": ["pain"]}}, "key 'filters.alerts.0': Input should be 'pains' or 'brenk'"),
+    ({"filters": {"alerts": ["pain"]}}, "key 'filters.alerts.0': expected one of 'pains', 'brenk' (got 'pain')"),
     ({"desirability": {"qed": {"transform": "sigmoidal", "low": 0, "high": 1}}}, "key 'desirability.qed.transform'"),
     ({"desirability": {"qed": {"transform": "sigmoid", "low": 1, "high": 0}}}, "low (1.0) must be below high"),
     ({"desirability": {"qed": {"transform": "linear", "low": 0, "high": 1, "weight": 0}}}, "weight"),
@@ -53,18 +53,18 @@ def test_scaffold_example_validates_for_the_scaffold_model():
     ({"guidance": {}}, "key 'guidance': give targets (a conditional model) or guide"),
     ({"guidance": {"targets": {"foo": 1}}}, "key 'guidance.targets': unknown property 'foo'"),
     ({"guidance": {"targets": {"gap": "4.5parsec"}}}, "key 'guidance.targets': gap: unit 'parsec' does not fit"),
-    ({"guidance": {"targets": {"gap": [1]}}}, "key 'guidance.targets': gap: expected a number"),
-    ({"guidance": {"guide": {"qed": "maxx"}, "predictor": "p.pt"}}, "key 'guidance.guide': qed: cannot read"),
-    ({"guidance": {"guide": {"qed": {"value": "max", "weight": "x"}}, "predictor": "p.pt"}}, "the weight after ':'"),
+    ({"guidance": {"targets": {"gap": [1]}}}, "key 'guidance.targets.gap': expected a number with an optional unit"),
+    ({"guidance": {"guide": {"qed": "maxx"}, "predictor": "p.pt"}}, "key 'guidance.guide.qed': cannot read 'maxx': expected a number with an optional unit (4.5eV), max or min"),
+    ({"guidance": {"guide": {"qed": {"value": "max", "weight": "x"}}, "predictor": "p.pt"}}, "key 'guidance.guide.qed.weight': expected a number (got 'x')"),
     ({"guidance": {"guide": {"qed": "max"}}}, "key 'guidance': guide needs predictor"),
     ({"guidance": {"targets": {"gap": 4}, "predictor": "p.pt"}}, "key 'guidance': predictor is used only with guide"),
     ({"guidance": {"guide": {"qed": "max"}, "predictor": "p.pt", "guidance_scale": 2}}, "guidance_scale needs targets"),
     ({"guidance": {"targets": {"gap": 4}, "guide_scale": -1}}, "key 'guidance.guide_scale'"),
     ({"scaffold": "C1CC"}, "key 'scaffold.smiles': unparsable SMILES 'C1CC'"),
     ({"scaffold": {"sdf": "frag.xyz"}}, "key 'scaffold.sdf': must be an SDF file"),
-    ({"scaffold": {"smiles": "CO", "sdf": "frag.sdf"}}, "key 'scaffold': give exactly one of smiles or sdf"),
+    ({"scaffold": {"smiles": "CO", "sdf": "frag.sdf"}}, "key 'scaffold': give the scaffold as smiles or as sdf, not both"),
     ({"scaffold": {"smiles": "CO", "n_atoms": 9}}, "key 'scaffold': set the atom count in sampling.n_atoms"),
-    ({"scaffold": {"smiles": "CO", "jump": 0}}, "key 'scaffold.jump': Input should be greater than or equal to 1"),
+    ({"scaffold": {"smiles": "CO", "jump": 0}}, "key 'scaffold.jump': expected an integer >= 1 (got 0)"),
     ({"scaffold": {"smiles": "CO", "reconstruction": -1}}, "key 'scaffold.reconstruction'"),
     ({"scaffold": {"smiles": "CO", "resamples": 2}}, "unknown key 'scaffold.resamples'"),
     ({"sampling": {"stepz": 3}}, "unknown key 'sampling.stepz'"),
@@ -73,7 +73,7 @@ def test_scaffold_example_validates_for_the_scaffold_model():
     ({"filters": {"posebusters": True}}, "filters.posebusters needs scoring.posebusters"),
     ({"steer": {"rewards": {"gap": "max"}}}, "rewards gap need predictor"),
     ({"steer": {"rewards": {"qed": "max"}, "predictor": "p.pt"}}, "predictor is used only with rewards RDKit cannot"),
-    ({"steer": {"rewards": {"qed": "up"}}}, "key 'steer.rewards'"),
+    ({"steer": {"rewards": {"qed": "up"}}}, "key 'steer.rewards.qed': cannot read 'up'"),
     ({"steer": {"particles": 0}}, "key 'steer.particles'"),
     ({"steer": {"window": 1.5}}, "key 'steer.window'"),
     ({"steer": {"select": "top"}}, "key 'steer.select'"),
@@ -105,7 +105,7 @@ def test_missing_key_and_bad_yaml_from_the_cli(tmp_path, capsys):
     (tmp_path / "b.yaml").write_text("name: [unclosed\n")
     (tmp_path / "c.yaml").write_text("- just\n- a list\n")
     for name, needle in [("a", "missing key 'n_molecules'"), ("b", "not valid YAML"), ("c", "must be a mapping"),
-                         ("missing", "campaign file not found")]:  # fmt: skip
+                         ("missing", "config file not found")]:  # fmt: skip
         code = main(["campaign", "run", str(tmp_path / f"{name}.yaml"), "--no-track"])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith("error:") and needle in err and "\n" not in err, err
@@ -135,3 +135,33 @@ def test_precision_decides_the_fingerprint_and_is_checked():
     with pytest.raises(MoldiffError, match="sampling.precision"):
         validate_campaign({**BASE, "sampling": {"precision": "fp16"}})
 
+
+
+def test_steering_sections_are_typed_and_shared_with_sample():
+    from moldiff.config import Objective, Quantity, SampleConfig
+
+    steering = {"guidance": {"targets": {"GAP": "4.5 eV"}, "guide": {"qed": "max:2", "logp": {"value": 2.5, "weight": 0.5}},
+                             "predictor": "p.pt"},
+                "steer": {"rewards": {"sa": "min"}}, "scaffold": "c1ccncc1"}  # fmt: skip
+    campaign, sample = validate_campaign({**BASE, **steering}), SampleConfig.model_validate(steering)
+    assert campaign.guidance.targets == {"gap": Quantity(value=4.5, unit="eV")}
+    assert campaign.guidance.guide["qed"] == Objective(value="max", weight=2) and campaign.steer == sample.steer
+    # the library objects come from the typed values; campaigns order the terms by name
+    spec, sample_spec = campaign.guidance_spec(), sample.guidance_spec()
+    assert spec.targets == {"gap": 4500.0} and [t.name for t in spec.terms] == ["logp", "qed"]
+    assert [t.name for t in sample_spec.terms] == ["qed", "logp"] and set(spec.terms) == set(sample_spec.terms)
+    # the resolved file reads back to the same campaign
+    assert validate_campaign(campaign.model_dump(mode="json")) == campaign
+
+
+@pytest.mark.parametrize("raw, fingerprint", [
+    (EXAMPLE, "8b30f6adcc7116db"),
+    (SCAFFOLD_EXAMPLE, "81fa2c5b5d28350d"),
+    ({**BASE, "guidance": {"targets": {"gap": 4500}}}, "135ba875b312e95d"),
+    ({**BASE, "guidance": {"guide": {"qed": {"value": "max", "weight": 2}}, "predictor": "p.pt"}}, "cddfec0c368fd8c9"),
+    ({**BASE, "steer": {"rewards": {"qed": "max", "sa": {"value": "min", "weight": 0.1}}, "particles": 8}}, "109b913bb55dc0b7"),
+])  # fmt: skip
+def test_fingerprints_stay_the_same(raw, fingerprint):
+    # a campaign resumed with a later moldiff must still recognise its batches
+    config = load_campaign(raw) if isinstance(raw, Path) else validate_campaign(raw)
+    assert config.fingerprint() == fingerprint

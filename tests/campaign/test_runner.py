@@ -117,6 +117,12 @@ def test_refuses_a_different_campaign_or_missing_batches(campaign_file, tmp_path
     assert "batch 1 of 4 (molecules 3-5) is missing" in err and "\n" not in err.strip()
     assert main(["campaign", "run", str(path), "--shard", "2/2", "--no-track"]) == 2
     assert "0 <= K < N" in capsys.readouterr().err
+    # batches fingerprinted otherwise (another reading of the same file) are refused before any work
+    marker = tmp_path / "tiny" / "batches" / "batch_00000.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "fingerprint": "0123456789abcdef"}))
+    assert main(["campaign", "run", str(campaign_file("tiny")), "--resume", "--no-track"]) == 2
+    err = capsys.readouterr().err
+    assert "holds batches fingerprinted 0123456789abcdef" in err and "use another output_dir" in err
 
 
 def test_shard_parsing_and_batch_assignment():

@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from moldiff.chem.io import read_sdf
 from moldiff.cli.main import main
-from moldiff.config import load_config
+from moldiff.config import SampleConfig, load_config
 from moldiff.generator import build_network
 from moldiff.models import load_generator
 from moldiff.sampling import atom_counts, molecule_seeds
@@ -86,13 +87,13 @@ def test_one_molecule_regenerates_alone_from_its_seed(model_file):
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["-n", "0"], "-n must be"),
+    (["-n", "0"], "-n: expected an integer >= 1 (got 0)"),
     (["--steps", "0"], "--steps"),
     (["--n-atoms", "0"], "--n-atoms"),
     (["--solver", "magic"], "unknown solver"),
-    (["-o", "out.txt"], ".sdf"),
+    (["-o", "out.txt"], "--output: must end in .sdf"),
     (["--model", "does/not/exist.pt"], "no model file"),
-    (["--precision", "fp16"], "unknown precision 'fp16'"),
+    (["--precision", "fp16"], "--precision: expected one of 'fp32', 'bf16', 'auto' (got 'fp16')"),
 ])  # fmt: skip
 def test_sample_bad_arguments(args, needle, model_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -138,7 +139,7 @@ def test_wrong_checkpoint_files_are_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--set", "train.no_such_key=1"], "unknown config key 'train.no_such_key'"),
+    (["--set", "train.no_such_key=1"], "unknown key 'train.no_such_key'"),
     (["--set", "train.lr=fast"], "train.lr"),
     (["--set", "justtext"], "key=value"),
     (["--config", "missing.yaml"], "config file not found"),
@@ -159,3 +160,21 @@ def test_train_invalid_yaml(tmp_path, capsys):
     bad.write_text("train: [unclosed\n")
     err = _one_line_error(capsys, main(["train", "--no-track", "--config", str(bad)]))
     assert "not valid YAML" in err
+
+
+def test_sample_config_file_with_options_overriding_it(model_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sample.yaml").write_text(yaml.safe_dump({
+        "model": str(model_file), "n": 3, "seed": 3, "output": "a.sdf", "novelty": False,
+        "sampling": {"solver": "ddim", "options": {"eta": 0.5}, "steps": 4}}))  # fmt: skip
+    assert main(["sample", "--config", "sample.yaml", "--json"]) == 0
+    flags = ["--model", str(model_file), "-n", "3", "--seed", "3", "--solver", "ddim", "--solver-opt", "eta=0.5",
+             "--steps", "4", "--no-novelty", "--json"]  # fmt: skip
+    assert main(["sample", *flags, "-o", "b.sdf"]) == 0
+    assert main(["sample", "--config", "sample.yaml", "--seed", "4", "--set", "n=2", "-o", "c.sdf", "--json"]) == 0
+    a, b, c = (read_sdf(tmp_path / f"{k}.sdf")[0] for k in "abc")
+    assert np.array_equal(a.positions, b.positions)  # the file and the options describe the same run
+    assert len(c.n_atoms) == 2 and not np.array_equal(a.positions[: len(c.positions)], c.positions)
+    saved = json.loads((tmp_path / "c.run.json").read_text())["sample"]  # the resolved config
+    assert (saved["seed"], saved["n"], saved["output"], saved["sampling"]["solver"]) == (4, 2, "c.sdf", "ddim")
+    assert SampleConfig.model_validate(saved).sampling.options == {"eta": 0.5}

@@ -76,8 +76,8 @@ def test_adaptive_reports_its_mean_nfe_per_batch(model_file, tmp_path, capsys):
     (["--solver", "ddim", "--solver-opt", "eta"], "KEY=VALUE"),
     (["--solver", "ddim", "--solver-opt", "eta=-1"], "eta must be >= 0"),
     (["--solver", "pc", "--solver-opt", "corrector_steps=1.5"], "must be int"),
-    (["--grid", "quadratic"], "unknown --grid 'quadratic'"),
-    (["--types", "parity"], "unknown --types 'parity'"),
+    (["--grid", "quadratic"], "--grid: expected one of 'uniform', 'log_snr', 'log_snr_late', 'edm' or null (got 'quadratic')"),
+    (["--types", "parity"], "--types: expected one of 'argmax', 'closed-shell' (got 'parity')"),
 ])  # fmt: skip
 def test_bad_solver_options_are_one_line_errors(model_file, tmp_path, capsys, options, needle):
     base = ["sample", "-n", "1", "-o", str(tmp_path / "x.sdf"), "--model", str(model_file), "--steps", "2"]

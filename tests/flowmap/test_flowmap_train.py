@@ -69,16 +69,16 @@ def test_teacher_must_share_the_diffusion(tmp_path):
 
 
 def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
-    cfg = load_config("configs/flowmap_qm9.yaml", [], FlowMapRunConfig)
+    cfg = load_config("moldiff/configs/flowmap_qm9.yaml", [], FlowMapRunConfig)
     assert cfg.flowmap.teacher == "qm9"  # distils the built-in model, so it must share its sections
-    builtin = load_config("configs/qm9_builtin.yaml")
+    builtin = load_config("moldiff/configs/qm9_builtin.yaml")
     assert cfg.diffusion == builtin.diffusion and cfg.data.elements == builtin.data.elements
-    scratch = load_config("configs/flowmap_meanflow_qm9.yaml", [], FlowMapRunConfig)  # no teacher needed
+    scratch = load_config("moldiff/configs/flowmap_meanflow_qm9.yaml", [], FlowMapRunConfig)  # no teacher needed
     assert scratch.flowmap.objective == "meanflow" and scratch.flowmap.teacher is None
     with pytest.raises(MoldiffError, match="set flowmap.teacher"):
         load_config(None, ["flowmap.objective=teacher-ode"], FlowMapRunConfig)
     with pytest.raises(MoldiffError, match="alpha_floor belongs to parameterization eps"):
-        load_config("configs/flowmap_qm9.yaml", ["flowmap.parameterization=x0", "flowmap.alpha_floor=0.3"],
+        load_config("moldiff/configs/flowmap_qm9.yaml", ["flowmap.parameterization=x0", "flowmap.alpha_floor=0.3"],
                     FlowMapRunConfig)  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """The EDM conditional protocol (bench/bench_conditional.py) keeps every molecule's verdicts per
-batch, so a 10,000-molecule run can be spread over several sessions and machines. These tests pin
+batch, so a 10,000-molecule run can be spread over several runs and machines. These tests pin
 what that promise rests on: records go on where they stopped and refuse to mix settings."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,6 +118,7 @@ def test_the_report_sets_every_measured_row_against_edm_and_eegsde(bench, tmp_pa
 
     args = Namespace(n=10_000, properties=["alpha", "gap"], solver="dpmpp-2m-sde", steps=100, guidance_scale=1.0,
                      model=None, joint=True, init=None, max_train=None, eegsde_tuned={}, guide_predictor=None,
+                     work_dir=None,
                      steer_predictors=[], precision_resolved="bf16", references_only=False, out=tmp_path / "report")  # fmt: skip
     reference = {name: {"alpha": 9.0, "gap": 1500.0} for name in
                  ("Naive upper bound", "#Atoms (shuffled within size)", "#Atoms", "QM9 lower bound")}  # fmt: skip
@@ -137,7 +139,8 @@ def parse(bench, monkeypatch, *argv: str):
 def test_resume_keeps_a_finished_property_that_has_no_tuned_row(bench, monkeypatch, tmp_path):
     out = tmp_path / "conditional"
     args = parse(bench, monkeypatch, "--properties", "alpha", "gap", "--eegsde-scale", "--eegsde-tuned", "alpha=16",
-                 "--predictor-minutes", "1", "--n", "10", "--resume", "--out", str(out))  # fmt: skip
+                 "--predictor-minutes", "1", "--n", "10", "--resume", "--out", str(out),
+                 "--work-dir", str(tmp_path / "work"))  # fmt: skip
     args.precision_resolved = "fp32"  # main() resolves it
 
     def save(details: dict) -> None:
@@ -159,8 +162,8 @@ def test_rows_are_checked_after_tiny_gives_its_guide(bench, monkeypatch, tmp_pat
 
 def test_a_row_choice_that_leaves_a_property_without_rows_is_refused(bench, monkeypatch, capsys):
     with pytest.raises(SystemExit):
-        parse(bench, monkeypatch, "--properties", "alpha", "gap", "--predictor-minutes", "1", "--rows", "tuned",
-              "--eegsde-tuned", "alpha=16")  # fmt: skip
+        parse(bench, monkeypatch, "--properties", "alpha", "gap", "--guide-predictor", "qm9-predictor", "--rows",
+              "tuned", "--eegsde-tuned", "alpha=16")  # fmt: skip
     assert "gives gap no row" in capsys.readouterr().err
 
 
@@ -168,3 +171,27 @@ def test_a_report_needs_an_existing_records_directory(bench, monkeypatch, tmp_pa
     with pytest.raises(SystemExit):
         parse(bench, monkeypatch, "--report-only", "--records", str(tmp_path / "typo"))
     assert "is not a directory of records" in capsys.readouterr().err
+
+
+def test_without_a_work_dir_the_built_in_models_are_measured(bench, monkeypatch):
+    from moldiff.models import BUILTIN_PREDICTORS
+
+    args = parse(bench, monkeypatch, "--properties", "gap")
+    assert args.work_dir is None and args.joint  # qm9-cond is the joint model of all six properties
+    assert bench.judge_file(args) == BUILTIN_PREDICTORS["qm9-judge"]
+    with pytest.raises(SystemExit):  # training a guide needs somewhere to put it
+        parse(bench, monkeypatch, "--predictor-minutes", "75")
+
+
+def test_the_shipped_records_were_measured_with_the_built_in_models():
+    """The 10,000-molecule records name their models by digest: the built-in files are those models."""
+    from moldiff.models import BUILTIN, BUILTIN_PREDICTORS
+    from moldiff.paths import file_digest
+
+    records = Path(__file__).resolve().parents[2] / "bench" / "results" / "conditional_10k"
+    settings = [json.loads(path.read_text()) for path in sorted(records.glob("*.json"))]
+    assert len(settings) == 6
+    for s in settings:
+        assert s["model"] == file_digest(BUILTIN["qm9-cond"])
+        assert s["judge"] == file_digest(BUILTIN_PREDICTORS["qm9-judge"])
+        assert s["predictor"] == file_digest(BUILTIN_PREDICTORS["qm9-predictor"])
