@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from moldiff.data.batch import collate
-from moldiff.diffusion.state import N_COORDS
 from moldiff.flowmap.losses import noised, teacher_dpm_solve
 from moldiff.models import load_generator
 from moldiff.train.data import load_training_data
@@ -29,13 +28,13 @@ from moldiff.train.data import load_training_data
 TEACHER_COLUMNS = {"teacher, 1 call (DDIM)": 1, "teacher, 2 calls": 2, "teacher, 8 calls (the target)": 8}
 
 
-def rms(a: torch.Tensor, b: torch.Tensor) -> float:
-    """RMS over atoms of the coordinate displacement (Å)."""
-    return float(((a[:, :N_COORDS] - b[:, :N_COORDS]) ** 2).sum(1).mean().sqrt())
+def rms(a, b) -> float:
+    """RMS over atoms of the coordinate displacement (Å) between two states."""
+    return float(((a["coords"] - b["coords"]) ** 2).sum(1).mean().sqrt())
 
 
 @torch.no_grad()
-def jump_errors(flowmaps: dict, teacher, z0: torch.Tensor, graph, ks: list[int], reference_substeps: int,
+def jump_errors(flowmaps: dict, teacher, z0, graph, ks: list[int], reference_substeps: int,
                 seed: int) -> list[dict]:  # fmt: skip
     """One row per jump (K, j): the landing errors of each flow map and teacher column."""
     rows, generator, b = [], torch.Generator().manual_seed(seed), graph.num_graphs

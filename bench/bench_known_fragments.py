@@ -42,11 +42,11 @@ def fragment_of(gen, batch, seed: int, hydrogens: bool, min_atoms: int) -> Scaff
     radii, is_h = covalent_radii(gen.vocab.atomic_numbers), torch.tensor([s == "H" for s in gen.vocab.symbols])
     draws = torch.Generator().manual_seed(seed)
     for _ in range(200):  # redraw until the fragment has the asked-for hydrogens and size
-        known = random_fragments(z0[:, :3], batch.atom_type, graph, radii, is_h, 1.0, draws)
+        known = random_fragments(z0["coords"], batch.atom_type, graph, radii, is_h, 1.0, draws)
         if bool(is_h[batch.atom_type[known]].any()) == hydrogens and int(known.sum()) >= min_atoms:
             break
     index = known.nonzero().flatten()
-    valence = open_valences(z0[:, :3], batch.atom_type, graph, radii, known)[index]
+    valence = open_valences(z0["coords"], batch.atom_type, graph, radii, known)[index]
     return Scaffold(batch.pos[index].double(), batch.atom_type[index], valence)
 
 

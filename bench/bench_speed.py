@@ -22,7 +22,6 @@ from moldiff.config import load_config
 from moldiff.data.batch import collate
 from moldiff.data.qm9 import load_qm9
 from moldiff.diffusion.losses import simple_loss
-from moldiff.diffusion.state import N_COORDS
 from moldiff.generator import MoleculeGenerator, build_network
 
 # EDM reference throughput on this machine kind (ANCHORS.md), molecules/s: (train step, one evaluation)
@@ -73,7 +72,7 @@ def bench(hidden: int, layers: int, data, rng) -> dict:
         "edm_eval_mol_per_s": edm_eval,
         "train_speedup_vs_edm": round(train_rate / max(edm_train), 2),
         "eval_speedup_vs_edm": round(eval_rate / max(edm_eval), 2),
-        "features": N_COORDS + len(gen.vocab),
+        "features": sum(f.columns for f in gen.fields),
     }
 
 

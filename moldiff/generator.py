@@ -17,7 +17,7 @@ from moldiff.data.molset import MolSet
 from moldiff.decoding import decode_types
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule, prior_std
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import FieldSpec, MolGraph, MoleculeNoise, MolState, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.guidance.condition import condition_features
 from moldiff.nets import BACKBONES
@@ -61,21 +61,26 @@ class MoleculeGenerator:
         return cls(Denoiser(net, build_schedule(d), d.prediction), AtomVocabulary(tuple(config.data.elements)),
                    d.type_scale, atom_count_hist)  # fmt: skip
 
+    @property
+    def fields(self) -> tuple[FieldSpec, ...]:
+        """The diffused fields: coordinates and Gaussian one-hot types."""
+        return coordinate_fields(len(self.vocab), self.type_scale)
+
     # ------------------------------------------------------------ tensors <-> molecules
-    def encode(self, batch: MolBatch) -> tuple[torch.Tensor, MolGraph]:
-        """Clean state z_0 (N, 3 + F): centred coordinates and the scaled one-hot types."""
+    def encode(self, batch: MolBatch) -> tuple[MolState, MolGraph]:
+        """Clean state z_0: centred coordinates and the scaled one-hot types."""
         graph = MolGraph(batch=batch.batch, ptr=batch.ptr, cond=batch.props if batch.props.shape[1] else None)
         h = F.one_hot(batch.atom_type, len(self.vocab)).float() * self.type_scale
-        return project(torch.cat([batch.pos.float(), h], dim=1), graph), graph
+        return MolState({"coords": batch.pos.float(), "types": h}, self.fields, graph).project(), graph
 
-    def decode(self, z: torch.Tensor, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:
+    def decode(self, z: MolState, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:
         """Coordinates and atom types (``type_decoding``; ``fixed`` (N,) atoms keep their argmax) of a
         final state, as a MolSet."""
         z_of_type = torch.as_tensor(self.vocab.atomic_numbers)
-        types = decode_types(z[:, N_COORDS:], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
+        types = decode_types(z["types"], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
         return MolSet(
             atomic_numbers=self.vocab.decode(types.cpu().numpy()),
-            positions=z[:, :N_COORDS].detach().cpu().numpy(),
+            positions=z["coords"].detach().cpu().numpy(),
             ptr=graph.ptr.cpu().numpy(),
         )
 
@@ -98,9 +103,9 @@ class MoleculeGenerator:
             raise MoldiffError("every molecule needs at least one atom")
         counts = torch.tensor(n_atoms, dtype=torch.long, device=device)
         graph = MolGraph.from_counts(counts, cond)
-        noise = MoleculeNoise(seeds, graph, device)
+        noise = MoleculeNoise(seeds, graph, self.fields, device)
         times = times.to(device)
         # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
-        z = noise.randn(N_COORDS + len(self.vocab)) * float(prior_std(self.denoiser.schedule(times[0])))
+        z = noise.randn() * float(prior_std(self.denoiser.schedule(times[0])))
         z = solver(self.denoiser, z, times, graph, noise)
         return self.decode(z, graph, graph.leading(fixed_atoms) if fixed_atoms else None)

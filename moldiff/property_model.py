@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from moldiff.data.batch import MolBatch, collate
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.guidance.condition import PropertyNorm
 from moldiff.nets.predictor import PropertyPredictor
@@ -28,11 +28,11 @@ from moldiff.nets.predictor import PropertyPredictor
 PREDICTOR = "moldiff-predictor"  # checkpoint kind
 
 
-def encode_batch(batch: MolBatch, n_types: int, type_scale: float) -> tuple[torch.Tensor, MolGraph]:
-    """Clean state z_0 (N, 3 + F) of a batch: centred coordinates and scaled one-hot types."""
+def encode_batch(batch: MolBatch, n_types: int, type_scale: float) -> tuple[MolState, MolGraph]:
+    """Clean state z_0 of a batch: centred coordinates and scaled one-hot types."""
     graph = MolGraph(batch=batch.batch, ptr=batch.ptr)
     h = F.one_hot(batch.atom_type, n_types).float() * type_scale
-    return project(torch.cat([batch.pos.float(), h], dim=1), graph), graph
+    return MolState({"coords": batch.pos.float(), "types": h}, coordinate_fields(n_types, type_scale), graph).project(), graph
 
 
 @dataclass
@@ -48,8 +48,8 @@ class PropertyModel:
     def names(self) -> tuple[str, ...]:
         return self.norm.names
 
-    def __call__(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule=None) -> torch.Tensor:
-        """Normalised predictions (B, P) for states ``z`` (N, 3 + F) at times ``t`` (B,) of
+    def __call__(self, z: MolState, t: torch.Tensor, graph: MolGraph, schedule=None) -> torch.Tensor:
+        """Normalised predictions (B, P) for states ``z`` at times ``t`` (B,) of
         ``schedule`` (default: the predictor's own)."""
         if not self.noisy:
             t = torch.zeros_like(t)
@@ -57,8 +57,8 @@ class PropertyModel:
             lam = schedule.log_snr(t.double())
             own = self.schedule.t_from_log_snr(lam)
             ratio = (self.schedule(own).alpha / schedule(t.double()).alpha).to(z.dtype)
-            z, t = z * ratio[graph.batch, None], own.to(t.dtype)
-        return self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr)
+            z, t = z * ratio, own.to(t.dtype)
+        return self.net(z["coords"], z["types"], t, graph.batch, graph.ptr)
 
     @torch.no_grad()
     def predict(self, molecules: MolSet, batch_size: int = 256,
@@ -73,7 +73,7 @@ class PropertyModel:
             part = index[start : start + batch_size]
             z0, graph = encode_batch(collate(molecules, part, self.vocab).to(device), len(self.vocab), self.type_scale)
             t = torch.zeros(graph.num_graphs, device=z0.device)
-            y = self.norm.denormalize(self.net(z0[:, :N_COORDS], z0[:, N_COORDS:], t, graph.batch, graph.ptr))
+            y = self.norm.denormalize(self.net(z0["coords"], z0["types"], t, graph.batch, graph.ptr))
             out[part] = y.double().cpu().numpy()
         return {name: out[:, k] for k, name in enumerate(self.names)}
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from moldiff.diffusion import parameterization as P
 from moldiff.diffusion.schedules import Schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 
 PREDICTIONS = P.KINDS  # ("eps", "x0", "score", "velocity")
 
@@ -19,21 +19,21 @@ class PredictionViews:
     """``eps``, ``x0``, ``score`` and ``velocity`` as named shortcuts of ``predict(kind, ...)``;
     shared by the Denoiser and every guidance wrapper."""
 
-    def eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         return self.predict("eps", z, t, graph)
 
-    def x0(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def x0(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         return self.predict("x0", z, t, graph)
 
-    def score(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def score(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         return self.predict("score", z, t, graph)
 
-    def velocity(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def velocity(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         return self.predict("velocity", z, t, graph)
 
 
 class Denoiser(PredictionViews):
-    """Gives predictions for a noisy state ``z_t`` (N, 3 + F) at times ``t`` (B,).
+    """Gives predictions for a noisy state ``z_t`` (a :class:`MolState`) at times ``t`` (B,).
 
     ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈
     {eps, x0, score, velocity}; every other kind is converted exactly (see ``parameterization``).
@@ -49,19 +49,19 @@ class Denoiser(PredictionViews):
         self.nfe = 0  # network evaluations, counted for the solvers' reports
 
     def coefficients(self, t: torch.Tensor, graph: MolGraph):
-        """α, σ, α', σ' per atom, each (N, 1)."""
-        return tuple(v[graph.batch, None] for v in self.schedule(t))
+        """α, σ, α', σ' per molecule, each (B,) (a state broadcasts them to its fields)."""
+        return tuple(self.schedule(t))
 
-    def raw(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def raw(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         self.nfe += 1
         extra = {} if graph.known is None else {"known": graph.known}  # only networks that take a scaffold
         if graph.open_valence is not None:  # only networks that read open valences (model.known_valence)
             extra["open_valence"] = graph.open_valence
-        out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], t, graph.batch, graph.ptr, graph.cond, **extra)
-        return project(torch.cat([out_x, out_h], dim=1), graph)
+        out_x, out_h = self.net(z["coords"], z["types"], t, graph.batch, graph.ptr, graph.cond, **extra)
+        return z.with_values(coords=out_x, types=out_h).project()
 
-    def predict(self, kind: str, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """The prediction of ``kind`` for ``z`` (N, 3 + F) at ``t`` (B,): one network evaluation."""
+    def predict(self, kind: str, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """The prediction of ``kind`` for ``z`` at ``t`` (B,): one network evaluation."""
         out = self.raw(z, t, graph)
         if kind == self.prediction:
             return out
@@ -69,7 +69,7 @@ class Denoiser(PredictionViews):
         x0, eps = P.to_x0_eps(self.prediction, z, out, coeffs)
         return P.from_x0_eps(kind, x0, eps, coeffs)
 
-    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         """(x̂_0, ε̂) from one network evaluation."""
         out = self.raw(z, t, graph)
         return P.to_x0_eps(self.prediction, z, out, self.coefficients(t, graph))

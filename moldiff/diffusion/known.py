@@ -33,29 +33,32 @@ from collections import deque
 import torch
 
 from moldiff.data.elements import COVALENT_RADII
-from moldiff.diffusion.state import N_COORDS, MolGraph
+from moldiff.diffusion.state import MolGraph, MolState
 
 BOND_TOLERANCE = 0.45  # Å over the sum of covalent radii (the usual distance-based bond perception)
 KEEP_HYDROGENS_PROB = 0.5  # how often a training fragment brings its hydrogens along
 
 
-def keep_known_shape(z: torch.Tensor, clean: torch.Tensor, known: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-    """``z`` (N, 3 + F) with each molecule's known atoms set to ``clean``'s shape around ``z``'s own
-    centroid of them, and to ``clean``'s features. The centroid is kept, so a CoM-free ``z`` stays so."""
+def keep_known_shape(z: MolState, clean: MolState, known: torch.Tensor, graph: MolGraph) -> MolState:
+    """``z`` with each molecule's known atoms set to ``clean``'s shape around ``z``'s own centroid
+    of them, and to ``clean``'s other atom fields. The centroid is kept, so a CoM-free ``z`` stays so."""
     if not bool(known.any()):
         return z
-    b = graph.num_graphs
-    weight = known.to(z.dtype)[:, None]
-    count = torch.zeros(b, 1, dtype=z.dtype, device=z.device).index_add_(0, graph.batch, weight).clamp(min=1)
+    b, dtype = graph.num_graphs, z.dtype
+    weight = known.to(dtype)[:, None]
+    count = torch.zeros(b, 1, dtype=dtype, device=z.device).index_add_(0, graph.batch, weight).clamp(min=1)
 
     def centroid(x: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(b, N_COORDS, dtype=z.dtype, device=z.device)
-        return (total.index_add_(0, graph.batch, x[:, :N_COORDS] * weight) / count)[graph.batch]
+        total = torch.zeros(b, x.shape[1], dtype=dtype, device=z.device)
+        return (total.index_add_(0, graph.batch, x * weight) / count)[graph.batch]
 
-    coords = centroid(z) + clean[:, :N_COORDS] - centroid(clean)
-    out = z.clone()
-    out[known] = torch.cat([coords, clean[:, N_COORDS:]], dim=1)[known]
-    return out
+    out = {}
+    for f in z.specs:
+        if f.on != "atoms":
+            continue
+        value = centroid(z[f.name]) + clean[f.name] - centroid(clean[f.name]) if f.centred else clean[f.name]
+        out[f.name] = torch.where(known[:, None], value.to(z[f.name].dtype), z[f.name])
+    return z.with_values(**out)
 
 
 def _network(denoiser):

@@ -28,23 +28,25 @@ import torch
 from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.known import keep_known_shape
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 
 VIEWS = ("variational", "score", "flow")
 
 
-def noise_state(z0: torch.Tensor, t: torch.Tensor, graph: MolGraph, denoiser: Denoiser,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """z_t = α_t z_0 + σ_t ε with CoM-free ε. Returns (z_t, ε), each (N, 3 + F).
+def noise_state(z0: MolState, t: torch.Tensor, graph: MolGraph, denoiser: Denoiser,
+                generator: torch.Generator | None = None) -> tuple[MolState, MolState]:  # fmt: skip
+    """z_t = α_t z_0 + σ_t ε with CoM-free ε. Returns (z_t, ε).
 
     Known atoms (``graph.known``) keep z_0's shape and types around their noised centroid, and their
     ε is the one that state implies (``moldiff.diffusion.known``)."""
-    eps = project(rng.randn(z0.shape, generator=generator, device=z0.device), graph)
+    eps = z0.randn_like(generator)
     a, s, _, _ = denoiser.coefficients(t, graph)
     z_t = a * z0 + s * eps
     if graph.known is not None and bool(graph.known.any()):
         z_t = keep_known_shape(z_t, z0, graph.known, graph)
-        eps = torch.where(graph.known[:, None], ((z_t - a * z0) / s).to(eps.dtype), eps)
+        implied = ((z_t - a * z0) / s).to(eps.dtype)
+        eps = eps.with_values(**{f.name: torch.where(graph.known[:, None], implied[f.name], eps[f.name])
+                                 for f in eps.specs if f.on == "atoms"})  # fmt: skip
     return z_t, eps
 
 
@@ -54,19 +56,24 @@ def per_molecule_mean(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:
     return total.index_add_(0, graph.batch, values) / graph.num_atoms.to(values.dtype)
 
 
-def _reduce(err: torch.Tensor, graph: MolGraph, type_weight: float) -> dict[str, torch.Tensor]:
-    """Per-entry squared errors (N, 3 + F) -> the loss and its coordinate / type parts."""
-    err_x = err[:, :N_COORDS].sum(1)
-    err_h = err[:, N_COORDS:].sum(1)
-    features = err.shape[1] - N_COORDS
-    dims = N_COORDS + type_weight * features
-    loss_x = per_molecule_mean(err_x, graph) / N_COORDS
-    loss_h = per_molecule_mean(err_h, graph) / max(features, 1)
-    loss = per_molecule_mean(err_x + type_weight * err_h, graph) / dims
-    return {"loss": loss.mean(), "loss_pos": loss_x.mean().detach(), "loss_type": loss_h.mean().detach()}
+LOSS_NAMES = {"coords": "loss_pos", "types": "loss_type"}  # the names training logs have always used
 
 
-def simple_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
+def _reduce(err: MolState, graph: MolGraph, type_weight: float) -> dict[str, torch.Tensor]:
+    """Per-entry squared errors -> the loss and its part per field (atom fields; ``types`` weighted)."""
+    if any(f.on != "atoms" for f in err.specs):
+        raise ValueError("the diffusion losses take atom fields only")
+    weights = {f.name: type_weight if f.name == "types" else 1 for f in err.specs}
+    per_atom = {f.name: err[f.name].sum(1) for f in err.specs}
+    total = sum(weights[k] * v for k, v in per_atom.items())
+    dims = sum(weights[f.name] * f.columns for f in err.specs)
+    out = {"loss": (per_molecule_mean(total, graph) / dims).mean()}
+    for f in err.specs:
+        out[LOSS_NAMES.get(f.name, f"loss_{f.name}")] = (per_molecule_mean(per_atom[f.name], graph) / f.columns).mean().detach()
+    return out
+
+
+def simple_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """L_simple: ‖ε̂ − ε‖² averaged per molecule over its coordinates and (weighted) features."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
@@ -74,7 +81,7 @@ def simple_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_w
     return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight)
 
 
-def score_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
+def score_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
                         generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Denoising score matching, σ_t² ‖ŝ(z_t) + ε/σ_t‖² = ‖σ_t ŝ + ε‖² (Vincent 2011; Song et al. 2021)."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
@@ -83,7 +90,7 @@ def score_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *
     return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight)
 
 
-def flow_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_weight: float = 1.0,
+def flow_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Conditional flow matching, ‖v̂(z_t) − (α'_t z_0 + σ'_t ε)‖² (Lipman et al. 2023, eq. 9)."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
@@ -95,10 +102,10 @@ def flow_matching_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *,
 LOSSES = {"variational": simple_loss, "score": score_matching_loss, "flow": flow_matching_loss}
 
 
-def training_loss(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, diffusion,
+def training_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, diffusion,
                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The loss of the view a diffusion config (``DiffusionConfig``: ``view``, ``type_loss_weight``)
-    chooses, for clean states ``z0`` (N, 3 + F). Returns {"loss", "loss_pos", "loss_type"}."""
+    chooses, for clean states ``z0``. Returns {"loss", "loss_pos", "loss_type"}."""
     view = getattr(diffusion, "view", "variational")
     if view not in LOSSES:
         raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")

@@ -44,7 +44,7 @@ from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.losses import _reduce, per_molecule_mean, training_loss
 from moldiff.diffusion.schedules import prior_std
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.flowmap.losses import GRID_JUMPS, grid_steps, noised
 
 STARTS = ("simulated", "noised-data")  # where a jump's start z_s comes from (module docstring)
@@ -88,29 +88,29 @@ class SampleScore:
 
 
 @torch.no_grad()
-def simulated_starts(model, k: torch.Tensor, j: torch.Tensor, graph: MolGraph, schedule, shape: tuple, dtype,
-                     generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
-    """z at s = j/K (N, 3 + F) as ``sample_flow_map`` with γ = 1 reaches it on the K-jump grid:
+def simulated_starts(model, k: torch.Tensor, j: torch.Tensor, graph: MolGraph, schedule, like: MolState, dtype,
+                     generator: torch.Generator | None = None) -> MolState:  # fmt: skip
+    """z at s = j/K (a state of ``like``'s fields) as ``sample_flow_map`` with γ = 1 reaches it on the K-jump grid:
     prior noise at s = 1, then for m = K, …, j + 1 a jump to the data and a re-noise to (m − 1)/K.
     Each round runs the flow map only on the molecules still above their start."""
     device = graph.batch.device
-    z = project(rng.randn(shape, generator=generator, device=device, dtype=dtype), graph)
+    z = like.randn_like(generator, dtype=dtype)
     z = z * prior_std(schedule(torch.ones((), device=device))).to(dtype)
     alpha_0 = schedule(torch.zeros((), device=device))[0].to(dtype)
     m = k.clone()
     while bool((m > j).any()):
         moving = m > j
-        sub, atoms = graph.select(moving)
+        sub, _ = graph.select(moving)
         now = (m[moving] / k[moving]).to(dtype)
-        x = model(z[atoms], now, torch.zeros_like(now), sub)
-        alpha, sigma = (v.to(dtype)[sub.batch, None] for v in schedule((m[moving] - 1) / k[moving])[:2])
-        eps = project(rng.randn(x.shape, generator=generator, device=device, dtype=dtype), sub)
-        z[atoms] = alpha / alpha_0 * x + sigma * eps
+        x = model(z.select(moving, sub), now, torch.zeros_like(now), sub)
+        alpha, sigma = (v.to(dtype) for v in schedule((m[moving] - 1) / k[moving])[:2])
+        eps = x.randn_like(generator, dtype=dtype)
+        z = z.put(moving, alpha / alpha_0 * x + sigma * eps)
         m = torch.where(moving, m - 1, m)
     return z
 
 
-def distribution_matching_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher, fake: SampleScore,
+def distribution_matching_loss(model, z0: MolState, graph: MolGraph, schedule, *, teacher, fake: SampleScore,
                                tau_range: tuple[float, float] = (0.02, 0.98), type_weight: float = 1.0,
                                starts: str = "simulated", grids: tuple[int, ...] = GRID_JUMPS,
                                generator: torch.Generator | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:  # fmt: skip
@@ -123,24 +123,24 @@ def distribution_matching_loss(model, z0: torch.Tensor, graph: MolGraph, schedul
     k, j = grid_steps(b, grids=grids, generator=generator, device=z0.device)
     s = j / k
     if starts == "simulated":
-        z_s = simulated_starts(model, k, j, graph, schedule, tuple(z0.shape), dtype, generator)
+        z_s = simulated_starts(model, k, j, graph, schedule, z0, dtype, generator)
     else:
         z_s, _ = noised(z0, s, graph, schedule, generator)
     s = s.to(dtype)
     x = model(z_s, s, torch.zeros_like(s), graph)
     lo, hi = tau_range
     tau = (lo + (hi - lo) * rng.rand(b, generator=generator, device=z0.device)).to(dtype)
-    alpha, sigma = (v.to(dtype)[graph.batch, None] for v in schedule(tau)[:2])
-    eps = project(rng.randn(x.shape, generator=generator, device=x.device, dtype=dtype), graph)
+    alpha, sigma = (v.to(dtype) for v in schedule(tau)[:2])
+    eps = x.randn_like(generator, dtype=dtype)
     with torch.no_grad():
         x_tau = alpha * x.detach() + sigma * eps
         real = teacher.x0(x_tau, tau, graph)
         fake_x0 = fake.denoiser.x0(x_tau, tau, graph)
-        scale = per_molecule_mean((x.detach() - real).abs().mean(1), graph).clamp(min=1e-4)
-        g = (fake_x0 - real) / scale[graph.batch, None]
+        scale = per_molecule_mean((x.detach() - real).columns().abs().mean(1), graph).clamp(min=1e-4)
+        g = (fake_x0 - real) / scale
     err = (x - (x - g).detach()) ** 2
     losses = _reduce(0.5 * err, graph, type_weight)
-    losses["dm_grad"] = per_molecule_mean((g**2).mean(1), graph).mean().detach()
+    losses["dm_grad"] = per_molecule_mean((g**2).columns().mean(1), graph).mean().detach()
     return losses, x.detach()
 
 

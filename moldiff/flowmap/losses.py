@@ -27,7 +27,7 @@ from torch.func import jvp
 
 from moldiff import rng
 from moldiff.diffusion.losses import _reduce, per_molecule_mean
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 
 FLOWMAP_OBJECTIVES = ("teacher-ode", "lagrangian", "meanflow")
 
@@ -68,35 +68,35 @@ def grid_jumps(num: int, *, generator: torch.Generator | None = None, device=Non
     return j / k, (j - 1) / k
 
 
-def noised(z0: torch.Tensor, s: torch.Tensor, graph: MolGraph, schedule,
-           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """(z_s, v): z_s = α_s z_0 + σ_s ε and the conditional velocity v = α'_s z_0 + σ'_s ε, (N, 3 + F)."""
-    eps = project(rng.randn(z0.shape, generator=generator, device=z0.device, dtype=z0.dtype), graph)
-    a, sig, da, dsig = (c.to(z0.dtype)[graph.batch, None] for c in schedule(s))
+def noised(z0: MolState, s: torch.Tensor, graph: MolGraph, schedule,
+           generator: torch.Generator | None = None) -> tuple[MolState, MolState]:  # fmt: skip
+    """(z_s, v): z_s = α_s z_0 + σ_s ε and the conditional velocity v = α'_s z_0 + σ'_s ε."""
+    eps = z0.randn_like(generator, dtype=z0.dtype)
+    a, sig, da, dsig = (c.to(z0.dtype) for c in schedule(s))
     return a * z0 + sig * eps, da * z0 + dsig * eps
 
 
 @torch.no_grad()
-def teacher_average_velocity(teacher, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph,
-                             substeps: int) -> torch.Tensor:  # fmt: skip
+def teacher_average_velocity(teacher, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph,
+                             substeps: int) -> MolState:  # fmt: skip
     """ū = (G_Heun(z, s, t) − z) / (t − s) for ``substeps`` equal Heun steps of the teacher's
     PF-ODE, written as a mean of slopes so that it is finite (= v_T(z, s)) at t = s."""
-    total = torch.zeros_like(z)
+    total = z.zeros_like()
     for k in range(substeps):
         a = (s + (t - s) * k / substeps).to(z.dtype)
         b = (s + (t - s) * (k + 1) / substeps).to(z.dtype)
-        h = (b - a)[graph.batch, None]
+        h = b - a
         v1 = teacher.velocity(z, a, graph)
-        v2 = teacher.velocity(project(z + h * v1, graph), b, graph)
+        v2 = teacher.velocity((z + h * v1).project(), b, graph)
         slope = 0.5 * (v1 + v2)
-        z = project(z + h * slope, graph)
+        z = (z + h * slope).project()
         total = total + slope
     return total / substeps
 
 
 @torch.no_grad()
-def teacher_dpm_solve(teacher, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph,
-                      substeps: int) -> torch.Tensor:  # fmt: skip
+def teacher_dpm_solve(teacher, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph,
+                      substeps: int) -> MolState:  # fmt: skip
     """z_t from z_s by ``substeps`` DPM-Solver++(2M) steps of the teacher's PF-ODE on a grid uniform
     in λ = log(α/σ) between each molecule's own s and t (Lu et al. 2022, data-prediction form):
 
@@ -108,14 +108,14 @@ def teacher_dpm_solve(teacher, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor
     lam_s, lam_t = schedule.log_snr(s.double()), schedule.log_snr(t.double())
     times = [s.double()] + [schedule.t_from_log_snr(lam_s + (lam_t - lam_s) * k / substeps)
                             for k in range(1, substeps)] + [t.double()]  # fmt: skip
-    h = ((lam_t - lam_s) / substeps).to(z.dtype)[graph.batch, None]
+    h = ((lam_t - lam_s) / substeps).to(z.dtype)
     previous = None
     for k in range(substeps):
         x0 = teacher.x0(z, times[k].to(z.dtype), graph)
         d = x0 if previous is None else 1.5 * x0 - 0.5 * previous
-        a_k, sig_k = (v.to(z.dtype)[graph.batch, None] for v in schedule(times[k])[:2])
-        a_n, sig_n = (v.to(z.dtype)[graph.batch, None] for v in schedule(times[k + 1])[:2])
-        z = project((sig_n / sig_k) * z - a_n * torch.expm1(-h) * d, graph)
+        a_k, sig_k = (v.to(z.dtype) for v in schedule(times[k])[:2])
+        a_n, sig_n = (v.to(z.dtype) for v in schedule(times[k + 1])[:2])
+        z = ((sig_n / sig_k) * z - a_n * torch.expm1(-h) * d).project()
         previous = x0
     return z
 
@@ -138,7 +138,7 @@ def pseudo_huber(squared: torch.Tensor, delta: float) -> torch.Tensor:
     return 2 * squared / (torch.sqrt(1 + squared / delta**2) + 1)  # the same, without cancellation
 
 
-def teacher_ode_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher=None, substeps: int = 4,
+def teacher_ode_loss(model, z0: MolState, graph: MolGraph, schedule, *, teacher=None, substeps: int = 4,
                      teacher_solver: str = "heun", diagonal: float = 0.25, huber: float = 0.0, type_weight: float = 1.0,
                      grid_share: float = 0.0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """‖F_θ(z_s, s, t) − F*‖², F* the output whose jump lands where ``substeps`` steps of the
@@ -155,16 +155,16 @@ def teacher_ode_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teac
     s, t = s.to(z0.dtype), t.to(z0.dtype)
     with torch.no_grad():
         target, usable = _jump_targets(model, teacher, z_s, s, t, graph, schedule, substeps, teacher_solver)
-    err = pseudo_huber((model.output(z_s, s, t, graph) - target) ** 2, huber)
+    err = ((model.output(z_s, s, t, graph) - target) ** 2).map(lambda e: pseudo_huber(e, huber))
     if usable is not None:
-        err = torch.where(usable, err, torch.zeros_like(err))
+        err = err.where(usable, err.zeros_like())
     return _reduce(err, graph, type_weight)
 
 
-def _jump_targets(model, teacher, z_s: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
-                  substeps: int, teacher_solver: str) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
-    """teacher-ode: (the outputs F* (N, 3 + F) whose jumps land on the teacher's solution, the atoms
-    (N, 1) whose target is usable, or None when all are). Heun targets of a velocity model are the
+def _jump_targets(model, teacher, z_s: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
+                  substeps: int, teacher_solver: str) -> tuple[MolState, torch.Tensor | None]:  # fmt: skip
+    """teacher-ode: (the outputs F* whose jumps land on the teacher's solution, the molecules (B,)
+    whose target is usable, or None when all are). Heun targets of a velocity model are the
     teacher's mean slope, finite everywhere; other targets are difference quotients of the
     teacher's z_t, replaced by their diagonal limit near t = s and unusable where that limit is
     ill-conditioned (DIAGONAL_MIN_ALPHA)."""
@@ -174,16 +174,16 @@ def _jump_targets(model, teacher, z_s: torch.Tensor, s: torch.Tensor, t: torch.T
     if teacher_solver == "dpmpp-2m":
         z_t = teacher_dpm_solve(teacher, z_s, s, t, graph, substeps)
     else:
-        z_t = z_s + (t - s)[graph.batch, None] * teacher_average_velocity(teacher, z_s, s, t, graph, substeps)
+        z_t = z_s + (t - s) * teacher_average_velocity(teacher, z_s, s, t, graph, substeps)
     # a difference quotient amplifies the solver's rounding as t → s: take its limit there
-    on_diagonal = (s - t < NEAR_DIAGONAL)[graph.batch, None]
+    on_diagonal = s - t < NEAR_DIAGONAL
     target = model.output_for_jump(z_s, s, t, z_t, graph)
     if on_diagonal.any():
-        target = torch.where(on_diagonal, model.diagonal_output(teacher, z_s, s, graph), target)
-    return target, ~(on_diagonal & (schedule(s)[0] < DIAGONAL_MIN_ALPHA)[graph.batch, None])
+        target = model.diagonal_output(teacher, z_s, s, graph).where(on_diagonal, target)
+    return target, ~(on_diagonal & (schedule(s)[0] < DIAGONAL_MIN_ALPHA))
 
 
-def lagrangian_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher=None, diagonal: float = 0.25,
+def lagrangian_loss(model, z0: MolState, graph: MolGraph, schedule, *, teacher=None, diagonal: float = 0.25,
                     type_weight: float = 1.0,
                     grid_share: float = 0.0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """‖∂_t G_θ(z_s, s, t) − v_T(sg[G_θ(z_s, s, t)], t)‖² (Lagrangian map distillation)."""
@@ -198,7 +198,7 @@ def lagrangian_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teach
     return _reduce((dg_dt - target) ** 2, graph, type_weight)
 
 
-def meanflow_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher=None, diagonal: float = 0.75,
+def meanflow_loss(model, z0: MolState, graph: MolGraph, schedule, *, teacher=None, diagonal: float = 0.75,
                   adaptive_p: float = 0.0, adaptive_c: float = 1e-3, type_weight: float = 1.0,
                   grid_share: float = 0.0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """‖u_θ − sg[v − (s − t)(v·∇_z u_θ + ∂_s u_θ)]‖² with v the path's conditional velocity (no
@@ -208,11 +208,11 @@ def meanflow_loss(model, z0: torch.Tensor, graph: MolGraph, schedule, *, teacher
     z_s, v = noised(z0, s, graph, schedule, generator)
     s, t = s.to(z0.dtype), t.to(z0.dtype)
     u, du_ds = jvp(lambda z_, s_: model.velocity(z_, s_, t, graph), (z_s, s), (v, torch.ones_like(s)))
-    target = (v - (s - t)[graph.batch, None] * du_ds).detach()
+    target = (v - (s - t) * du_ds).detach()
     err = (u - target) ** 2
     if adaptive_p > 0:
-        per_mol = per_molecule_mean(err.detach().sum(1), graph)
-        err = err / (per_mol + adaptive_c).pow(adaptive_p)[graph.batch, None]
+        per_mol = per_molecule_mean(err.detach().columns().sum(1), graph)
+        err = err / (per_mol + adaptive_c).pow(adaptive_p)
     return _reduce(err, graph, type_weight)
 
 
@@ -224,8 +224,8 @@ def _need_teacher(teacher, name: str) -> None:
 FLOWMAP_LOSSES = {"teacher-ode": teacher_ode_loss, "lagrangian": lagrangian_loss, "meanflow": meanflow_loss}
 
 
-def flowmap_loss(objective: str, model, z0: torch.Tensor, graph: MolGraph, schedule, **options) -> dict[str, torch.Tensor]:
-    """The flow-map objective named ``objective`` for clean states z0 (N, 3 + F); ``options`` go to
+def flowmap_loss(objective: str, model, z0: MolState, graph: MolGraph, schedule, **options) -> dict[str, torch.Tensor]:
+    """The flow-map objective named ``objective`` for clean states z0; ``options`` go to
     it (``teacher``, ``diagonal``, ``substeps``, ``type_weight``, ``generator`` …).
     Returns {"loss", "loss_pos", "loss_type"}."""
     if objective not in FLOWMAP_LOSSES:

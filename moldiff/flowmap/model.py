@@ -51,7 +51,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.nets import EGNN
 
 TIME_COND_FEATURES = 2  # (t, s − t), appended to the per-molecule condition
@@ -103,29 +103,28 @@ class FlowMapModel(nn.Module):
         self.alpha_floor = alpha_floor
 
     @staticmethod
-    def _check(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> None:
+    def _check(z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> None:
         b = graph.num_graphs
-        if z.dim() != 2 or z.shape[0] != graph.batch.shape[0] or z.shape[1] < N_COORDS:
-            raise ValueError(f"flow map expects z (N, 3 + F) with N = {graph.batch.shape[0]}, got {tuple(z.shape)}")
+        if z["coords"].shape[0] != graph.batch.shape[0]:
+            raise ValueError(f"flow map expects a state of N = {graph.batch.shape[0]} atoms, got {z}")
         if s.shape != (b,) or t.shape != (b,):
             raise ValueError(f"flow map expects s and t of shape ({b},), got {tuple(s.shape)} and {tuple(t.shape)}")
 
-    def output(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """The network output F(z_s, s, t) (N, 3 + F), coordinate columns zero-CoM."""
+    def output(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """The network output F(z_s, s, t), coordinates zero-CoM."""
         self._check(z, s, t, graph)
-        out_x, out_h = self.net(z[:, :N_COORDS], z[:, N_COORDS:], s, graph.batch, graph.ptr,
-                                time_condition(s, t, graph.cond))  # fmt: skip
-        return project(torch.cat([out_x, out_h], dim=1), graph)
+        out_x, out_h = self.net(z["coords"], z["types"], s, graph.batch, graph.ptr, time_condition(s, t, graph.cond))
+        return z.with_values(coords=out_x, types=out_h).project()
 
     def _alpha_sigma(self, s: torch.Tensor, graph: MolGraph, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        return tuple(v.to(dtype)[graph.batch, None] for v in self.schedule(s)[:2])
+        return tuple(v.to(dtype) for v in self.schedule(s)[:2])
 
     def _floored(self, alpha: torch.Tensor) -> torch.Tensor:
         """ᾱ = max(α, α*): the α that ``eps`` divides by (α itself without a floor)."""
         return alpha.clamp(min=self.alpha_floor)
 
     def _preconditioning(self, s: torch.Tensor, graph: MolGraph, dtype):
-        """Per atom (N, 1), (c_skip, c_out) with x̂ = c_skip z_s + c_out F."""
+        """Per molecule (B,), (c_skip, c_out) with x̂ = c_skip z_s + c_out F."""
         alpha, sig = self._alpha_sigma(s, graph, dtype)
         if self.parameterization == "eps":
             floored = self._floored(alpha)
@@ -133,7 +132,7 @@ class FlowMapModel(nn.Module):
         return alpha, sig
 
     def _coefficients(self, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, dtype):
-        """Per atom (N, 1), (a, c) with G = a z + c F: exactly (1, 0) where t = s."""
+        """Per molecule (B,), (a, c) with G = a z + c F: exactly (1, 0) where t = s."""
         a_s, sig_s = self._alpha_sigma(s, graph, dtype)
         a_t, sig_t = self._alpha_sigma(t, graph, dtype)
         if self.parameterization == "eps" and not self.alpha_floor:
@@ -144,28 +143,28 @@ class FlowMapModel(nn.Module):
         c_skip, c_out = self._preconditioning(s, graph, dtype)
         return q + k * c_skip, k * c_out
 
-    def forward(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """G(z_s, s, t) (N, 3 + F): the state at time t reached from z_s at time s."""
+    def forward(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """G(z_s, s, t): the state at time t reached from z_s at time s."""
         out = self.output(z, s, t, graph)
         if self.parameterization == "velocity":
-            return z + (t - s).to(z.dtype)[graph.batch, None] * out
+            return z + (t - s).to(z.dtype) * out
         a, c = self._coefficients(s, t, graph, z.dtype)
         return a * z + c * out
 
-    def velocity(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """The average velocity u = (G − z_s)/(t − s) (N, 3 + F); at t = s its limit ∂_t G."""
+    def velocity(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """The average velocity u = (G − z_s)/(t − s); at t = s its limit ∂_t G."""
         if self.parameterization == "velocity":
             return self.output(z, s, t, graph)
         out = self.output(z, s, t, graph)
-        diagonal = (s == t)[graph.batch, None]
+        diagonal = s == t
         a, c = self._coefficients(s, t, graph, z.dtype)
-        gap = torch.where(diagonal, torch.ones_like(a), (t - s).to(z.dtype)[graph.batch, None])  # no 0/0 anywhere
+        gap = torch.where(diagonal, torch.ones_like(a), (t - s).to(z.dtype))  # no 0/0 anywhere
         average = ((a - 1) * z + c * out) / gap
         x0, eps = self.x0_eps(z, s, out, graph)
-        d_alpha, d_sig = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(s)[2:])
-        return torch.where(diagonal, d_alpha * x0 + d_sig * eps, average)
+        d_alpha, d_sig = (v.to(z.dtype) for v in self.schedule(s)[2:])
+        return (d_alpha * x0 + d_sig * eps).where(diagonal, average)
 
-    def x0_eps(self, z: torch.Tensor, s: torch.Tensor, out: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, s: torch.Tensor, out: MolState, graph: MolGraph) -> tuple[MolState, MolState]:
         """(x̂, ε̂) at s of an ``eps`` or ``x0`` output F: every such jump is α_t x̂ + σ_t ε̂."""
         if self.parameterization == "velocity":
             raise ValueError("a velocity flow map has no (x̂, ε̂): its jumps are not DDIM steps")
@@ -177,16 +176,16 @@ class FlowMapModel(nn.Module):
         x0 = alpha * z + sig * out
         return x0, (z - alpha * x0) / sig
 
-    def output_for_jump(self, z_s: torch.Tensor, s: torch.Tensor, t: torch.Tensor, z_t: torch.Tensor,
-                        graph: MolGraph) -> torch.Tensor:  # fmt: skip
+    def output_for_jump(self, z_s: MolState, s: torch.Tensor, t: torch.Tensor, z_t: MolState,
+                        graph: MolGraph) -> MolState:  # fmt: skip
         """The output F for which G(z_s, s, t) = z_t; defined where t < s (elsewhere: garbage, no NaN)."""
         if self.parameterization == "velocity":
-            gap = torch.where(s == t, torch.ones_like(s), t - s).to(z_s.dtype)[graph.batch, None]
+            gap = torch.where(s == t, torch.ones_like(s), t - s).to(z_s.dtype)
             return (z_t - z_s) / gap
         a, c = self._coefficients(s, t, graph, z_s.dtype)
         return (z_t - a * z_s) / torch.where(c == 0, torch.ones_like(c), c)
 
-    def diagonal_output(self, teacher, z: torch.Tensor, s: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def diagonal_output(self, teacher, z: MolState, s: torch.Tensor, graph: MolGraph) -> MolState:
         """What the output F(z, s, s) should equal: the teacher's velocity, noise prediction or, for
         ``x0``, the F whose x̂ = α_s z + σ_s F is the teacher's data prediction."""
         if self.parameterization == "velocity":

@@ -17,7 +17,7 @@ import torch
 
 from moldiff.diffusion import parameterization as P
 from moldiff.diffusion.denoiser import PredictionViews
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.errors import MoldiffError
 
 
@@ -39,16 +39,16 @@ class FlowMapSampler(PredictionViews):
         """Whether the jumps are DDIM steps with a prediction that guidance can edit."""
         return getattr(self.model, "parameterization", "velocity") in ("x0", "eps")
 
-    def jump(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """G(z_s, s, t) for z (N, 3 + F), s and t (B,)."""
+    def jump(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """G(z_s, s, t) for a state z, s and t (B,)."""
         self.nfe += 1
         return self.model(z, s, t, graph)
 
     def coefficients(self, t: torch.Tensor, graph: MolGraph):
-        """α, σ, α', σ' per atom, each (N, 1)."""
-        return tuple(v[graph.batch, None] for v in self.schedule(t))
+        """α, σ, α', σ' per molecule, each (B,)."""
+        return tuple(self.schedule(t))
 
-    def x0_eps(self, z: torch.Tensor, s: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, s: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         """(x̂, ε̂) of the jump from s to ``self.horizon``: G = α_t x̂ + σ_t ε̂."""
         if not self.predicts_x0:
             raise MoldiffError("guidance needs a flow map with the x0 or eps parameterisation")
@@ -57,7 +57,7 @@ class FlowMapSampler(PredictionViews):
         self.nfe += 1
         return self.model.x0_eps(z, s, self.model.output(z, s, self.horizon, graph), graph)
 
-    def predict(self, kind: str, z: torch.Tensor, s: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def predict(self, kind: str, z: MolState, s: torch.Tensor, graph: MolGraph) -> MolState:
         x0, eps = self.x0_eps(z, s, graph)
         return P.from_x0_eps(kind, x0, eps, self.coefficients(s, graph))
 
@@ -82,14 +82,14 @@ class GuidedFlowMap:
     def nfe(self, value: int) -> None:
         self.flow.nfe = value
 
-    def jump(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def jump(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
         self.flow.horizon = t
         try:
             x0, eps = self.guided.x0_eps(z, s, graph)
         finally:
             self.flow.horizon = None
-        alpha, sigma = (v.to(z.dtype)[graph.batch, None] for v in self.schedule(t)[:2])
-        return project(alpha * x0 + sigma * eps, graph)
+        alpha, sigma = (v.to(z.dtype) for v in self.schedule(t)[:2])
+        return (alpha * x0 + sigma * eps).project()
 
 
 class EulerFlowMap:
@@ -110,9 +110,9 @@ class EulerFlowMap:
     def nfe(self, value: int) -> None:
         self.denoiser.nfe = value
 
-    def jump(self, z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def jump(self, z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> MolState:
         v = self.denoiser.velocity(z, s, graph)
-        return project(z + (t - s).to(z.dtype)[graph.batch, None] * v, graph)
+        return (z + (t - s).to(z.dtype) * v).project()
 
 
 def as_flow_map(model):

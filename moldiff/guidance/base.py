@@ -14,7 +14,7 @@ import torch
 
 from moldiff.diffusion import parameterization as P
 from moldiff.diffusion.denoiser import PredictionViews
-from moldiff.diffusion.state import MolGraph
+from moldiff.diffusion.state import MolGraph, MolState
 
 
 class GuidedDenoiser(PredictionViews, ABC):
@@ -40,14 +40,14 @@ class GuidedDenoiser(PredictionViews, ABC):
         self.inner.nfe = value
 
     def coefficients(self, t: torch.Tensor, graph: MolGraph):
-        """α, σ, α', σ' per atom, each (N, 1)."""
+        """α, σ, α', σ' per molecule, each (B,)."""
         return self.inner.coefficients(t, graph)
 
     @abstractmethod
-    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """The guided (x̂₀, ε̂), each (N, 3 + F), for ``z`` (N, 3 + F) at times ``t`` (B,)."""
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
+        """The guided (x̂₀, ε̂) for the state ``z`` at times ``t`` (B,)."""
 
-    def predict(self, kind: str, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def predict(self, kind: str, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         x0, eps = self.x0_eps(z, t, graph)
         return P.from_x0_eps(kind, x0, eps, self.coefficients(t, graph))
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import torch
 
-from moldiff.diffusion.state import MolGraph
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.guidance.base import GuidedDenoiser
 
 
@@ -32,7 +32,7 @@ class ClassifierFreeDenoiser(GuidedDenoiser):
         super().__init__(inner)
         self.scale = float(scale)
 
-    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         if graph.cond is None:
             raise ValueError("classifier-free guidance needs graph.cond, the encoded condition (B, 2P)")
         x0_c, eps_c = self.inner.x0_eps(z, t, graph)

@@ -36,7 +36,7 @@ import torch
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.known import takes_known_atoms, takes_open_valence
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, grad
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
 
@@ -94,49 +94,45 @@ class Scaffold:
         return graph.leading(self.size)
 
 
-def _known_block(z: torch.Tensor, mask: torch.Tensor, graph: MolGraph, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The known coordinates as (B, k, 3) and their centroids (B, 1, 3)."""
-    block = z[mask, :N_COORDS].reshape(graph.num_graphs, k, N_COORDS)
-    return block, block.mean(1, keepdim=True)
-
-
-def place_known(z: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float, alpha: torch.Tensor,
-                sigma: torch.Tensor, xi: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+def place_known(z: MolState, graph: MolGraph, scaffold: Scaffold, type_scale: float, alpha: torch.Tensor,
+                sigma: torch.Tensor, xi: MolState | None = None) -> MolState:  # fmt: skip
     """``z`` with each molecule's known block set to its own centroid + α·shape + σ·(ξ − mean ξ)
-    and types α·h + σ·ξ_h; α, σ are (B,) and ξ (N, 3 + F) noise (None: no noise)."""
+    and types α·h + σ·ξ_h; α, σ are (B,) and ξ noise (None: no noise)."""
     mask, k, b = scaffold.mask(graph), scaffold.size, graph.num_graphs
-    _, centroid = _known_block(z, mask, graph, k)
+    coords, types = z["coords"], z["types"]
     a = alpha.to(z.dtype).reshape(b, 1, 1)
-    coords = centroid + a * scaffold.shape(z)[None]
-    feats = a * scaffold.features(z.shape[1] - N_COORDS, type_scale, z)[None]
+    block = coords[mask].reshape(b, k, 3)
+    known_x = block.mean(1, keepdim=True) + a * scaffold.shape(coords)[None]
+    known_h = a * scaffold.features(types.shape[1], type_scale, types)[None]
     if xi is not None:
         s = sigma.to(z.dtype).reshape(b, 1, 1)
-        noise = xi[mask].reshape(b, k, -1)
-        coords = coords + s * (noise[..., :N_COORDS] - noise[..., :N_COORDS].mean(1, keepdim=True))
-        feats = feats + s * noise[..., N_COORDS:]
-    out = z.clone()
-    out[mask] = torch.cat([coords, feats], dim=2).reshape(b * k, -1)
-    return project(out, graph)
+        noise_x = xi["coords"][mask].reshape(b, k, 3)
+        known_x = known_x + s * (noise_x - noise_x.mean(1, keepdim=True))
+        known_h = known_h + s * xi["types"][mask].reshape(b, k, -1)
+    coords, types = coords.clone(), types.clone()
+    coords[mask] = known_x.reshape(b * k, 3)
+    types[mask] = known_h.reshape(b * k, -1)
+    return z.with_values(coords=coords, types=types).project()
 
 
-def replace_known(z: torch.Tensor, t: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float,
-                  schedule, noise: MoleculeNoise) -> torch.Tensor:  # fmt: skip
+def replace_known(z: MolState, t: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float,
+                  schedule, noise: MoleculeNoise) -> MolState:  # fmt: skip
     """RePaint's replacement at time ``t`` (a scalar): the known block drawn from q(z_t | x₀) around
     its current centroid."""
     values = schedule(t.reshape(1).to(torch.float64))
     b = graph.num_graphs
     alpha, sigma = values.alpha.expand(b), values.sigma.expand(b)
-    return place_known(z, graph, scaffold, type_scale, alpha, sigma, noise.randn(z.shape[1]))
+    return place_known(z, graph, scaffold, type_scale, alpha, sigma, noise.randn())
 
 
-def renoise(z: torch.Tensor, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
-            noise: MoleculeNoise) -> torch.Tensor:  # fmt: skip
+def renoise(z: MolState, s: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule,
+            noise: MoleculeNoise) -> MolState:  # fmt: skip
     """A draw of z_t from q(z_t | z_s) for t > s (the forward process between two times)."""
     a_s, s_s, _, _ = schedule(s.reshape(1).to(torch.float64))
     a_t, s_t, _, _ = schedule(t.reshape(1).to(torch.float64))
     a_ts = a_t / a_s
     std = (s_t**2 - a_ts**2 * s_s**2).clamp(min=0).sqrt()
-    return project(float(a_ts) * z + float(std) * noise.randn(z.shape[1]), graph)
+    return (float(a_ts) * z + float(std) * noise.randn()).project()
 
 
 class ScaffoldDenoiser(GuidedDenoiser):
@@ -162,7 +158,7 @@ class ScaffoldDenoiser(GuidedDenoiser):
         self.open_valence = takes_open_valence(inner)
         self.guard = guard
 
-    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
         mask = self.scaffold.mask(graph)
         a, s, _, _ = self.coefficients(t, graph)
@@ -173,22 +169,23 @@ class ScaffoldDenoiser(GuidedDenoiser):
                                 open_valence=self.scaffold.open_valences(graph) if self.open_valence else None)
         if self.reconstruction > 0:
             with torch.enable_grad():
-                z_in = z_net.detach().requires_grad_(True)
+                z_in = z_net.requires_grad_()
                 x0, _ = self.inner.x0_eps(z_in, t, graph_net)
                 target = place_known(x0.detach(), graph, self.scaffold, self.type_scale, ones, ones * 0)
-                (grad,) = torch.autograd.grad(((x0 - target)[mask] ** 2).sum(), z_in)
-            grad[mask] = 0
-            x0 = project(x0.detach() - self.reconstruction * a / 2 * grad, graph)
+                error = (x0 - target).map(lambda v: v[mask] ** 2).sum()  # over the known atoms
+                g = grad(error, z_in)
+            g = g.map(lambda v: v.masked_fill(mask[:, None], 0))
+            x0 = (x0.detach() - self.reconstruction * a / 2 * g).project()
             eps = (z - a * x0) / s
         else:
             x0, eps = self.inner.x0_eps(z_net, t, graph_net)
-            eps = eps.clone()
         x0 = place_known(x0, graph, self.scaffold, self.type_scale, ones, ones * 0)
         if self.guard is not None:
             x0 = self.guard(x0, graph)
-            return x0, project((z - a * x0) / s, graph)
-        eps[mask] = (z[mask] - a[mask] * x0[mask]) / s[mask]
-        return x0, project(eps, graph)
+            return x0, ((z - a * x0) / s).project()
+        implied = (z - a * x0) / s  # ε̂ of the known atoms: what the replaced x̂₀ implies
+        eps = eps.with_values(**{f.name: torch.where(mask[:, None], implied[f.name], eps[f.name]) for f in eps.specs})
+        return x0, eps.project()
 
 
 def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, jump: int = 1,
@@ -204,8 +201,8 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
     if jump < 1 or resamples < 1:
         raise MoldiffError(f"inpainting needs jump >= 1 and resamples >= 1, got {jump}, {resamples}")
 
-    def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
-               callback=None) -> torch.Tensor:  # fmt: skip
+    def sample(denoiser, z: MolState, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
+               callback=None) -> MolState:  # fmt: skip
         guided = ScaffoldDenoiser(denoiser, scaffold, type_scale, reconstruction, guard)
         schedule, k_total = denoiser.schedule, len(times) - 1
         z = replace_known(z, times[0], graph, scaffold, type_scale, schedule, noise)

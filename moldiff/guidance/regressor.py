@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from moldiff.diffusion.losses import per_molecule_mean
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, grad
 from moldiff.errors import MoldiffError
 from moldiff.guidance.base import GuidedDenoiser
 from moldiff.guidance.units import parse_assignment
@@ -77,7 +76,7 @@ class PropertyEnergy:
         self.targets = [None if term.target is None else (term.target - mean[k]) / std[k]
                         for term, k in zip(self.terms, self.index)]  # fmt: skip
 
-    def __call__(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph, schedule) -> torch.Tensor:
+    def __call__(self, z: MolState, t: torch.Tensor, graph: MolGraph, schedule) -> torch.Tensor:
         """(B,)"""
         pred = self.model(z, t, graph, schedule)
         total = torch.zeros(graph.num_graphs, dtype=pred.dtype, device=pred.device)
@@ -97,8 +96,8 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
             a :class:`~moldiff.property_model.PropertyModel` is one.
         terms: what to steer; each name must be one of the model's outputs.
         scale: λ, the overall strength.
-        features: also steer the atom-type features (EEGSDE guides the whole state); False
-            steers coordinates only.
+        features: also steer the fields other than coordinates (EEGSDE guides the whole state);
+            False steers coordinates only.
         max_shift: the largest RMS move of a molecule's x̂₀ that the tilt may cause, in data units;
             None: no cap.
     """
@@ -114,20 +113,20 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         self.max_shift = max_shift
         self.property_energy = PropertyEnergy(model, self.terms)
 
-    def energy(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
+    def energy(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """E per molecule, (B,)."""
         return self.scale * self.property_energy(z, t, graph, self.schedule)
 
-    def gradient(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """∇_z E (N, 3 + F), coordinates projected to zero CoM (features zeroed unless guided)."""
+    def gradient(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
+        """∇_z E, coordinates projected to zero CoM (other fields zeroed unless guided)."""
         with torch.enable_grad():
-            z_in = z.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(self.energy(z_in, t, graph).sum(), z_in)
+            z_in = z.requires_grad_()
+            g = grad(self.energy(z_in, t, graph).sum(), z_in)
         if not self.features:
-            grad = torch.cat([grad[:, :N_COORDS], torch.zeros_like(grad[:, N_COORDS:])], dim=1)
-        return project(grad, graph)
+            g = g.with_values(**{f.name: torch.zeros_like(g[f.name]) for f in g.specs if not f.centred})
+        return g.project()
 
-    def x0_eps(self, z: torch.Tensor, t: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         x0, eps = self.inner.x0_eps(z, t, graph)
         if self.scale == 0:
             return x0, eps
@@ -135,17 +134,20 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         eps = eps + self.tilt(s * self.gradient(z, t, graph), graph, s / a)
         return (z - s * eps) / a, eps
 
-    def tilt(self, shift: torch.Tensor, graph: MolGraph, x0_gain: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """``shift`` (N, 3 + F) scaled down, per molecule, so that ``x0_gain`` × it (σ_t/α_t per
-        atom: its effect on x̂₀) has an RMS of at most ``max_shift``; a molecule whose shift is
-        not finite gets none."""
+    def tilt(self, shift: MolState, graph: MolGraph, x0_gain: torch.Tensor | float = 1.0) -> MolState:
+        """``shift`` scaled down, per molecule, so that ``x0_gain`` × it (σ_t/α_t per molecule: its
+        effect on x̂₀) has an RMS of at most ``max_shift``; a molecule whose shift is not finite gets
+        none."""
         if self.max_shift is None:
             return shift
-        broken = per_molecule_mean((~torch.isfinite(shift)).any(1).to(shift.dtype), graph) > 0
-        shift = torch.where(broken[graph.batch, None], torch.zeros_like(shift), shift)
-        columns = shift.shape[1] if self.features else N_COORDS
-        rms = (per_molecule_mean(((x0_gain * shift) ** 2).sum(1), graph) / columns).sqrt()
-        return shift * (self.max_shift / rms.clamp(min=self.max_shift))[graph.batch, None]
+        broken = shift.molecule_sum(lambda v, f: (~torch.isfinite(v)).any(1).to(v.dtype)) > 0
+        shift = shift.zeros_like().where(broken, shift)
+        guided = [f for f in shift.specs if self.features or f.centred]
+        columns = sum(f.columns for f in guided)
+        gained = x0_gain * shift
+        sq = gained.molecule_sum(lambda v, f: (v**2).sum(1) if f in guided else torch.zeros_like(v[:, 0]))
+        rms = (sq / graph.num_atoms.to(sq.dtype) / columns).sqrt()
+        return shift * (self.max_shift / rms.clamp(min=self.max_shift))
 
     def __repr__(self) -> str:
         return (f"RegressorGuidedDenoiser({self.inner!r}, terms={self.terms}, scale={self.scale}, "

@@ -30,7 +30,7 @@ import torch
 
 from moldiff import defaults
 from moldiff.diffusion.schedules import prior_std
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 
 SELECTIONS = ("sample", "best")
@@ -39,10 +39,9 @@ INVALID_REWARD = -1.0  # a molecule RDKit cannot read scores below any valid one
 SCAFFOLD_REWARD = 1.0  # a counted molecule with its scaffold intact (bond orders too) scores this much more
 
 
-def _take(z: torch.Tensor, graph: MolGraph, chosen: torch.Tensor) -> torch.Tensor:
-    """Rows of the molecules ``chosen`` (M,) of ``graph``, in that order."""
-    parts = [z[graph.ptr[i] : graph.ptr[i + 1]] for i in chosen.tolist()]
-    return torch.cat(parts)
+def _take(z: MolState, chosen: torch.Tensor, graph: MolGraph) -> MolState:
+    """The molecules ``chosen`` (M,) of ``z``, in that order, as a state on ``graph`` (theirs)."""
+    return z.molecules(chosen, graph)
 
 
 def _segments(intervals: int, resamplings: int, window: float = 1.0) -> list[tuple[int, int]]:
@@ -111,22 +110,20 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
     """
     check_settings(particles=particles, strength=strength, resamplings=resamplings, window=window, select=select)
 
-    def sample(denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
-               callback=None) -> torch.Tensor:  # fmt: skip
+    def sample(denoiser, z: MolState, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
+               callback=None) -> MolState:  # fmt: skip
         if particles == 1:
             return solver(denoiser, z, times, graph, noise, callback)
         b, p = graph.num_graphs, particles
         # per molecule: P particle seeds and a resampling generator, all drawn from its own noise
         draws = [torch.randint(0, 2**62, (p + 1,), generator=g).tolist() for g in noise.generators]
         pgraph, _ = graph.repeat(p)
-        pnoise = MoleculeNoise([s for d in draws for s in d[:p]], pgraph, z.device, z.dtype)
+        pnoise = MoleculeNoise([s for d in draws for s in d[:p]], pgraph, z.specs, z.device, z.dtype)
         pick = [torch.Generator().manual_seed(d[p]) for d in draws]
-        start = pnoise.randn(z.shape[1]) * float(prior_std(denoiser.schedule(times[0])))  # as generator.sample
-        first = torch.arange(b, device=z.device) * p  # particle 0 of each molecule: the given start
-        zp = start.clone()
-        mask = torch.zeros(b * p, dtype=torch.bool, device=z.device)
-        mask[first] = True
-        zp[mask[pgraph.batch]] = z
+        start = pnoise.randn() * float(prior_std(denoiser.schedule(times[0])))  # as generator.sample
+        first = torch.zeros(b * p, dtype=torch.bool, device=z.device)
+        first[torch.arange(b, device=z.device) * p] = True  # particle 0 of each molecule: the given start
+        zp = z.molecules(torch.arange(b).repeat_interleave(p), pgraph).where(first, start)
         previous = np.zeros(b * p)
 
         def resample(values: np.ndarray, final: bool) -> torch.Tensor:
@@ -143,12 +140,12 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
             if callback is not None:
                 callback(e - 1, zp)
             if k < len(spans) - 1:
-                t = times[e].expand(b * p).to(zp)
+                t = times[e].expand(b * p).to(device=zp.device, dtype=zp.dtype)
                 values = np.asarray(reward(denoiser.x0(zp, t, pgraph), pgraph), dtype=np.float64)
                 chosen = resample(values, final=False)
-                zp, previous = _take(zp, pgraph, chosen), values[chosen.numpy()]
+                zp, previous = _take(zp, chosen, pgraph), values[chosen.numpy()]
         chosen = resample(np.asarray(reward(zp, pgraph), dtype=np.float64), final=True)
-        return _take(zp, pgraph, chosen)
+        return _take(zp, chosen, graph)
 
     return sample
 
@@ -197,7 +194,7 @@ def score_reward(decode: Callable[[torch.Tensor, MolGraph], object], terms, inva
     _check_reader(reader)
     _check_scores(terms)
 
-    def reward(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
+    def reward(z: MolState, graph: MolGraph) -> np.ndarray:
         mols = readable_molecules(decode(z, graph), reader)
         total = np.full(len(mols), invalid)
         bonus = np.zeros(len(mols)) if scaffold is None else SCAFFOLD_REWARD * np.asarray(scaffold_in(mols, scaffold))
@@ -221,7 +218,7 @@ def predictor_energy(energy, schedule) -> Callable[[torch.Tensor, MolGraph], np.
     """``energy`` (a :class:`~moldiff.guidance.regressor.PropertyEnergy`) of clean molecules (t = 0),
     as a function of a state and its graph, for :func:`score_reward`."""
 
-    def read(z: torch.Tensor, graph: MolGraph) -> np.ndarray:
+    def read(z: MolState, graph: MolGraph) -> np.ndarray:
         t = torch.zeros(graph.num_graphs, device=z.device, dtype=z.dtype)
         with torch.no_grad():
             return energy(z, t, graph, schedule).double().cpu().numpy()

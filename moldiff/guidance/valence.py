@@ -27,7 +27,7 @@ import torch
 
 from moldiff.chem.bonds import THRESHOLDS_PM
 from moldiff.data.elements import AtomVocabulary
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 
 MARGIN = 0.15  # Å beyond the bond threshold: out of bonding range, well inside 1-3 distances (≥ 2.1 Å)
 SWEEPS = 3
@@ -69,8 +69,8 @@ class ValenceGuard:
         return int(self.types.shape[0])
 
     @torch.no_grad()
-    def __call__(self, x0: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-        """``x0`` (N, 3 + F), scaffold atoms first in every molecule, with the excess free atoms
+    def __call__(self, x0: MolState, graph: MolGraph) -> MolState:
+        """``x0``, scaffold atoms first in every molecule, with the excess free atoms
         moved out of bonding range, re-projected to zero CoM."""
         k, b, device = self.size, graph.num_graphs, x0.device
         free = graph.num_atoms - k
@@ -79,11 +79,11 @@ class ValenceGuard:
             return x0
         slot = torch.arange(m, device=device)
         present = slot[None, :] < free[:, None]  # (B, M)
-        index = (graph.ptr[:-1, None] + k + slot[None, :]).clamp(max=x0.shape[0] - 1)
-        pos = x0[:, :N_COORDS]
-        known = pos[graph.leading(k)].reshape(b, k, N_COORDS)[:, :, None, :]  # (B, k, 1, 3)
+        pos = x0["coords"]
+        index = (graph.ptr[:-1, None] + k + slot[None, :]).clamp(max=pos.shape[0] - 1)
+        known = pos[graph.leading(k)].reshape(b, k, 3)[:, :, None, :]  # (B, k, 1, 3)
         moved = pos[index]  # (B, M, 3)
-        free_types = x0[index, N_COORDS:].argmax(-1)  # (B, M)
+        free_types = x0["types"][index].argmax(-1)  # (B, M)
         radii = self.radii.to(device=device, dtype=x0.dtype)[self.types.to(device)[None, :, None], free_types[:, None, :]]
         allowed = self.open_valence.to(device)[None, :, None]
         for _ in range(SWEEPS):
@@ -95,9 +95,9 @@ class ValenceGuard:
                 break
             step = torch.where(excess, (radii - dist) / dist.clamp(min=1e-6), torch.zeros_like(dist))
             moved = moved + (step[..., None] * diff).sum(1)
-        out = x0.clone()
-        out[index[present], :N_COORDS] = moved[present]
-        return project(out, graph)
+        pos = pos.clone()
+        pos[index[present]] = moved[present]
+        return x0.with_values(coords=pos).project()
 
 
 __all__ = ["MARGIN", "ValenceGuard", "bond_radii"]

@@ -34,7 +34,8 @@ import torch
 from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
+from moldiff.diffusion.state import degrees_of_freedom as state_dof
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -44,31 +45,36 @@ def molecule_sum(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:
     return torch.zeros(graph.num_graphs, dtype=values.dtype, device=values.device).index_add_(0, graph.batch, values)
 
 
-def degrees_of_freedom(graph: MolGraph, features: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(d_x, d_h) per molecule: (N − 1)·3 for zero-CoM coordinates and N·F for features."""
-    n = graph.num_atoms.double()
-    return (n - 1) * N_COORDS, n * features
+def degrees_of_freedom(z: MolState, field: str | None = None) -> torch.Tensor:
+    """(B,) dimensions of each molecule's state, or of one ``field`` of it (zero-CoM coordinates:
+    (N − 1)·3), in float64."""
+    specs = z.specs if field is None else tuple(f for f in z.specs if f.name == field)
+    return state_dof(specs, z.graph).double()
 
 
-def noise(z0: torch.Tensor, graph: MolGraph, generator: torch.Generator | None) -> torch.Tensor:
+def noise(z0: MolState, graph: MolGraph, generator: torch.Generator | None) -> MolState:
     """Zero-CoM Gaussian noise shaped like ``z0``, in float64 (the likelihood's precision)."""
-    return project(rng.randn(z0.shape, generator=generator, device=z0.device, dtype=torch.float64), graph)
+    return z0.randn_like(generator, dtype=torch.float64)
+
+
+def squares(z: MolState) -> torch.Tensor:
+    """(B,) each molecule's squared norm."""
+    return z.molecule_sum(lambda v, f: (v**2).sum(1))
 
 
 def _at(schedule, t: float, like: torch.Tensor):
     return schedule(torch.tensor(t, dtype=torch.float64, device=like.device))
 
 
-def prior_term(z0: torch.Tensor, graph: MolGraph, schedule) -> torch.Tensor:
+def prior_term(z0: MolState, graph: MolGraph, schedule) -> torch.Tensor:
     """KL(N(α_1 z_0, σ_1² I) ‖ N(0, p² I)) on the molecule's subspace, p² = α_1² + σ_1²: (B,)."""
     values = _at(schedule, 1.0, z0)
     a, s, p = values.alpha, values.sigma, prior_std(values)
-    d_x, d_h = degrees_of_freedom(graph, z0.shape[1] - N_COORDS)
-    sq = molecule_sum((z0.double() ** 2).sum(1), graph)
-    return (d_x + d_h) * (torch.log(p / s) + s**2 / (2 * p**2) - 0.5) + a**2 * sq / (2 * p**2)
+    sq = squares(z0.to(torch.float64))
+    return degrees_of_freedom(z0) * (torch.log(p / s) + s**2 / (2 * p**2) - 0.5) + a**2 * sq / (2 * p**2)
 
 
-def diffusion_term(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, samples: int = 1,
+def diffusion_term(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, samples: int = 1,
                    generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
     """(λ_0 − λ_1) E_{λ ~ U[λ_1, λ_0]} ‖ε − ε̂(z_t(λ), t(λ))‖², stratified over ``samples``: (B,)."""
     schedule = denoiser.schedule
@@ -78,43 +84,41 @@ def diffusion_term(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, sam
         u = (k + rng.rand(b, generator=generator, device="cpu", dtype=torch.float64)) / samples  # λ on the CPU
         t = schedule.t_from_log_snr(lam_1 + u * (lam_0 - lam_1)).to(device=z0.device)
         eps = noise(z0, graph, generator)
-        a, s, _, _ = (v[graph.batch, None] for v in schedule(t))
-        z_t = (a * z0.double() + s * eps).to(z0.dtype)
-        err = (eps - denoiser.eps(z_t, t.to(z0.dtype), graph).double()) ** 2
-        total += molecule_sum(err.sum(1), graph)
+        a, s, _, _ = schedule(t)
+        z_t = (a * z0.to(torch.float64) + s * eps).to(z0.dtype)
+        total += squares(eps - denoiser.eps(z_t, t.to(z0.dtype), graph).to(torch.float64))
     return (lam_0 - lam_1) * total / samples
 
 
-def decoder_nll(denoiser: Denoiser, z0: torch.Tensor, eps: torch.Tensor, graph: MolGraph,
+def decoder_nll(denoiser: Denoiser, z0: MolState, eps: MolState, graph: MolGraph,
                 type_scale: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """(−log p(x | z_0), −log p(h | z_0)) per molecule (B,) for z_0 = α_0 z0 + σ_0 ε. One NFE."""
     values = _at(denoiser.schedule, 0.0, z0)
     a0, s0 = values.alpha, values.sigma
     lam_0 = torch.log(a0 / s0)
-    z_t0 = a0 * z0.double() + s0 * eps
+    z_t0 = a0 * z0.to(torch.float64) + s0 * eps
     t = torch.zeros(graph.num_graphs, dtype=z0.dtype, device=z0.device)
-    eps_hat = denoiser.eps(z_t0.to(z0.dtype), t, graph).double()
-    d_x, _ = degrees_of_freedom(graph, z0.shape[1] - N_COORDS)
-    sq_x = molecule_sum(((eps - eps_hat)[:, :N_COORDS] ** 2).sum(1), graph)
-    nll_x = d_x * (-lam_0 + 0.5 * LOG_2PI) + 0.5 * sq_x
+    eps_hat = denoiser.eps(z_t0.to(z0.dtype), t, graph).to(torch.float64)
+    sq_x = molecule_sum(((eps["coords"] - eps_hat["coords"]) ** 2).sum(1), graph)
+    nll_x = degrees_of_freedom(z0, "coords") * (-lam_0 + 0.5 * LOG_2PI) + 0.5 * sq_x
 
     # EDM's discretised likelihood of the one-hot types, read from z_0 itself
-    u = z_t0[:, N_COORDS:] / type_scale - 1
+    u = z_t0["types"] / type_scale - 1
     sigma = s0 / type_scale
     phi = torch.special.ndtr
     log_prop = torch.log(phi((u + 0.5) / sigma) - phi((u - 0.5) / sigma) + 1e-10)
     log_probs = log_prop - torch.logsumexp(log_prop, dim=1, keepdim=True)
-    true = z0[:, N_COORDS:].argmax(1)
+    true = z0["types"].argmax(1)
     nll_h = -molecule_sum(log_probs.gather(1, true[:, None])[:, 0], graph)
     return nll_x, nll_h
 
 
 @torch.no_grad()
-def variational_bound(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_scale: float,
+def variational_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_scale: float,
                       log_p_n: torch.Tensor | None = None, samples: int = 1,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The bound's terms and their sum ``nll`` per molecule, each (B,) in nats, for clean states
-    ``z0`` (N, 3 + F) with zero-CoM coordinates. Costs ``samples`` + 1 NFE per molecule.
+    ``z0`` (zero-CoM coordinates and scaled one-hot types). Costs ``samples`` + 1 NFE per molecule.
     ``log_p_n`` (B,): log-probability of each molecule's atom count (0 if omitted)."""
     terms = {"prior": prior_term(z0, graph, denoiser.schedule),
              "diffusion": diffusion_term(denoiser, z0, graph, samples=samples, generator=generator)}  # fmt: skip

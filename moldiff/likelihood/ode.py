@@ -30,48 +30,49 @@ import torch
 from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
-from moldiff.likelihood.elbo import LOG_2PI, decoder_nll, degrees_of_freedom, molecule_sum, noise
+from moldiff.diffusion.state import MolGraph, MolState, grad
+from moldiff.likelihood.elbo import LOG_2PI, decoder_nll, degrees_of_freedom, noise, squares
 from moldiff.solvers.rk import TABLEAUS
 
 TRACES = ("hutchinson", "exact")
 
 
-def _probes(z: torch.Tensor, graph: MolGraph, trace: str, count: int, generator):
+def _probes(z: MolState, graph: MolGraph, trace: str, count: int, generator):
     """Projected probe vectors and their weight: ``count`` Rademacher draws (weight 1/count), or
-    every basis direction of the molecules (weight 1)."""
+    every basis direction of the molecules (weight 1). Atom fields only, drawn side by side."""
+    columns = z.columns()
     if trace == "hutchinson":
         draws = []
         for _ in range(count):
-            v = rng.randint(2, z.shape, generator=generator, device=z.device, dtype=torch.float64).mul_(2).sub_(1)
-            draws.append(project(v.to(z.dtype), graph))
+            v = rng.randint(2, columns.shape, generator=generator, device=z.device, dtype=torch.float64).mul_(2).sub_(1)
+            draws.append(MolState.from_columns(v.to(z.dtype), z.specs, graph).project())
         return draws, 1.0 / count
-    local = torch.arange(z.shape[0], device=z.device) - graph.ptr[graph.batch]  # atom index inside its molecule
+    local = torch.arange(columns.shape[0], device=z.device) - graph.ptr[graph.batch]  # atom index inside its molecule
     probes = []
     for atom in range(int(graph.num_atoms.max())):
-        for col in range(z.shape[1]):
-            v = torch.zeros_like(z)
+        for col in range(columns.shape[1]):
+            v = torch.zeros_like(columns)
             v[local == atom, col] = 1
-            probes.append(project(v, graph))
+            probes.append(MolState.from_columns(v, z.specs, graph).project())
     return probes, 1.0
 
 
-def _eps_and_divergence(denoiser: Denoiser, z: torch.Tensor, t: torch.Tensor, graph: MolGraph, probes, weight):
-    """(ε̂ (N, D), ∇_z·ε̂ on the subspace (B,)) with one network evaluation."""
+def _eps_and_divergence(denoiser: Denoiser, z: MolState, t: torch.Tensor, graph: MolGraph, probes, weight):
+    """(ε̂, ∇_z·ε̂ on the subspace (B,)) with one network evaluation."""
     with torch.enable_grad():
-        z = z.detach().requires_grad_(True)
+        z = z.requires_grad_()
         eps = denoiser.eps(z, t, graph)
         div = torch.zeros(graph.num_graphs, dtype=torch.float64, device=z.device)
         for i, v in enumerate(probes):
-            (g,) = torch.autograd.grad((eps * v).sum(), z, retain_graph=i < len(probes) - 1)
-            div += molecule_sum((g * v).sum(1).double(), graph)
+            g = grad((eps * v).sum(), z, retain_graph=i < len(probes) - 1)
+            div += (g * v).molecule_sum(lambda x, f: x.sum(1)).double()
     return eps.detach(), div * weight
 
 
-def ode_log_density(denoiser: Denoiser, z: torch.Tensor, graph: MolGraph, *, steps: int = 10,
+def ode_log_density(denoiser: Denoiser, z: MolState, graph: MolGraph, *, steps: int = 10,
                     method: str = "dopri5", trace: str = "hutchinson", probes: int = 1,
                     generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
-    """log p_ODE(z) per molecule (B,) of states ``z`` (N, 3 + F) at t = 0 under the model's PF-ODE,
+    """log p_ODE(z) per molecule (B,) of states ``z`` at t = 0 under the model's PF-ODE,
     a density on each molecule's zero-CoM subspace. Fixed steps uniform in λ with the propagated
     solution of an embedded Runge–Kutta pair (``dopri5``: 5th order, 6 NFE per step; ``bosh3``:
     3rd order, 3 NFE per step; both reuse their last stage), costing 1 + (stages − 1)·``steps`` NFE,
@@ -91,10 +92,10 @@ def ode_log_density(denoiser: Denoiser, z: torch.Tensor, graph: MolGraph, *, ste
         values = schedule(t)
         eps, div = _eps_and_divergence(denoiser, (values.alpha * u).to(z.dtype), t.to(z.dtype).expand(b), graph,
                                         vectors, weight)  # fmt: skip
-        return -torch.exp(-lam) * eps.double(), -values.sigma * div
+        return -torch.exp(-lam) * eps.to(torch.float64), -values.sigma * div
 
     h = (lam_1 - lam_0) / steps  # negative: from data to noise
-    u = z.double() / alpha_0
+    u = z.to(torch.float64) / alpha_0
     integral = torch.zeros(b, dtype=torch.float64, device=z.device)
     first = field(u, lam_0)
     for i in range(steps):
@@ -102,32 +103,30 @@ def ode_log_density(denoiser: Denoiser, z: torch.Tensor, graph: MolGraph, *, ste
         ks = [first]
         for j in range(1, tab.stages):
             u_j = u + h * sum(a * k[0] for a, k in zip(tab.a[j], ks) if a != 0)
-            ks.append(field(project(u_j, graph), lam + tab.c[j] * h))
-        u = project(u + h * sum(w * k[0] for w, k in zip(tab.b, ks) if w != 0), graph)
+            ks.append(field(u_j.project(), lam + tab.c[j] * h))
+        u = (u + h * sum(w * k[0] for w, k in zip(tab.b, ks) if w != 0)).project()
         integral += h * sum(w * k[1] for w, k in zip(tab.b, ks) if w != 0)
         first = ks[-1]  # FSAL: the last stage is the field at the new point
-    d_x, d_h = degrees_of_freedom(graph, z.shape[1] - N_COORDS)
-    dof = d_x + d_h
+    dof = degrees_of_freedom(z)
     p2 = float(prior_std(schedule(ends[1:]))) ** 2
     z_1 = alpha_1 * u
-    log_prior = -0.5 * molecule_sum((z_1**2).sum(1), graph) / p2 - 0.5 * dof * math.log(2 * math.pi * p2)
+    log_prior = -0.5 * squares(z_1) / p2 - 0.5 * dof * math.log(2 * math.pi * p2)
     return log_prior + dof * torch.log(alpha_1 / alpha_0) + integral
 
 
-def ode_bound(denoiser: Denoiser, z0: torch.Tensor, graph: MolGraph, *, type_scale: float,
+def ode_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_scale: float,
               log_p_n: torch.Tensor | None = None, steps: int = 10, method: str = "dopri5",
               trace: str = "hutchinson", probes: int = 1,
               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """−log p(x, h, N) bound through the PF-ODE density of a noisy z_0 ~ q(z_0 | x, h), per molecule
-    (B,) in nats, with its terms. Clean states ``z0`` (N, 3 + F)."""
+    (B,) in nats, with its terms. Clean states ``z0``."""
     values = denoiser.schedule(torch.tensor(0.0, dtype=torch.float64))
     a0, s0 = values.alpha, values.sigma
     eps = noise(z0, graph, generator)
-    z_t0 = (a0 * z0.double() + s0 * eps).to(z0.dtype)
-    d_x, d_h = degrees_of_freedom(graph, z0.shape[1] - N_COORDS)
+    z_t0 = (a0 * z0.to(torch.float64) + s0 * eps).to(z0.dtype)
     terms = {"ode": -ode_log_density(denoiser, z_t0, graph, steps=steps, method=method, trace=trace,
                                      probes=probes, generator=generator)}  # fmt: skip
-    terms["log_q"] = -0.5 * molecule_sum((eps**2).sum(1), graph) - (d_x + d_h) * (torch.log(s0) + 0.5 * LOG_2PI)
+    terms["log_q"] = -0.5 * squares(eps) - degrees_of_freedom(z0) * (torch.log(s0) + 0.5 * LOG_2PI)
     with torch.no_grad():
         terms["recon_x"], terms["recon_h"] = decoder_nll(denoiser, z0, eps, graph, type_scale)
     terms["log_p_n"] = torch.zeros_like(terms["ode"]) if log_p_n is None else log_p_n.to(terms["ode"])

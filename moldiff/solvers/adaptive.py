@@ -26,42 +26,43 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 from moldiff.solvers.rk import TABLEAUS
 
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 5.0
 
 
-def _error_norm(err: torch.Tensor, z: torch.Tensor, z_new: torch.Tensor, graph: MolGraph,
-                rtol: float, atol: float) -> torch.Tensor:  # fmt: skip
-    """RMS of the scaled local error per molecule, (B,). Coordinates are scaled by each atom's 3D
-    vector norm (not component-wise), so the norm, hence every step decision, is E(3)-invariant."""
+def _error_norm(err: MolState, z: MolState, z_new: MolState, rtol: float, atol: float) -> torch.Tensor:
+    """RMS of the scaled local error per molecule, (B,). Centred fields (coordinates) are scaled by
+    each row's vector norm (not component-wise), so the norm, hence every step decision, is E(3)-invariant."""
     def scaled_sq(e, a, b):
         return (e / (atol + rtol * torch.maximum(a, b))) ** 2
 
-    c = N_COORDS
-    coords = scaled_sq(err[:, :c].norm(dim=1), z[:, :c].norm(dim=1), z_new[:, :c].norm(dim=1))
-    feats = scaled_sq(err[:, c:], z[:, c:].abs(), z_new[:, c:].abs()).sum(1)
-    total = torch.zeros(graph.num_graphs, dtype=err.dtype, device=err.device).index_add_(0, graph.batch, coords + feats)
-    return (total / (graph.num_atoms * z.shape[1]).to(err.dtype)).sqrt()
+    def row(e: torch.Tensor, f) -> torch.Tensor:
+        a, b = z[f.name], z_new[f.name]
+        if f.centred:
+            return scaled_sq(e.norm(dim=1), a.norm(dim=1), b.norm(dim=1))
+        return scaled_sq(e, a.abs(), b.abs()).sum(1)
+
+    return (err.molecule_sum(row) / z.entries().to(err.dtype)).sqrt()
 
 
 @torch.no_grad()
-def sample_adaptive(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
+def sample_adaptive(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
                     noise: MoleculeNoise, callback=None, *, rtol: float = 1e-3, atol: float = 1e-3,
-                    method: str = "bosh3", max_steps: int = 10_000) -> torch.Tensor:  # fmt: skip
+                    method: str = "bosh3", max_steps: int = 10_000) -> MolState:  # fmt: skip
     """Adaptive PF-ODE solve from ``times[0]`` to ``times[-1]`` (first trial step from ``times``):
-    z_T (N, 3 + F) -> z_0."""
+    z_T -> z_0."""
     if method not in TABLEAUS:
         raise MoldiffError(f"adaptive: unknown method {method!r}; choose from {sorted(TABLEAUS)}")
     if rtol <= 0 or atol <= 0:
         raise MoldiffError(f"adaptive: rtol and atol must be > 0, got {rtol}, {atol}")
-    tab, schedule, batch = TABLEAUS[method], denoiser.schedule, graph.batch
+    tab, schedule = TABLEAUS[method], denoiser.schedule
     b = graph.num_graphs
     ends = schedule.log_snr(torch.stack([times[0], times[-1]]).double())
-    lam = ends[0].to(z).expand(b).clone()
-    lam_end = ends[1].to(z)
+    lam = ends[0].to(device=z.device, dtype=z.dtype).expand(b).clone()
+    lam_end = ends[1].to(device=z.device, dtype=z.dtype)
     h = ((lam_end - lam) / (len(times) - 1)).clone()
 
     def alpha(lam_b):
@@ -69,10 +70,10 @@ def sample_adaptive(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
 
     def slope(x, lam_b):  # dx̃/dλ per atom
         t = schedule.t_from_log_snr(lam_b)
-        eps = denoiser.eps(alpha(lam_b)[batch, None] * x, t, graph)
-        return -torch.exp(-lam_b)[batch, None] * eps
+        eps = denoiser.eps(alpha(lam_b) * x, t, graph)
+        return -torch.exp(-lam_b) * eps
 
-    x = z / alpha(lam)[batch, None]
+    x = z / alpha(lam)
     k_first = slope(x, lam)
     for step in range(max_steps):
         remaining = lam_end - lam
@@ -80,24 +81,23 @@ def sample_adaptive(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
             break
         last = h >= remaining  # this step would reach the end: land on it exactly
         h = torch.where(last, remaining, h).clamp(min=0)
-        hb = h[batch, None]
         ks = [k_first]
         for i in range(1, tab.stages):
-            y = x + hb * sum(a * k for a, k in zip(tab.a[i], ks) if a != 0)
+            y = x + h * sum(a * k for a, k in zip(tab.a[i], ks) if a != 0)
             ks.append(slope(y, lam + tab.c[i] * h))
-        x_new = x + hb * sum(w * k for w, k in zip(tab.b, ks) if w != 0)
-        err = hb * sum(w * k for w, k in zip(tab.b_err, ks) if w != 0)
-        a_new = alpha(lam + h)[batch, None]
-        norm = _error_norm(a_new * err, alpha(lam)[batch, None] * x, a_new * x_new, graph, rtol, atol)
+        x_new = x + h * sum(w * k for w, k in zip(tab.b, ks) if w != 0)
+        err = h * sum(w * k for w, k in zip(tab.b_err, ks) if w != 0)
+        a_new = alpha(lam + h)
+        norm = _error_norm(a_new * err, alpha(lam) * x, a_new * x_new, rtol, atol)
         accept = norm <= 1
-        x = project(torch.where(accept[batch, None], x_new, x), graph)  # no CoM drift from rounding
-        k_first = torch.where(accept[batch, None], ks[-1], k_first)  # FSAL: last stage is f(x_new)
+        x = x_new.where(accept, x).project()  # no CoM drift from rounding
+        k_first = ks[-1].where(accept, k_first)  # FSAL: last stage is f(x_new)
         lam = torch.where(accept, torch.where(last, lam_end, lam + h), lam)
         factor = (SAFETY * norm.clamp(min=1e-10) ** (-1.0 / (tab.error_order + 1))).clamp(MIN_FACTOR, MAX_FACTOR)
         h = h * factor
         if callback is not None:
-            callback(step, alpha(lam)[batch, None] * x)
+            callback(step, alpha(lam) * x)
     if bool((lam < lam_end).any()):
         raise MoldiffError(f"adaptive: did not reach t = {float(times[-1])} in {max_steps} steps "
                            f"(rtol={rtol}, atol={atol}); loosen the tolerances or raise max_steps")
-    return alpha(lam_end.expand(b))[batch, None] * x
+    return alpha(lam_end.expand(b)) * x

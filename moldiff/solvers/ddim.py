@@ -13,15 +13,15 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 from moldiff.solvers._common import time_vector
 
 
 @torch.no_grad()
-def sample_ddim(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> torch.Tensor:  # fmt: skip
-    """DDIM along ``times`` (K + 1,) from 1 to 0 with noise level ``eta`` ≥ 0: z_T (N, 3 + F) -> z_0."""
+def sample_ddim(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> MolState:  # fmt: skip
+    """DDIM along ``times`` (K + 1,) from 1 to 0 with noise level ``eta`` ≥ 0: z_T -> z_0."""
     if eta < 0:
         raise MoldiffError(f"ddim: eta must be >= 0, got {eta}")
     for i in range(len(times) - 1):
@@ -34,8 +34,8 @@ def sample_ddim(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
         c = eta * s_s / s_t * var_ts.sqrt()
         z = a_s * x0 + (s_s**2 - c**2).clamp(min=0).sqrt() * eps
         if eta > 0:
-            z = z + c * noise.randn(z.shape[1])
-        z = project(z, graph)  # no CoM drift from rounding
+            z = z + c * noise.randn()
+        z = z.project()  # no CoM drift from rounding
         if callback is not None:
             callback(i, z)
     return z

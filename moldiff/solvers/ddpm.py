@@ -12,30 +12,30 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.solvers._common import time_vector
 
 
-def ancestral_step(z: torch.Tensor, x0: torch.Tensor, t: torch.Tensor, s: torch.Tensor, schedule,
-                   noise: MoleculeNoise) -> torch.Tensor:  # fmt: skip
-    """One draw from q(z_s | z_t, x̂₀) (VDM eq. 28): (N, D) -> (N, D)."""
+def ancestral_step(z: MolState, x0: MolState, t: torch.Tensor, s: torch.Tensor, schedule,
+                   noise: MoleculeNoise) -> MolState:  # fmt: skip
+    """One draw from q(z_s | z_t, x̂₀) (VDM eq. 28): z_t -> z_s."""
     a_t, s_t, _, _ = schedule(t)
     a_s, s_s, _, _ = schedule(s)
     a_ts = a_t / a_s
     var_ts = s_t**2 - a_ts**2 * s_s**2
     mean = (a_ts * s_s**2 / s_t**2) * z + (a_s * var_ts / s_t**2) * x0
     std = (var_ts * s_s**2 / s_t**2).sqrt()
-    return mean + std * noise.randn(z.shape[1])
+    return mean + std * noise.randn()
 
 
 @torch.no_grad()
-def sample_ddpm(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                noise: MoleculeNoise, callback=None) -> torch.Tensor:  # fmt: skip
-    """Ancestral sampling along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+def sample_ddpm(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                noise: MoleculeNoise, callback=None) -> MolState:  # fmt: skip
+    """Ancestral sampling along ``times`` (K + 1,) from 1 to 0: z_T -> z_0."""
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
         x0 = denoiser.x0(z, time_vector(t, z, graph), graph)
-        z = project(ancestral_step(z, x0, t, s, denoiser.schedule, noise), graph)  # no CoM drift
+        z = ancestral_step(z, x0, t, s, denoiser.schedule, noise).project()  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

@@ -29,16 +29,16 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.solvers._common import time_vector
 
 LOWER_ORDER_FINAL_BELOW = 15  # steps below which the last step drops to first order (Lu et al.)
 
 
 @torch.no_grad()
-def sample_dpmpp_2m(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                    noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> torch.Tensor:  # fmt: skip
-    """DPM-Solver++(2M) along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0; ``eta`` > 0
+def sample_dpmpp_2m(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                    noise: MoleculeNoise, callback=None, *, eta: float = 0.0) -> MolState:  # fmt: skip
+    """DPM-Solver++(2M) along ``times`` (K + 1,) from 1 to 0: z_T -> z_0; ``eta`` > 0
     makes it the SDE solver (1: ancestral noise level)."""
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
@@ -60,8 +60,8 @@ def sample_dpmpp_2m(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, gr
             d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * x0_prev
         z = (s_s / s_t) * torch.exp(-eta * h) * z - a_s * torch.expm1(-(1 + eta) * h) * d
         if eta > 0:
-            z = z + s_s * (-torch.expm1(-2 * eta * h)).sqrt() * noise.randn(z.shape[1])
-        z = project(z, graph)  # no CoM drift from rounding
+            z = z + s_s * (-torch.expm1(-2 * eta * h)).sqrt() * noise.randn()
+        z = z.project()  # no CoM drift from rounding
         x0_prev, h_prev = x0, h
         if callback is not None:
             callback(i, z)
@@ -76,8 +76,8 @@ SDE_ETA = 5.0
 
 
 @torch.no_grad()
-def sample_dpmpp_2m_sde(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                        noise: MoleculeNoise, callback=None, *, eta: float = SDE_ETA) -> torch.Tensor:  # fmt: skip
+def sample_dpmpp_2m_sde(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                        noise: MoleculeNoise, callback=None, *, eta: float = SDE_ETA) -> MolState:  # fmt: skip
     """SDE-DPM-Solver++(2M): ``sample_dpmpp_2m`` with noise level ``eta`` = ``SDE_ETA`` by default.
 
     Every η ≥ 0 keeps the marginals (for a point mass and an exact x̂₀ the step maps N(α_t x₀, σ_t²)

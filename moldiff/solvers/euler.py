@@ -14,17 +14,17 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.solvers._common import time_vector
 
 
 @torch.no_grad()
-def sample_euler(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                 noise: MoleculeNoise, callback=None) -> torch.Tensor:  # fmt: skip
-    """Euler steps of the PF-ODE along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+def sample_euler(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                 noise: MoleculeNoise, callback=None) -> MolState:  # fmt: skip
+    """Euler steps of the PF-ODE along ``times`` (K + 1,) from 1 to 0: z_T -> z_0."""
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
-        z = project(z + (s - t) * denoiser.velocity(z, time_vector(t, z, graph), graph), graph)  # no CoM drift
+        z = (z + (s - t) * denoiser.velocity(z, time_vector(t, z, graph), graph)).project()  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

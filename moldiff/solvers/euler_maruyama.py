@@ -19,14 +19,14 @@ import torch
 
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import d_log_snr
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.solvers._common import time_vector
 
 
 @torch.no_grad()
-def sample_euler_maruyama(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                          noise: MoleculeNoise, callback=None) -> torch.Tensor:  # fmt: skip
-    """Euler–Maruyama on the reverse SDE along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+def sample_euler_maruyama(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                          noise: MoleculeNoise, callback=None) -> MolState:  # fmt: skip
+    """Euler–Maruyama on the reverse SDE along ``times`` (K + 1,) from 1 to 0: z_T -> z_0."""
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
         h = s - t
@@ -36,7 +36,7 @@ def sample_euler_maruyama(denoiser: Denoiser, z: torch.Tensor, times: torch.Tens
         f = values.d_alpha / values.alpha
         g = (-2 * values.sigma**2 * lam_dot).clamp(min=0).sqrt()
         drift = f * z - 2 * values.sigma * lam_dot * eps  # −g² · score, score = −ε̂/σ
-        z = project(z + drift * h + g * (-h).sqrt() * noise.randn(z.shape[1]), graph)  # no CoM drift
+        z = (z + drift * h + g * (-h).sqrt() * noise.randn()).project()  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 from moldiff.flowmap.sampler import as_flow_map
 from moldiff.solvers._common import time_vector
@@ -39,9 +39,9 @@ def _renoise_time(schedule, t: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_flow_map(model, z: torch.Tensor, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
-                    callback=None, *, gamma: float = 0.0) -> torch.Tensor:  # fmt: skip
-    """K flow-map jumps along ``times`` (K + 1,) from 1 to 0: z_1 (N, 3 + F) -> z_0.
+def sample_flow_map(model, z: MolState, times: torch.Tensor, graph: MolGraph, noise: MoleculeNoise,
+                    callback=None, *, gamma: float = 0.0) -> MolState:  # fmt: skip
+    """K flow-map jumps along ``times`` (K + 1,) from 1 to 0: z_1 -> z_0.
 
     ``model`` is a ``FlowMapSampler`` (or anything with ``jump``, ``schedule`` and ``nfe``) or a
     Denoiser; ``gamma`` ∈ [0, 1] is the re-noising strength between jumps.
@@ -61,7 +61,7 @@ def sample_flow_map(model, z: torch.Tensor, times: torch.Tensor, graph: MolGraph
             z = flow.jump(z, time_vector(s, z, graph), time_vector(r, z, graph), graph)
             a_t, s_t = (float(v) for v in flow.schedule(t.double())[:2])
             a_r = float(flow.schedule(r)[0])
-            z = (a_t / a_r) * z + gamma * s_t * noise.randn(z.shape[1]).to(z)
+            z = (a_t / a_r) * z + gamma * s_t * noise.randn().to(device=z.device, dtype=z.dtype)
         if callback is not None:
             callback(i, z)
     return z

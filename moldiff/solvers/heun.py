@@ -19,14 +19,14 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.solvers._common import time_vector
 
 
 @torch.no_grad()
-def sample_heun(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
-                noise: MoleculeNoise, callback=None) -> torch.Tensor:  # fmt: skip
-    """EDM's deterministic Heun sampler along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+def sample_heun(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
+                noise: MoleculeNoise, callback=None) -> MolState:  # fmt: skip
+    """EDM's deterministic Heun sampler along ``times`` (K + 1,) from 1 to 0: z_T -> z_0."""
     schedule, last = denoiser.schedule, len(times) - 2
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
@@ -39,7 +39,7 @@ def sample_heun(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph:
         if i < last:  # trapezoidal correction with the slope at the end
             d_next = denoiser.eps(a_s * x_next, time_vector(s, z, graph), graph)
             x_next = x + step * (0.5 * d + 0.5 * d_next)
-        z = project(a_s * x_next, graph)  # no CoM drift from rounding
+        z = (a_s * x_next).project()  # no CoM drift from rounding
         if callback is not None:
             callback(i, z)
     return z

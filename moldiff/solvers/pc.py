@@ -25,35 +25,33 @@ from __future__ import annotations
 import torch
 
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 from moldiff.solvers._common import per_molecule_norm, time_vector
 from moldiff.solvers.ddpm import ancestral_step
 
 
-def langevin_step(z: torch.Tensor, score: torch.Tensor, xi: torch.Tensor, graph: MolGraph, snr: float) -> torch.Tensor:
-    """One Langevin corrector step with the SNR step rule above; all tensors (N, D)."""
-    n = graph.num_atoms.to(z.dtype)
-    dof = (n - 1) * N_COORDS + n * (z.shape[1] - N_COORDS)
-    delta = 2 * snr**2 * dof / per_molecule_norm(score, graph).clamp(min=1e-12) ** 2
-    delta = delta[graph.batch, None]
+def langevin_step(z: MolState, score: MolState, xi: MolState, graph: MolGraph, snr: float) -> MolState:
+    """One Langevin corrector step with the SNR step rule above."""
+    dof = z.degrees_of_freedom().to(z.dtype)
+    delta = 2 * snr**2 * dof / per_molecule_norm(score).clamp(min=1e-12) ** 2
     return z + delta * score + (2 * delta).sqrt() * xi
 
 
 @torch.no_grad()
-def sample_pc(denoiser: Denoiser, z: torch.Tensor, times: torch.Tensor, graph: MolGraph,
+def sample_pc(denoiser: Denoiser, z: MolState, times: torch.Tensor, graph: MolGraph,
               noise: MoleculeNoise, callback=None, *, snr: float = 0.16,
-              corrector_steps: int = 1) -> torch.Tensor:  # fmt: skip
-    """Predictor–corrector along ``times`` (K + 1,) from 1 to 0: z_T (N, 3 + F) -> z_0."""
+              corrector_steps: int = 1) -> MolState:  # fmt: skip
+    """Predictor–corrector along ``times`` (K + 1,) from 1 to 0: z_T -> z_0."""
     if snr <= 0 or corrector_steps < 0:
         raise MoldiffError(f"pc: need snr > 0 and corrector_steps >= 0, got {snr}, {corrector_steps}")
     for i in range(len(times) - 1):
         t, s = times[i], times[i + 1]
         t_vec = time_vector(t, z, graph)
         for _ in range(corrector_steps):  # corrector: Langevin at fixed t
-            z = project(langevin_step(z, denoiser.score(z, t_vec, graph), noise.randn(z.shape[1]), graph, snr), graph)
+            z = langevin_step(z, denoiser.score(z, t_vec, graph), noise.randn(), graph, snr).project()
         x0 = denoiser.x0(z, t_vec, graph)  # predictor: ancestral step t -> s
-        z = project(ancestral_step(z, x0, t, s, denoiser.schedule, noise), graph)  # no CoM drift
+        z = ancestral_step(z, x0, t, s, denoiser.schedule, noise).project()  # no CoM drift
         if callback is not None:
             callback(i, z)
     return z

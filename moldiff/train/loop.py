@@ -212,11 +212,11 @@ class Trainer:
         z0, graph = self.gen.encode(batch)
         graph = self.condition(graph, tc.cond_drop_prob, tc.cond_property_drop_prob)
         if self.config.model.known_atoms:
-            known = random_fragments(z0[:, :3], batch.atom_type, graph, self.radii, self.is_hydrogen,
+            known = random_fragments(z0["coords"], batch.atom_type, graph, self.radii, self.is_hydrogen,
                                      tc.fragment_prob, self.noise_gen)  # fmt: skip
             graph = replace(graph, known=known)
             if self.config.model.known_valence:
-                graph = replace(graph, open_valence=open_valences(z0[:, :3], batch.atom_type, graph, self.radii, known))
+                graph = replace(graph, open_valence=open_valences(z0["coords"], batch.atom_type, graph, self.radii, known))
         for group in self.opt.param_groups:
             group["lr"] = lr_at(self.step, tc)
         losses = self.compute_loss(self.gen, z0, graph, self.noise_gen)

@@ -26,7 +26,7 @@ from moldiff.config import PredictorConfig
 from moldiff.data.batch import collate
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.errors import MoldiffError
 from moldiff.generator import build_schedule
 from moldiff.nets.precision import resolve_precision, set_precision
@@ -107,15 +107,15 @@ class PredictorTrainer:
         y = np.stack([labels[name][index] for name in self.config.targets], axis=1)
         return self.norm.normalize(torch.from_numpy(y).float()).to(self.device)
 
-    def _noisy(self, z0: torch.Tensor, graph: MolGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    def _noisy(self, z0: MolState, graph: MolGraph) -> tuple[MolState, torch.Tensor]:
         """(z_t, t): the diffusion's forward process at t ~ U(0, 1), or (z_0, 0) for a clean predictor."""
         b = graph.num_graphs
         if not self.config.noisy:
             return z0, torch.zeros(b, device=z0.device)
         t = rng.rand(b, generator=self.noise_gen, device=z0.device)
-        eps = project(rng.randn(z0.shape, generator=self.noise_gen, device=z0.device), graph)
+        eps = z0.randn_like(self.noise_gen)
         values = self.schedule(t)
-        return values.alpha[graph.batch, None] * z0 + values.sigma[graph.batch, None] * eps, t
+        return values.alpha * z0 + values.sigma * eps, t
 
     def train_step(self) -> dict[str, float]:
         tc = self.config.train
@@ -124,7 +124,7 @@ class PredictorTrainer:
                                  self.config.diffusion.type_scale)  # fmt: skip
         z_t, t = self._noisy(z0, graph)
         target = self._targets(self.labels, index)
-        pred = self.net(z_t[:, :3], z_t[:, 3:], t, graph.batch, graph.ptr)
+        pred = self.net(z_t["coords"], z_t["types"], t, graph.batch, graph.ptr)
         known = torch.isfinite(target)
         loss = (pred - target.nan_to_num()).abs()[known].mean() if known.any() else pred.sum() * 0
         for group in self.opt.param_groups:

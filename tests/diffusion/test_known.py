@@ -15,7 +15,7 @@ from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.known import covalent_radii, keep_known_shape, random_fragments, takes_known_atoms
 from moldiff.diffusion.losses import noise_state
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, coordinate_fields
 from moldiff.generator import MoleculeGenerator
 from moldiff.guidance.inpaint import Scaffold, ScaffoldDenoiser, generate_with_scaffold
 from moldiff.nets import EGNN
@@ -30,14 +30,14 @@ VOCAB = AtomVocabulary(("H", "C", "N", "O", "F"))
 def _state(counts=(5, 4, 6), seed=0):
     g = torch.Generator().manual_seed(seed)
     graph = MolGraph.from_counts(torch.tensor(counts))
-    z = torch.randn(int(sum(counts)), N_COORDS + 5, generator=g, dtype=torch.float64)
+    z = torch.randn(int(sum(counts)), 3 + 5, generator=g, dtype=torch.float64)
     known = torch.zeros(int(sum(counts)), dtype=torch.bool)
     known[[0, 1, 2, 5, 6]] = True  # three atoms of the first molecule, two of the second, none of the third
-    return project(z, graph), graph, known
+    return MolState.from_columns(z, coordinate_fields(5), graph).project(), graph, known
 
 
 def _centroids(z, known, graph):
-    return [z[(graph.batch == m) & known, :N_COORDS].mean(0) for m in range(graph.num_graphs) if (known & (graph.batch == m)).any()]
+    return [z["coords"][(graph.batch == m) & known].mean(0) for m in range(graph.num_graphs) if (known & (graph.batch == m)).any()]
 
 
 def test_known_atoms_take_the_clean_shape_and_types_around_their_own_centroid():
@@ -48,12 +48,12 @@ def test_known_atoms_take_the_clean_shape_and_types_around_their_own_centroid():
         torch.testing.assert_close(a, b)
     for m in range(2):
         rows = known & (graph.batch == m)
-        shape = lambda x: x[rows, :N_COORDS] - x[rows, :N_COORDS].mean(0)  # noqa: E731
+        shape = lambda x: x["coords"][rows] - x["coords"][rows].mean(0)  # noqa: E731
         torch.testing.assert_close(shape(out), shape(clean))
-    torch.testing.assert_close(out[known, N_COORDS:], clean[known, N_COORDS:])
-    torch.testing.assert_close(out[~known], z[~known])
-    assert max_abs_mean(out[:, :N_COORDS], graph.batch) < 1e-12
-    assert torch.equal(keep_known_shape(z, clean, torch.zeros_like(known), graph), z)
+    torch.testing.assert_close(out["types"][known], clean["types"][known])
+    torch.testing.assert_close(out.columns()[~known], z.columns()[~known])
+    assert max_abs_mean(out["coords"], graph.batch) < 1e-12
+    assert keep_known_shape(z, clean, torch.zeros_like(known), graph) is z
 
 
 def test_noised_state_and_eps_target_are_consistent():
@@ -63,15 +63,16 @@ def test_noised_state_and_eps_target_are_consistent():
     t = torch.tensor([0.9, 0.3, 0.5], dtype=torch.float64)
     z_t, eps = noise_state(z0, t, graph, denoiser, torch.Generator().manual_seed(0))
     a, s, _, _ = denoiser.coefficients(t, graph)
-    torch.testing.assert_close(z_t, a * z0 + s * eps)  # the target is what the state implies
-    assert max_abs_mean(eps[:, :N_COORDS], graph.batch) < 1e-6 and max_abs_mean(z_t[:, :N_COORDS], graph.batch) < 1e-6
-    torch.testing.assert_close(z_t[known, N_COORDS:], z0[known, N_COORDS:])  # clean types
+    torch.testing.assert_close(z_t.columns(), (a * z0 + s * eps).columns())  # the target is what the state implies
+    assert max_abs_mean(eps["coords"], graph.batch) < 1e-6 and max_abs_mean(z_t["coords"], graph.batch) < 1e-6
+    torch.testing.assert_close(z_t["types"][known], z0["types"][known])  # clean types
     rows = known & (graph.batch == 0)
-    torch.testing.assert_close(z_t[rows, :3] - z_t[rows, :3].mean(0), z0[rows, :3] - z0[rows, :3].mean(0))
+    x_t, x_0 = z_t["coords"][rows], z0["coords"][rows]
+    torch.testing.assert_close(x_t - x_t.mean(0), x_0 - x_0.mean(0))
     free_graph = MolGraph(graph.batch, graph.ptr)
     z_free, eps_free = noise_state(z0, t, free_graph, denoiser, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(z_t[~known], z_free[~known])  # the other atoms are noised as always
-    torch.testing.assert_close(eps[~known], eps_free[~known])
+    torch.testing.assert_close(z_t.columns()[~known], z_free.columns()[~known])  # the other atoms are noised as always
+    torch.testing.assert_close(eps.columns()[~known], eps_free.columns()[~known])
 
 
 def _drug(smiles="CC(=O)Nc1ccc(O)cc1"):  # paracetamol: 11 heavy atoms, 9 hydrogens
@@ -126,7 +127,7 @@ def _net(known_atoms=True):
 def test_the_known_flag_is_an_invariant_input_that_changes_the_prediction():
     net = _net()
     z, graph, known = _state()
-    x, h, t = z[:, :3], z[:, 3:], torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)
+    x, h, t = z["coords"], z["types"], torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)
     dx, dh = net(x, h, t, graph.batch, graph.ptr, known=known)
     for det in (1, -1):
         rot = o3.rand_matrix(dtype=torch.float64) * det

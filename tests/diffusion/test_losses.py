@@ -10,7 +10,9 @@ from moldiff.config import DiffusionConfig
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.losses import VIEWS, flow_matching_loss, score_matching_loss, simple_loss, training_loss
 from moldiff.diffusion.schedules import make_schedule, prior_std
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, coordinate_fields
+
+FIELDS = coordinate_fields(2)
 from moldiff.generator import build_schedule
 from moldiff.solvers import get_solver, solver_times
 
@@ -40,7 +42,8 @@ def _train(view, steps=1000, batch=256):
     graph = MolGraph.from_counts(torch.ones(batch, dtype=torch.long))
     history = []
     for _ in range(steps):
-        z0 = torch.cat([torch.zeros(batch, 3), MEAN + STD * torch.randn(batch, 2, generator=g)], 1)
+        z0 = MolState({"coords": torch.zeros(batch, 3), "types": MEAN + STD * torch.randn(batch, 2, generator=g)},
+                      FIELDS, graph)  # fmt: skip
         loss = training_loss(denoiser, z0, graph, cfg, generator=g)["loss"]
         opt.zero_grad()
         loss.backward()
@@ -56,11 +59,11 @@ def test_each_view_learns_a_gaussian(view):
     name, steps = SAMPLER[view]
     n = 2000
     graph = MolGraph.from_counts(torch.ones(n, dtype=torch.long))
-    noise = MoleculeNoise(list(range(n)), graph)
+    noise = MoleculeNoise(list(range(n)), graph, FIELDS)
     times = solver_times(name, steps, denoiser.schedule)
     with torch.no_grad():
-        z = noise.randn(5) * float(prior_std(denoiser.schedule(times[0])))
-        h = get_solver(name)(denoiser, z, times, graph, noise)[:, 3:]
+        z = noise.randn() * float(prior_std(denoiser.schedule(times[0])))
+        h = get_solver(name)(denoiser, z, times, graph, noise)["types"]
     assert torch.allclose(h.mean(0), MEAN, atol=0.1), h.mean(0)
     assert torch.allclose(h.std(0) / STD, torch.ones(2), atol=0.15), h.std(0)
 
@@ -74,17 +77,19 @@ def test_losses_vanish_for_the_true_prediction(loss_fn, schedule_name, predictio
 
     schedule = make_schedule(schedule_name)
     graph = MolGraph.from_counts(torch.tensor([3, 4]))
-    z0 = project(torch.randn(7, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64), graph)
+    fields = coordinate_fields(3)
+    z0 = MolState.from_columns(torch.randn(7, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64), fields,
+                               graph).project()  # fmt: skip
 
     class Oracle(nn.Module):
         """Knows z_0, so it can return the exact prediction for any z_t: ε = (z_t − α z_0)/σ."""
 
         def forward(self, x, h, t, batch, ptr, cond=None):
-            coeffs = tuple(v[batch, None] for v in schedule(t))
-            z = torch.cat([x, h], 1)
+            coeffs = tuple(schedule(t))
+            z = MolState({"coords": x, "types": h}, fields, graph)
             eps = (z - coeffs[0] * z0) / coeffs[1]
             out = P.from_x0_eps(prediction, z0, eps, coeffs)
-            return out[:, :3], out[:, 3:]
+            return out["coords"], out["types"]
 
     denoiser = Denoiser(Oracle(), schedule, prediction)
     losses = loss_fn(denoiser, z0, graph, generator=torch.Generator().manual_seed(1))

@@ -4,7 +4,7 @@ import torch
 from moldiff.diffusion import parameterization as P
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import SCHEDULES, PolynomialVP, make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, coordinate_fields
 
 
 def _setup(schedule=None):
@@ -61,7 +61,7 @@ class _Oracle(torch.nn.Module):
         self.target = target
 
     def forward(self, x, h, t, batch, ptr, cond=None):
-        return self.target[:, :N_COORDS], self.target[:, N_COORDS:]
+        return self.target["coords"], self.target["types"]
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
@@ -70,16 +70,18 @@ def test_denoiser_gives_every_view_of_any_prediction(kind, name):
     schedule = make_schedule(name)
     graph = MolGraph.from_counts(torch.tensor([3, 4]))
     g = torch.Generator().manual_seed(1)
-    x0 = project(torch.randn(7, 6, generator=g, dtype=torch.float64), graph)
-    eps = project(torch.randn(7, 6, generator=g, dtype=torch.float64), graph)
+    fields = coordinate_fields(3)
+    x0 = MolState.from_columns(torch.randn(7, 6, generator=g, dtype=torch.float64), fields, graph).project()
+    eps = MolState.from_columns(torch.randn(7, 6, generator=g, dtype=torch.float64), fields, graph).project()
     t = torch.tensor([0.2, 0.7], dtype=torch.float64)
-    coeffs = tuple(v[graph.batch, None] for v in schedule(t))
+    coeffs = tuple(schedule(t))  # per molecule: the state broadcasts them to its atoms
     z = coeffs[0] * x0 + coeffs[1] * eps
     denoiser = Denoiser(_Oracle(P.from_x0_eps(kind, x0, eps, coeffs)), schedule, kind)
     for other in P.KINDS:
-        assert torch.allclose(denoiser.predict(other, z, t, graph), P.from_x0_eps(other, x0, eps, coeffs), atol=1e-8)
-    assert torch.allclose(denoiser.x0(z, t, graph), x0, atol=1e-8)
-    assert torch.allclose(denoiser.score(z, t, graph), -eps / coeffs[1], atol=1e-6)
+        assert torch.allclose(denoiser.predict(other, z, t, graph).columns(),
+                              P.from_x0_eps(other, x0, eps, coeffs).columns(), atol=1e-8)  # fmt: skip
+    assert torch.allclose(denoiser.x0(z, t, graph).columns(), x0.columns(), atol=1e-8)
+    assert torch.allclose(denoiser.score(z, t, graph).columns(), (-eps / coeffs[1]).columns(), atol=1e-6)
     assert denoiser.nfe == len(P.KINDS) + 2
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from moldiff.diffusion.gaussian import GaussianData
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 
 
 class ToyFlowNet(nn.Module):
@@ -24,10 +24,10 @@ class ToyFlowNet(nn.Module):
 
 
 def gaussian_batch(data: GaussianData, schedule, molecules: int, atoms: int, generator: torch.Generator):
-    """Clean Gaussian states z_0 (N, 3 + F) and their graph."""
+    """Clean Gaussian states z_0 and their graph."""
     graph = MolGraph.from_counts(torch.full((molecules,), atoms))
-    unit = project(torch.randn(molecules * atoms, data.dim, generator=generator), graph)
-    z0 = data.marginal_sample(torch.zeros(molecules), graph, unit, schedule).float()
+    unit = data.state(torch.randn(molecules * atoms, data.dim, generator=generator), graph).project()
+    z0 = data.marginal_sample(torch.zeros(molecules), graph, unit, schedule).to(torch.float32)
     return z0, graph
 
 

@@ -5,7 +5,7 @@ import torch
 
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, coordinate_fields
 from moldiff.flowmap import FlowMapModel, flowmap_egnn
 from moldiff.nets import EGNN
 from moldiff.train.warm_start import warm_start
@@ -26,7 +26,7 @@ def test_a_map_that_is_the_teachers_ddim_scores_as_one_teacher_call(bench):
     warm_start(net, teacher.net.state_dict())
     ddim = FlowMapModel(net, "eps", SCHEDULE)
     graph = MolGraph.from_counts(torch.tensor([3, 5]))
-    z0 = project(torch.randn(8, N_COORDS + 2, dtype=torch.float64), graph)
+    z0 = MolState.from_columns(torch.randn(8, 3 + 2, dtype=torch.float64), coordinate_fields(2), graph).project()
     rows = bench.jump_errors({"ddim": ddim}, teacher, z0, graph, [1, 2], reference_substeps=6, seed=0)
     assert [(r["K"], r["j"]) for r in rows] == [(1, 1), (2, 2), (2, 1)]
     for r in rows:

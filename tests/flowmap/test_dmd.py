@@ -13,7 +13,7 @@ from moldiff.config import FlowMapRunConfig, load_config
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph
 from moldiff.errors import MoldiffError
 from moldiff.flowmap.dmd import SampleScore, distribution_matching_loss, simulated_starts
 from moldiff.flowmap.losses import GRID_JUMPS, grid_steps
@@ -49,9 +49,7 @@ class ConstantJump(torch.nn.Module):
 
     def forward(self, z, s, t, graph):
         self.calls.append((s.clone(), graph.num_graphs))
-        out = torch.zeros_like(z)
-        out[:, 3:] = self.value
-        return out
+        return z.with_values(coords=torch.zeros_like(z["coords"]), types=torch.full_like(z["types"], self.value))
 
 
 def test_simulated_starts_are_the_gamma_one_samplers_inputs():
@@ -60,20 +58,20 @@ def test_simulated_starts_are_the_gamma_one_samplers_inputs():
     k = torch.tensor([4.0, 4.0, 8.0]).repeat(molecules // 3)
     j = torch.tensor([4.0, 2.0, 1.0]).repeat(molecules // 3)  # from noise; the 3rd jump of 4; the last of 8
     model = ConstantJump(2.0)
-    z = simulated_starts(model, k, j, graph, SCHEDULE, (molecules * atoms, 5), torch.float32,
-                         torch.Generator().manual_seed(0))  # fmt: skip
+    like = DATA.state(torch.zeros(molecules * atoms, 5), graph)
+    z = simulated_starts(model, k, j, graph, SCHEDULE, like, torch.float32, torch.Generator().manual_seed(0))
     # each round jumps only the molecules still above their start: 2/3 of them twice, then 1/3 five times more
     assert [n for _, n in model.calls] == [2000, 2000] + [1000] * 5
     assert sorted(set(model.calls[-1][0].tolist())) == [2 / 8]  # the last jump taken starts at (j + 1)/K
     alpha_0 = float(SCHEDULE(torch.zeros(()))[0])
-    feats = z[:, 3:].reshape(molecules, atoms, 2)
+    feats = z["types"].reshape(molecules, atoms, 2)
     for which, s in ((0, 1.0), (1, 0.5), (2, 1 / 8)):
         alpha, sigma = (float(v) for v in SCHEDULE(torch.tensor(s))[:2])
         mean = 0.0 if s == 1.0 else 2.0 * alpha / alpha_0  # z_1 is prior noise; below it, a re-noised jump
         part = feats[which::3]
         assert abs(float(part.mean()) - mean) < 0.03
         assert abs(float(part.std()) - (1.0 if s == 1.0 else sigma)) < 0.03
-    com = z[:, :3].reshape(molecules, atoms, 3).mean(1)
+    com = z["coords"].reshape(molecules, atoms, 3).mean(1)
     assert float(com.abs().max()) < 1e-5
 
 
@@ -101,14 +99,14 @@ def test_no_push_where_the_sample_score_is_the_teacher():
     losses["loss"].backward()
     assert float(losses["loss"].detach()) == 0.0 and float(losses["dm_grad"]) == 0.0
     assert all(float(p.grad.abs().max()) == 0.0 for p in model.parameters())
-    assert samples.shape == z0.shape and not samples.requires_grad
+    assert samples.columns().shape == z0.columns().shape and not samples["coords"].requires_grad
 
 
 def _one_jump_samples(model, molecules: int = 256) -> torch.Tensor:
     graph = MolGraph.from_counts(torch.full((molecules,), 4))
-    z1 = project(torch.randn(4 * molecules, 5, generator=torch.Generator().manual_seed(2)), graph)
+    z1 = DATA.state(torch.randn(4 * molecules, 5, generator=torch.Generator().manual_seed(2)), graph).project()
     with torch.no_grad():
-        return model(z1, torch.ones(molecules), torch.zeros(molecules), graph)
+        return model(z1, torch.ones(molecules), torch.zeros(molecules), graph).columns()
 
 
 def test_distribution_matching_pulls_a_one_jump_generator_to_the_data():

@@ -7,7 +7,7 @@ from flowmap_toy import ToyFlowNet, gaussian_batch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.flowmap import FlowMapModel
 from moldiff.flowmap.losses import (GRID_JUMPS, flowmap_loss, noised, pseudo_huber, sample_times,
                                     teacher_average_velocity, teacher_dpm_solve)
@@ -44,8 +44,8 @@ def trained(request):
     return request.param, _train(request.param)
 
 
-def _rel(a, b) -> float:
-    return float((a - b).norm() / b.norm())
+def _rel(a: MolState, b: MolState) -> float:
+    return float((a - b).columns().norm() / b.columns().norm())
 
 
 def test_times_are_ordered_with_a_diagonal_share():
@@ -77,13 +77,13 @@ def test_teacher_dpm_solve_follows_the_exact_flow_with_few_calls():
     s = torch.tensor([0.95, 0.8, 0.6, 0.5, 0.9, 0.3, 0.7, 0.4])
     t = torch.tensor([0.0, 0.2, 0.1, 0.5, 0.45, 0.05, 0.7, 0.0])  # per-molecule intervals, two empty
     z_s, _ = noised(z0, s, graph, SCHEDULE, g)
-    exact = DATA.flow(z_s.double(), s, t, graph, SCHEDULE).float()
+    exact = DATA.flow(z_s.to(torch.float64), s, t, graph, SCHEDULE).to(torch.float32)
     TEACHER.nfe = 0
     z_t = teacher_dpm_solve(TEACHER, z_s, s, t, graph, 12)
     assert TEACHER.nfe == 12
     assert _rel(z_t, exact) < 1e-2  # second order: 6 steps 1.4e-2, 12 steps 7.7e-3, 24 steps 2.3e-3
     same = (s == t)[graph.batch]
-    assert torch.allclose(z_t[same], z_s[same], atol=1e-6)
+    assert torch.allclose(z_t.columns()[same], z_s.columns()[same], atol=1e-6)
 
 
 def test_teacher_average_velocity_is_the_velocity_on_the_diagonal_and_the_flow_off_it():
@@ -92,11 +92,11 @@ def test_teacher_average_velocity_is_the_velocity_on_the_diagonal_and_the_flow_o
     s = torch.full((8,), 0.8)
     z_s, _ = noised(z0, s, graph, SCHEDULE, g)
     on_diag = teacher_average_velocity(TEACHER, z_s, s, s, graph, 3)
-    assert torch.allclose(on_diag, TEACHER.velocity(z_s, s, graph), atol=1e-5)
+    assert torch.allclose(on_diag.columns(), TEACHER.velocity(z_s, s, graph).columns(), atol=1e-5)
     t = torch.full((8,), 0.2)
     u = teacher_average_velocity(TEACHER, z_s, s, t, graph, 16)
-    exact = DATA.flow(z_s.double(), s, t, graph, SCHEDULE).float()
-    assert _rel(z_s + (t - s)[graph.batch, None] * u, exact) < 1e-3
+    exact = DATA.flow(z_s.to(torch.float64), s, t, graph, SCHEDULE).to(torch.float32)
+    assert _rel(z_s + (t - s) * u, exact) < 1e-3
 
 
 def test_distilled_diagonal_matches_the_teacher_velocity(trained):
@@ -110,7 +110,7 @@ def test_distilled_diagonal_matches_the_teacher_velocity(trained):
             u = model.velocity(z_t, t, t, graph)
         assert _rel(u, TEACHER.velocity(z_t, t, graph)) < BUDGET[objective][1], (objective, time)
         if model.parameterization == "x0":  # on the diagonal x̂ = α z + σ F is the teacher's data prediction
-            alpha, sigma = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
+            alpha, sigma = SCHEDULE(t)[:2]
             with torch.no_grad():
                 x0 = alpha * z_t + sigma * model.output(z_t, t, t, graph)
             assert _rel(x0, TEACHER.x0(z_t, t, graph)) < BUDGET[objective][1], (objective, time)
@@ -121,9 +121,9 @@ def test_few_jumps_follow_the_exact_flow_map(trained, jumps):
     objective, model = trained
     g, b = torch.Generator().manual_seed(3), 64
     graph = MolGraph.from_counts(torch.full((b,), 4))
-    unit = project(torch.randn(4 * b, DATA.dim, generator=g), graph)
-    z = DATA.marginal_sample(torch.ones(b), graph, unit, SCHEDULE).float()
-    exact = DATA.flow(z.double(), torch.ones(b), torch.zeros(b), graph, SCHEDULE).float()
+    unit = DATA.state(torch.randn(4 * b, DATA.dim, generator=g), graph).project()
+    z = DATA.marginal_sample(torch.ones(b), graph, unit, SCHEDULE).to(torch.float32)
+    exact = DATA.flow(z.to(torch.float64), torch.ones(b), torch.zeros(b), graph, SCHEDULE).to(torch.float32)
     times = torch.linspace(1, 0, jumps + 1)
     with torch.no_grad():
         for i in range(jumps):
@@ -147,7 +147,7 @@ def test_objectives_train_an_egnn_flow_map_on_conditioned_molecules(run):
 
     torch.manual_seed(0)
     graph = MolGraph.from_counts(torch.tensor([3, 5]), cond=torch.randn(2, 2))
-    z0 = project(torch.randn(8, 3 + 2), graph)
+    z0 = DATA.state(torch.randn(8, 3 + 2), graph).project()
     teacher = Denoiser(EGNN(2, hidden=8, layers=1, cond_features=2), SCHEDULE, "eps")
     objective, _, parameterization = run.partition("/")
     model = FlowMapModel(flowmap_egnn(2, cond_features=2, hidden=8, layers=1), parameterization or "velocity", SCHEDULE)

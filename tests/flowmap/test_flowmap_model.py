@@ -3,7 +3,7 @@ import torch
 from e3nn import o3
 
 from moldiff.data.com import max_abs_mean
-from moldiff.diffusion.state import N_COORDS, MolGraph, project
+from moldiff.diffusion.state import MolGraph, MolState, coordinate_fields
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import ScheduleValues, make_schedule
 from moldiff.flowmap import TIME_COND_FEATURES, FlowMapModel, flowmap_egnn, time_condition
@@ -37,7 +37,8 @@ def model(request):
 
 def _inputs(counts=(3, 5, 4)):
     graph = MolGraph.from_counts(torch.tensor(counts), cond=torch.randn(len(counts), 1, dtype=torch.float64))
-    z = project(torch.randn(sum(counts), N_COORDS + FEATURES, dtype=torch.float64), graph)
+    z = MolState.from_columns(torch.randn(sum(counts), 3 + FEATURES, dtype=torch.float64), coordinate_fields(FEATURES),
+                              graph).project()  # fmt: skip
     s = torch.rand(len(counts), dtype=torch.float64)
     return z, s, s * torch.rand(len(counts), dtype=torch.float64), graph
 
@@ -50,15 +51,15 @@ def test_time_condition_appends_both_times():
 
 def test_boundary_condition_is_exact(model):
     z, s, _, graph = _inputs()
-    assert torch.equal(model(z, s, s, graph), z)
-    assert model.velocity(z, s, s, graph).abs().max() > 1e-3  # u itself is not zero
+    assert torch.equal(model(z, s, s, graph).columns(), z.columns())
+    assert model.velocity(z, s, s, graph).columns().abs().max() > 1e-3  # u itself is not zero
 
 
 def test_jump_keeps_zero_com_and_moves(model):
     z, s, t, graph = _inputs()
     out = model(z, s, t, graph)
-    assert max_abs_mean(out[:, :N_COORDS], graph.batch) < 1e-12
-    assert (out - z).abs().max() > 1e-3
+    assert max_abs_mean(out["coords"], graph.batch) < 1e-12
+    assert (out - z).columns().abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("det", [1, -1])  # rotations and reflections
@@ -66,41 +67,41 @@ def test_jump_is_e3_equivariant(model, det):
     z, s, t, graph = _inputs()
     R = o3.rand_matrix(dtype=torch.float64) * det
     out = model(z, s, t, graph)
-    rotated = model(torch.cat([z[:, :N_COORDS] @ R.T, z[:, N_COORDS:]], 1), s, t, graph)
-    assert torch.allclose(rotated[:, :N_COORDS], out[:, :N_COORDS] @ R.T, atol=1e-10)
-    assert torch.allclose(rotated[:, N_COORDS:], out[:, N_COORDS:], atol=1e-10)
+    rotated = model(z.with_values(coords=z["coords"] @ R.T), s, t, graph)
+    assert torch.allclose(rotated["coords"], out["coords"] @ R.T, atol=1e-10)
+    assert torch.allclose(rotated["types"], out["types"], atol=1e-10)
 
 
 def test_translation_of_the_input_is_removed(model):
     z, s, t, graph = _inputs()
-    shift = torch.zeros_like(z)
-    shift[:, :N_COORDS] = torch.randn(graph.num_graphs, N_COORDS, dtype=z.dtype)[graph.batch]
-    out, out_shifted = model.output(z, s, t, graph), model.output(z + shift, s, t, graph)
-    assert torch.allclose(out, out_shifted, atol=1e-10)
+    shift = torch.randn(graph.num_graphs, 3, dtype=z.dtype)[graph.batch]
+    out, out_shifted = model.output(z, s, t, graph), model.output(z.with_values(coords=z["coords"] + shift), s, t, graph)
+    assert torch.allclose(out.columns(), out_shifted.columns(), atol=1e-10)
 
 
 def test_shapes_are_checked(model):
     z, s, t, graph = _inputs()
     with pytest.raises(ValueError, match=r"s and t of shape \(3,\)"):
         model(z, s[:2], t, graph)
-    with pytest.raises(ValueError, match="z \\(N, 3 \\+ F\\)"):
-        model(z[:4], s, t, graph)
+    with pytest.raises(ValueError, match="a state of N = 12 atoms"):
+        model(z.map(lambda v: v[:4]), s, t, graph)
 
 
 def test_average_velocity_tends_to_the_derivative_of_the_jump_on_the_diagonal(model):
     z, s, _, graph = _inputs()
     h = 1e-6
     with torch.no_grad():
-        finite = (model(z, s, s - h, graph) - z) / -h
-        assert torch.allclose(model.velocity(z, s, s, graph), finite, atol=1e-4, rtol=1e-4)
-        assert torch.allclose(model.velocity(z, s, s - h, graph), finite, atol=1e-8)
+        finite = ((model(z, s, s - h, graph) - z) / -h).columns()
+        assert torch.allclose(model.velocity(z, s, s, graph).columns(), finite, atol=1e-4, rtol=1e-4)
+        assert torch.allclose(model.velocity(z, s, s - h, graph).columns(), finite, atol=1e-8)
 
 
 def test_output_for_jump_inverts_the_jump(model):
     z, s, t, graph = _inputs()
     with torch.no_grad():
         target = model(z, s, t, graph)
-        assert torch.allclose(model.output_for_jump(z, s, t, target, graph), model.output(z, s, t, graph), atol=1e-8)
+        assert torch.allclose(model.output_for_jump(z, s, t, target, graph).columns(), model.output(z, s, t, graph).columns(),
+                              atol=1e-8)  # fmt: skip
 
 
 def test_eps_flow_map_warm_started_from_a_denoiser_is_its_ddim_step():
@@ -114,8 +115,8 @@ def test_eps_flow_map_warm_started_from_a_denoiser_is_its_ddim_step():
     graph = MolGraph(graph.batch, graph.ptr)
     with torch.no_grad():
         x0, eps = teacher.x0_eps(z, s, graph)
-        alpha_t, sigma_t = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
-        assert torch.allclose(model(z, s, t, graph), alpha_t * x0 + sigma_t * eps, atol=1e-10)
+        alpha_t, sigma_t = SCHEDULE(t)[:2]
+        assert torch.allclose(model(z, s, t, graph).columns(), (alpha_t * x0 + sigma_t * eps).columns(), atol=1e-10)
 
 
 def _warm_started_pair(alpha_floor: float):
@@ -137,16 +138,16 @@ def test_a_floored_eps_map_is_the_teachers_ddim_where_alpha_is_above_the_floor()
     assert above[:, 0].tolist() == [True] * 3 + [True] * 5 + [False] * 4
     with torch.no_grad():
         x0, eps = teacher.x0_eps(z, s, graph)
-        alpha_t, sigma_t = (v[graph.batch, None] for v in SCHEDULE(t)[:2])
-        ddim = alpha_t * x0 + sigma_t * eps
-        jump = model(z, s, t, graph)
+        alpha_t, sigma_t = SCHEDULE(t)[:2]
+        ddim = (alpha_t * x0 + sigma_t * eps).columns()
+        jump = model(z, s, t, graph).columns()
         torch.testing.assert_close(jump[above[:, 0]], ddim[above[:, 0]], atol=1e-10, rtol=0)
         assert (jump[~above[:, 0]] - ddim[~above[:, 0]]).abs().max() > 1e-2  # below the floor: not DDIM
         # where α ≥ α*, ε̂ is the output itself; everywhere the jump is α_t x̂ + σ_t ε̂
         out = model.output(z, s, t, graph)
         fx0, feps = model.x0_eps(z, s, out, graph)
-        assert torch.equal(feps[above[:, 0]], out[above[:, 0]])
-        torch.testing.assert_close(alpha_t * fx0 + sigma_t * feps, jump, atol=1e-10, rtol=0)
+        assert torch.equal(feps.columns()[above[:, 0]], out.columns()[above[:, 0]])
+        torch.testing.assert_close((alpha_t * fx0 + sigma_t * feps).columns(), jump, atol=1e-10, rtol=0)
 
 
 def test_the_floor_bounds_the_amplification_of_a_jump_from_noise():
@@ -167,9 +168,9 @@ def test_the_diagonal_target_of_a_floored_map_predicts_the_teachers_data():
     with torch.no_grad():
         target = model.diagonal_output(teacher, z, s, graph)
         x0, _ = model.x0_eps(z, s, target, graph)
-        torch.testing.assert_close(x0, teacher.x0(z, s, graph), atol=1e-9, rtol=1e-9)
+        torch.testing.assert_close(x0.columns(), teacher.x0(z, s, graph).columns(), atol=1e-9, rtol=1e-9)
         first = graph.batch == 0  # s = 0.2: above the floor, the target is the teacher's ε̂ itself
-        assert torch.equal(target[first], teacher.eps(z, s, graph)[first])
+        assert torch.equal(target.columns()[first], teacher.eps(z, s, graph).columns()[first])
 
 
 def test_an_alpha_floor_is_only_for_the_eps_parameterization():

@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from moldiff.diffusion.gaussian import GaussianData
-from moldiff.diffusion.state import N_COORDS, MolGraph
+from moldiff.diffusion.state import MolGraph, MolState
 
 
 class ConditionalGaussianNet(nn.Module):
@@ -17,13 +17,13 @@ class ConditionalGaussianNet(nn.Module):
 
     def forward(self, x, h, t, batch, ptr, cond=None):
         graph = MolGraph(batch=batch, ptr=ptr)
-        z = torch.cat([x, h], 1)
-        flag = cond[batch, -1:].to(z.dtype)
+        z = MolState({"coords": x, "types": h}, self.cond_data.fields, graph)
+        flag = cond[:, -1].to(x.dtype)  # per molecule
         out = flag * self.cond_data.eps(z, t, graph, self.schedule) + (1 - flag) * self.uncond_data.eps(
             z, t, graph, self.schedule
         )
-        return out[:, :N_COORDS], out[:, N_COORDS:]
+        return out["coords"], out["types"]
 
 
-def feature_mean(z: torch.Tensor) -> torch.Tensor:
-    return z[:, N_COORDS:].mean(0)
+def feature_mean(z: MolState) -> torch.Tensor:
+    return z["types"].mean(0)

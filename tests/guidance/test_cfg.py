@@ -7,7 +7,7 @@ import torch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, coordinate_fields
 from moldiff.guidance.cfg import ClassifierFreeDenoiser
 from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
 from moldiff.solvers import get_solver, solver_times
@@ -28,16 +28,17 @@ def _setup(molecules=4, atoms=3):
 def test_guided_eps_is_the_tilted_gaussians(w):
     schedule, denoiser, graph = _setup()
     tilted = GaussianData((1 - w) * M_U + w * M_C, STD)
-    z = MoleculeNoise([0, 1, 2, 3], graph, dtype=torch.float64).randn(5)
+    z = MoleculeNoise([0, 1, 2, 3], graph, coordinate_fields(2), dtype=torch.float64).randn()
     for t in (0.05, 0.5, 0.95):
         tt = torch.full((4,), t, dtype=torch.float64)
         guided = ClassifierFreeDenoiser(denoiser, w).eps(z, tt, graph)
-        torch.testing.assert_close(guided, tilted.eps(z, tt, graph, schedule))
+        torch.testing.assert_close(guided.columns(), tilted.eps(z, tt, graph, schedule).columns())
 
 
 def test_two_network_calls_per_step_and_one_at_scale_one():
     _, denoiser, graph = _setup()
-    z, t = torch.randn(12, 5, dtype=torch.float64), torch.full((4,), 0.5, dtype=torch.float64)
+    z = MolState.from_columns(torch.randn(12, 5, dtype=torch.float64), coordinate_fields(2), graph)
+    t = torch.full((4,), 0.5, dtype=torch.float64)
     ClassifierFreeDenoiser(denoiser, 2.0).x0(z, t, graph)
     assert denoiser.nfe == 2
     ClassifierFreeDenoiser(denoiser, 1.0).x0(z, t, graph)
@@ -48,9 +49,9 @@ def test_two_network_calls_per_step_and_one_at_scale_one():
 def test_samples_move_to_the_tilted_mean(solver):
     w, molecules = 2.0, 200
     schedule, denoiser, graph = _setup(molecules, 4)
-    noise = MoleculeNoise(list(range(molecules)), graph, dtype=torch.float64)
+    noise = MoleculeNoise(list(range(molecules)), graph, coordinate_fields(2), dtype=torch.float64)
     times = solver_times(solver, 60, schedule)
-    z0 = get_solver(solver)(ClassifierFreeDenoiser(denoiser, w), noise.randn(5), times, graph, noise)
+    z0 = get_solver(solver)(ClassifierFreeDenoiser(denoiser, w), noise.randn(), times, graph, noise)
     # 800 draws per feature column of std 0.5: standard error 0.018
     torch.testing.assert_close(feature_mean(z0), (1 - w) * M_U + w * M_C, atol=0.07, rtol=0)
 

@@ -12,7 +12,7 @@ from moldiff.data.elements import QM9_ELEMENTS
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise
 from moldiff.errors import MoldiffError
 from moldiff.generator import MoleculeGenerator
 from moldiff.guidance.inpaint import Scaffold, generate_with_scaffold, inpaint_solver
@@ -29,14 +29,14 @@ def _gaussian(counts, solver, steps=20, jump=1, resamples=1, seed=0, reconstruct
     schedule = make_schedule("polynomial")
     denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
     graph = MolGraph.from_counts(torch.tensor(counts))
-    noise = MoleculeNoise([seed + i for i in range(len(counts))], graph, dtype=torch.float64)
+    noise = MoleculeNoise([seed + i for i in range(len(counts))], graph, DATA.fields, dtype=torch.float64)
     sample = inpaint_solver(get_solver(solver), SCAFFOLD, 0.25, jump=jump, resamples=resamples,
                             reconstruction=reconstruction)  # fmt: skip
-    return sample(denoiser, noise.randn(DATA.dim), solver_times(solver, steps, schedule), graph, noise), graph
+    return sample(denoiser, noise.randn(), solver_times(solver, steps, schedule), graph, noise), graph
 
 
 def _known_block(z, graph, k=3):
-    return z[SCAFFOLD.mask(graph), :N_COORDS].reshape(graph.num_graphs, k, 3)
+    return z["coords"][SCAFFOLD.mask(graph)].reshape(graph.num_graphs, k, 3)
 
 
 @pytest.mark.parametrize("solver, jump, resamples, reconstruction", [
@@ -48,9 +48,9 @@ def test_scaffold_shape_and_types_are_exact_and_com_stays_zero(solver, jump, res
     block = _known_block(z, graph)
     shape = SCAFFOLD.positions - SCAFFOLD.positions.mean(0)
     torch.testing.assert_close(block - block.mean(1, keepdim=True), shape.expand(3, -1, -1), atol=1e-12, rtol=0)
-    assert z[SCAFFOLD.mask(graph), N_COORDS:].argmax(1).tolist() == SCAFFOLD.types.tolist() * 3
-    assert max_abs_mean(z[:, :N_COORDS], graph.batch, 3) < 1e-12
-    assert torch.isfinite(z).all()
+    assert z["types"][SCAFFOLD.mask(graph)].argmax(1).tolist() == SCAFFOLD.types.tolist() * 3
+    assert max_abs_mean(z["coords"], graph.batch, 3) < 1e-12
+    assert torch.isfinite(z.columns()).all()
 
 
 @pytest.mark.parametrize("jump, resamples, reconstruction", [(1, 1, 0.0), (5, 2, 0.0), (1, 1, 10.0)])
@@ -66,10 +66,10 @@ def test_free_atoms_and_scaffold_centroid_follow_the_true_conditional(jump, resa
                          reconstruction=reconstruction)  # fmt: skip
     s2 = DATA.std**2
     centroid = _known_block(z, graph).mean(1)
-    free = z[~SCAFFOLD.mask(graph), :N_COORDS]
+    free = z["coords"][~SCAFFOLD.mask(graph)]
     assert abs(centroid.var().item() / (s2 * (1 / k - 1 / n)) - 1) < 0.15
     assert abs(free.var().item() / (s2 * (1 - 1 / n)) - 1) < 0.1
-    torch.testing.assert_close(z[~SCAFFOLD.mask(graph), N_COORDS:].mean(0), DATA.mean_h, atol=0.03, rtol=0)
+    torch.testing.assert_close(z["types"][~SCAFFOLD.mask(graph)].mean(0), DATA.mean_h, atol=0.03, rtol=0)
 
 
 def _generator():

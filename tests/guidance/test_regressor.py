@@ -10,7 +10,7 @@ from moldiff.data.elements import QM9_ELEMENTS
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.guidance.condition import PropertyNorm
 from moldiff.guidance.regressor import GuideTerm, RegressorGuidedDenoiser, parse_guide
@@ -33,26 +33,26 @@ def _equivariance_setup():
     terms = [GuideTerm("qed", direction=1), GuideTerm("logp", target=2.5, weight=0.5)]
     guided = RegressorGuidedDenoiser(Denoiser(net, schedule), model, terms, scale=3.0)
     graph = MolGraph.from_counts(torch.tensor([4, 6, 5]))
-    z = MoleculeNoise([1, 2, 3], graph, dtype=torch.float64).randn(8)
+    z = MoleculeNoise([1, 2, 3], graph, coordinate_fields(5), dtype=torch.float64).randn()
     return guided, z, graph
 
 
 def _rotate(z, rot):
-    return torch.cat([z[:, :N_COORDS] @ rot.T, z[:, N_COORDS:]], 1)
+    return z.with_values(coords=z["coords"] @ rot.T)
 
 
 def test_gradient_is_zero_com_and_rotation_equivariant():
     guided, z, graph = _equivariance_setup()
     t = torch.tensor([0.2, 0.5, 0.8], dtype=torch.float64)
     grad = guided.gradient(z, t, graph)
-    assert grad.abs().max() > 1e-6  # a real signal, not a vacuous zero
-    assert max_abs_mean(grad[:, :N_COORDS], graph.batch, 3) < 1e-12
+    assert grad.columns().abs().max() > 1e-6  # a real signal, not a vacuous zero
+    assert max_abs_mean(grad["coords"], graph.batch, 3) < 1e-12
     for _ in range(3):
         rot = o3.rand_matrix().double()
         if torch.rand(()) < 0.5:
             rot = -rot  # reflections too: E(3)
         grad_rot = guided.gradient(_rotate(z, rot), t, graph)
-        torch.testing.assert_close(grad_rot, _rotate(grad, rot))
+        torch.testing.assert_close(grad_rot.columns(), _rotate(grad, rot).columns())
 
 
 def test_guided_denoiser_stays_equivariant():
@@ -60,28 +60,29 @@ def test_guided_denoiser_stays_equivariant():
     t = torch.tensor([0.3, 0.6, 0.9], dtype=torch.float64)
     rot = o3.rand_matrix().double()
     eps = guided.eps(z, t, graph)
-    torch.testing.assert_close(guided.eps(_rotate(z, rot), t, graph), _rotate(eps, rot))
-    assert max_abs_mean(eps[:, :N_COORDS], graph.batch, 3) < 1e-12
+    torch.testing.assert_close(guided.eps(_rotate(z, rot), t, graph).columns(), _rotate(eps, rot).columns())
+    assert max_abs_mean(eps["coords"], graph.batch, 3) < 1e-12
     # the guidance changes ε̂ by exactly σ ∇E, capped per molecule
-    alpha, sigma = (c[graph.batch, None] for c in guided.schedule(t)[:2])
+    alpha, sigma = guided.schedule(t)[:2]
     tilt = sigma * guided.gradient(z, t, graph)
-    torch.testing.assert_close(eps - guided.inner.eps(z, t, graph), guided.tilt(tilt, graph, sigma / alpha))
+    torch.testing.assert_close((eps - guided.inner.eps(z, t, graph)).columns(), guided.tilt(tilt, graph, sigma / alpha).columns())
 
 
 def test_the_shift_of_x0_is_capped_per_molecule_and_a_broken_tilt_dropped():
     guided, z, graph = _equivariance_setup()
-    shift = torch.randn(z.shape, dtype=z.dtype) * torch.tensor([1e-3, 1e4, 1.0], dtype=z.dtype)[graph.batch, None]
+    shift = torch.randn(z.columns().shape, dtype=z.dtype) * torch.tensor([1e-3, 1e4, 1.0], dtype=z.dtype)[graph.batch, None]
     shift[-1, 0] = float("inf")  # the third molecule's gradient blew up
-    capped = guided.tilt(shift, graph)
+    state = MolState.from_columns(shift, z.specs, graph)
+    capped = guided.tilt(state, graph).columns()
     assert torch.equal(capped[:4], shift[:4])  # RMS 1e-3: untouched
     big = capped[4:10]
     torch.testing.assert_close(big, shift[4:10] * (big[0, 0] / shift[4, 0]))  # same direction,
     torch.testing.assert_close(big.pow(2).mean().sqrt(), torch.tensor(1.0, dtype=z.dtype))  # RMS 1
-    halved = guided.tilt(shift, graph, x0_gain=2.0)[4:10]  # x̂₀ moves by twice the tilt: half the tilt
+    halved = guided.tilt(state, graph, x0_gain=2.0).columns()[4:10]  # x̂₀ moves by twice the tilt: half the tilt
     torch.testing.assert_close(halved.pow(2).mean().sqrt(), torch.tensor(0.5, dtype=z.dtype))
     assert torch.equal(capped[10:], torch.zeros_like(capped[10:]))
     guided.max_shift = None
-    assert torch.equal(guided.tilt(shift, graph), shift)
+    assert torch.equal(guided.tilt(state, graph).columns(), shift)
     with pytest.raises(MoldiffError, match="cap must be positive"):
         RegressorGuidedDenoiser(guided.inner, guided.model, guided.terms, max_shift=0.0)
 
@@ -92,7 +93,7 @@ class MeanFeature:
     norm = PropertyNorm(("qed",), (0.0,), (1.0,))
 
     def __call__(self, z, t, graph, schedule=None):
-        total = torch.zeros(graph.num_graphs, dtype=z.dtype).index_add_(0, graph.batch, z[:, N_COORDS])
+        total = torch.zeros(graph.num_graphs, dtype=z.dtype).index_add_(0, graph.batch, z["types"][:, 0])
         return (total / graph.num_atoms.to(z.dtype))[:, None]
 
 
@@ -101,9 +102,9 @@ def _sample(terms, scale, solver="ddpm", molecules=150):
     data = GaussianData(torch.tensor([0.5, -0.5], dtype=torch.float64), 0.5)
     denoiser = Denoiser(data.network(schedule), schedule, "eps")
     graph = MolGraph.from_counts(torch.full((molecules,), 4))
-    noise = MoleculeNoise(list(range(molecules)), graph, dtype=torch.float64)
+    noise = MoleculeNoise(list(range(molecules)), graph, data.fields, dtype=torch.float64)
     guided = RegressorGuidedDenoiser(denoiser, MeanFeature(), terms, scale) if terms else denoiser
-    return get_solver(solver)(guided, noise.randn(5), solver_times(solver, 40, schedule), graph, noise)
+    return get_solver(solver)(guided, noise.randn(), solver_times(solver, 40, schedule), graph, noise)
 
 
 def test_target_guidance_moves_the_mean_toward_the_target():
@@ -140,10 +141,10 @@ def test_predictor_reads_another_schedule_at_equal_log_snr():
     model = PropertyModel(PropertyPredictor(5, 1, hidden=8, layers=1).double(), own, QM9_ELEMENTS, 0.25,
                           PropertyNorm(("qed",), (0.0,), (1.0,)))  # fmt: skip
     graph = MolGraph.from_counts(torch.tensor([3, 4]))
-    z = torch.randn(7, 8, dtype=torch.float64)
+    z = MolState.from_columns(torch.randn(7, 8, dtype=torch.float64), coordinate_fields(5), graph)
     t = torch.tensor([0.3, 0.7], dtype=torch.float64)
     t_own = own.t_from_log_snr(other.log_snr(t))
     scale = (own(t_own).alpha / other(t).alpha)[graph.batch, None]
-    torch.testing.assert_close(model(z, t, graph, other), model.net(z[:, :3] * scale, z[:, 3:] * scale, t_own,
+    torch.testing.assert_close(model(z, t, graph, other), model.net(z["coords"] * scale, z["types"] * scale, t_own,
                                                                     graph.batch, graph.ptr))  # fmt: skip
-    torch.testing.assert_close(model(z, t, graph, own), model.net(z[:, :3], z[:, 3:], t, graph.batch, graph.ptr))
+    torch.testing.assert_close(model(z, t, graph, own), model.net(z["coords"], z["types"], t, graph.batch, graph.ptr))

@@ -15,7 +15,7 @@ from moldiff.data.molset import MolSet
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise, project
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, coordinate_fields
 from moldiff.guidance.inpaint import Scaffold, inpaint_solver
 from moldiff.guidance.valence import MARGIN, ValenceGuard, bond_radii
 from moldiff.solvers import get_solver, solver_times
@@ -30,7 +30,12 @@ def _state(positions, types):
     pos = torch.tensor(positions, dtype=torch.float64)
     h = torch.nn.functional.one_hot(torch.tensor(types), 5).double() * 0.25
     graph = MolGraph.from_counts(torch.tensor([len(types)]))
-    return project(torch.cat([pos, h], 1), graph), graph
+    return MolState({"coords": pos, "types": h}, coordinate_fields(5, 0.25), graph).project().columns(), graph
+
+
+def _guard(guard, z, graph):
+    """``guard`` on a state given as its columns (N, 3 + 5), as columns."""
+    return guard(MolState.from_columns(z, coordinate_fields(5, 0.25), graph), graph).columns()
 
 
 # scaffold N (no room) and C (room for one); free: H on N, H on C, a second H on C, a far C
@@ -40,20 +45,20 @@ GUARD = ValenceGuard.build(torch.tensor([N, C]), [0, 1], QM9_ELEMENTS)
 
 
 def _distances(z):
-    x = z[:, :N_COORDS]
+    x = z[:, :3]
     return torch.cdist(x[2:], x[:2])  # (free, scaffold)
 
 
 def test_excess_atoms_leave_bonding_range_and_the_rest_keeps_its_place():
     z, graph = _state(POSITIONS, TYPES)
-    before, after = _distances(z), _distances(GUARD(z, graph))
+    before, after = _distances(z), _distances(_guard(GUARD, z, graph))
     assert before[0, 0] < R_NH and after[0, 0] == pytest.approx(R_NH, abs=1e-9)  # pushed off the N
     nearest_to_c = int(before[:, 1].argmin())
     assert after[nearest_to_c, 1] == pytest.approx(float(before[nearest_to_c, 1]), abs=1e-9)  # allowed to bond
     others = [i for i in (1, 2) if i != nearest_to_c]
     assert all(after[i, 1] >= R_CH - 1e-9 for i in others)  # the second H is moved out
     assert after[3].tolist() == pytest.approx(before[3].tolist(), abs=1e-9)  # far atoms untouched
-    out = GUARD(z, graph)
+    out = _guard(GUARD, z, graph)
     torch.testing.assert_close(out[1, :3] - out[0, :3], z[1, :3] - z[0, :3])  # the scaffold's shape
     assert max_abs_mean(out[:, :3], graph.batch, 1) < 1e-12
     torch.testing.assert_close(out[:, 3:], z[:, 3:])  # types untouched
@@ -62,25 +67,25 @@ def test_excess_atoms_leave_bonding_range_and_the_rest_keeps_its_place():
 def test_room_for_every_atom_moves_nothing():
     z, graph = _state(POSITIONS, TYPES)
     roomy = ValenceGuard.build(torch.tensor([N, C]), [1, 2], QM9_ELEMENTS)
-    torch.testing.assert_close(roomy(z, graph), z)
+    torch.testing.assert_close(_guard(roomy, z, graph), z)
 
 
 def test_guard_is_rotation_and_free_atom_permutation_equivariant():
     z, graph = _state(POSITIONS, TYPES)
     q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
     rotated = torch.cat([z[:, :3] @ q.T, z[:, 3:]], 1)
-    torch.testing.assert_close(GUARD(rotated, graph)[:, :3], GUARD(z, graph)[:, :3] @ q.T)
+    torch.testing.assert_close(_guard(GUARD, rotated, graph)[:, :3], _guard(GUARD, z, graph)[:, :3] @ q.T)
     perm = torch.tensor([0, 1, 5, 3, 2, 4])  # scaffold atoms stay first
-    torch.testing.assert_close(GUARD(z[perm], graph), GUARD(z, graph)[perm])
+    torch.testing.assert_close(_guard(GUARD, z[perm], graph), _guard(GUARD, z, graph)[perm])
 
 
 def test_batches_of_several_sizes_are_guarded_molecule_by_molecule():
     z1, _ = _state(POSITIONS, TYPES)
     z2, _ = _state(POSITIONS[:4], TYPES[:4])
     graph = MolGraph.from_counts(torch.tensor([6, 4]))
-    both = GUARD(torch.cat([z1, z2]), graph)
-    torch.testing.assert_close(both[:6], GUARD(z1, MolGraph.from_counts(torch.tensor([6]))))
-    torch.testing.assert_close(both[6:], GUARD(z2, MolGraph.from_counts(torch.tensor([4]))))
+    both = _guard(GUARD, torch.cat([z1, z2]), graph)
+    torch.testing.assert_close(both[:6], _guard(GUARD, z1, MolGraph.from_counts(torch.tensor([6]))))
+    torch.testing.assert_close(both[6:], _guard(GUARD, z2, MolGraph.from_counts(torch.tensor([4]))))
 
 
 def test_radii_are_the_bond_rule_thresholds_plus_margin():
@@ -100,9 +105,9 @@ def test_inpainting_with_the_guard_keeps_free_atoms_off_a_full_scaffold():
     radii = bond_radii(QM9_ELEMENTS)
 
     def closest_gap(guarded):
-        noise = MoleculeNoise(list(range(8)), graph, dtype=torch.float64)
+        noise = MoleculeNoise(list(range(8)), graph, data.fields, dtype=torch.float64)
         sample = inpaint_solver(get_solver("ddpm"), scaffold, 0.25, guard=guard if guarded else None)
-        z = sample(denoiser, noise.randn(data.dim), solver_times("ddpm", 50, schedule), graph, noise)
+        z = sample(denoiser, noise.randn(), solver_times("ddpm", 50, schedule), graph, noise).columns()
         gaps = []
         for b in range(8):
             mol = z[graph.ptr[b] : graph.ptr[b + 1]]

@@ -9,7 +9,7 @@ import torch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.likelihood import ode_bound, ode_log_density, variational_bound
 
 S, ATOMS, TYPE = 0.7, 4, 0.25
@@ -19,11 +19,11 @@ def _setup(schedule_name, molecules=400):
     schedule = make_schedule(schedule_name)
     data = GaussianData(torch.tensor([TYPE]), S, std_h=0.0)  # one atom type, always present
     graph = MolGraph.from_counts(torch.full((molecules,), ATOMS))
-    noise = MoleculeNoise(list(range(molecules)), graph, dtype=torch.float64)
-    x0 = noise.randn(N_COORDS + 1) * torch.tensor([S, S, S, 0.0], dtype=torch.float64)
-    x0[:, N_COORDS] = TYPE
-    sq = torch.zeros(molecules, dtype=torch.float64).index_add_(0, graph.batch, (x0[:, :N_COORDS] ** 2).sum(1))
-    dof = (ATOMS - 1) * N_COORDS
+    noise = MoleculeNoise(list(range(molecules)), graph, data.fields, dtype=torch.float64)
+    coords = noise.randn()["coords"] * S
+    x0 = MolState({"coords": coords, "types": torch.full((len(coords), 1), TYPE, dtype=torch.float64)}, data.fields, graph)
+    sq = torch.zeros(molecules, dtype=torch.float64).index_add_(0, graph.batch, (coords**2).sum(1))
+    dof = (ATOMS - 1) * 3
     true_nll = 0.5 * sq / S**2 + 0.5 * dof * math.log(2 * math.pi * S**2)
     return Denoiser(data.network(schedule), schedule, "eps"), x0, graph, true_nll, data
 
@@ -47,7 +47,7 @@ def test_ode_density_matches_the_exact_marginal(schedule_name):
     data = GaussianData(torch.tensor([0.5, -1.0]), 0.6)  # two continuous features: a proper density
     denoiser = Denoiser(data.network(schedule), schedule, "eps")
     graph = MolGraph.from_counts(torch.full((32,), 3))
-    unit = MoleculeNoise(list(range(32)), graph, dtype=torch.float64).randn(5)
+    unit = MoleculeNoise(list(range(32)), graph, data.fields, dtype=torch.float64).randn()
     z = data.marginal_sample(zero, graph, unit, schedule)
     log_p = ode_log_density(denoiser, z, graph, trace="exact")
     # what remains is the prior's mismatch with the true p_1 (α_1 ≈ 0.003 of signal left)
@@ -61,7 +61,7 @@ def test_hutchinson_estimate_is_unbiased():
     denoiser = Denoiser(data.network(schedule), schedule, "eps")
     graph = MolGraph.from_counts(torch.full((256,), 5))
     zero = torch.zeros(256, dtype=torch.float64)
-    unit = MoleculeNoise(list(range(256)), graph, dtype=torch.float64).randn(5)
+    unit = MoleculeNoise(list(range(256)), graph, data.fields, dtype=torch.float64).randn()
     z = data.marginal_sample(zero, graph, unit, schedule)
     err = ode_log_density(denoiser, z, graph, steps=5, probes=2, generator=torch.Generator().manual_seed(0))
     err = err - data.log_prob(z, zero, graph, schedule)
@@ -96,12 +96,13 @@ def test_type_decoder_follows_edm():
     z0 = torch.zeros(3, 5, dtype=torch.float64)
     z0[:, 3] = 0.25
     z0[:, :3] = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0], [0, 0, 0]])
-    _, nll_h = decoder_nll(denoiser, z0, torch.zeros_like(z0), graph, 0.25)
+    state = data.state(z0, graph)
+    _, nll_h = decoder_nll(denoiser, state, state.zeros_like(), graph, 0.25)
     assert 0 <= float(nll_h) < 1e-6
     # noise that puts both type features of z_0 half-way (0.125): the two classes are equally likely
     values = schedule(torch.tensor(0.0, dtype=torch.float64))
     eps = torch.zeros_like(z0)
     eps[:, 3] = (0.125 - values.alpha * 0.25) / values.sigma
     eps[:, 4] = 0.125 / values.sigma
-    _, nll_h = decoder_nll(denoiser, z0, eps, graph, 0.25)
+    _, nll_h = decoder_nll(denoiser, state, data.state(eps, graph), graph, 0.25)
     assert abs(float(nll_h) - 3 * math.log(2)) < 0.05

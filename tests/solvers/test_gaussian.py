@@ -8,7 +8,7 @@ import torch
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.gaussian import GaussianData
 from moldiff.diffusion.schedules import SCHEDULES, make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise
 from moldiff.solvers import SOLVERS, get_solver, solver_times
 
 DATA = GaussianData(torch.tensor([0.5, -1.0]), 0.6)
@@ -20,13 +20,13 @@ def run(name, schedule_name="polynomial", molecules=8, atoms=4, steps=50, seed=0
     the exact marginal, so only the solver's own error remains."""
     schedule = make_schedule(schedule_name)
     graph = MolGraph.from_counts(torch.full((molecules,), atoms))
-    noise = MoleculeNoise(list(range(seed, seed + molecules)), graph)
+    noise = MoleculeNoise(list(range(seed, seed + molecules)), graph, DATA.fields)
     denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
     times = solver_times(name, steps, schedule, **options)
     start = times[:1].expand(molecules)
-    z1 = DATA.marginal_sample(start, graph, noise.randn(DATA.dim).double(), schedule)
+    z1 = DATA.marginal_sample(start, graph, noise.randn().to(torch.float64), schedule)
     z0 = get_solver(name, **options)(denoiser, z1, times, graph, noise)
-    return z0, DATA.flow(z1, start, times[-1:].expand(molecules), graph, schedule), denoiser
+    return z0.columns(), DATA.flow(z1, start, times[-1:].expand(molecules), graph, schedule).columns(), denoiser
 
 
 @pytest.mark.parametrize("name", sorted(SOLVERS))
@@ -34,7 +34,7 @@ def test_samples_have_the_data_mean_and_variance(name):
     # 16 atoms: Langevin's state-dependent step in ``pc`` widens a Gaussian by ~(d + 2)/d (see pc.py)
     atoms, s = 16, DATA.std
     z0, _, _ = run(name, molecules=300, atoms=atoms, steps=400)
-    feats, coords = z0[:, N_COORDS:], z0[:, :N_COORDS]
+    feats, coords = z0[:, 3:], z0[:, :3]
     assert torch.allclose(feats.mean(0), DATA.mean_h, atol=0.04)
     # 4,800 draws per column: the standard error of a std is ~1 %; solver bias at 400 NFE is < 2 %
     assert torch.allclose(feats.std(0) / s, torch.ones(2, dtype=torch.float64), atol=0.05)
@@ -87,7 +87,7 @@ def test_first_order_sde_dpm_solver_with_eta_one_is_ddpm():
 def test_sde_dpm_solver_samples_the_data_distribution():
     atoms, s = 16, DATA.std
     z0, _, _ = run("dpmpp-2m", molecules=300, atoms=atoms, steps=100, eta=1.0)
-    feats, coords = z0[:, N_COORDS:], z0[:, :N_COORDS]
+    feats, coords = z0[:, 3:], z0[:, :3]
     assert torch.allclose(feats.mean(0), DATA.mean_h, atol=0.04)
     assert torch.allclose(feats.std(0) / s, torch.ones(2, dtype=torch.float64), atol=0.05)
     assert abs(float(coords.std()) / (s * ((atoms - 1) / atoms) ** 0.5) - 1) < 0.05
@@ -98,10 +98,11 @@ def test_sde_dpm_solver_uses_the_noise_stream():
     graph = MolGraph.from_counts(torch.full((8,), 4))
     denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
     times = solver_times("dpmpp-2m", 10, schedule)
-    z1 = DATA.marginal_sample(times[:1].expand(8), graph, MoleculeNoise(list(range(8)), graph).randn(5).double(),
+    z1 = DATA.marginal_sample(times[:1].expand(8), graph, MoleculeNoise(list(range(8)), graph, DATA.fields).randn().to(torch.float64),
                               schedule)  # fmt: skip
     solve = get_solver("dpmpp-2m", eta=0.5)
-    a, b, c = (solve(denoiser, z1, times, graph, MoleculeNoise(list(range(k, k + 8)), graph)) for k in (0, 100, 0))
+    a, b, c = (solve(denoiser, z1, times, graph, MoleculeNoise(list(range(k, k + 8)), graph, DATA.fields)).columns()
+               for k in (0, 100, 0))
     assert torch.equal(a, c) and not torch.allclose(a, b)  # same start: only the noise stream differs
 
 
@@ -113,7 +114,7 @@ def test_deterministic_solvers_ignore_the_noise_stream():
         graph = MolGraph.from_counts(torch.full((8,), 4))
         denoiser = Denoiser(DATA.network(schedule), schedule, "eps")
         times = solver_times(name, 10, schedule)
-        z1 = DATA.marginal_sample(times[:1].expand(8), graph, MoleculeNoise(list(range(8)), graph).randn(5).double(),
+        z1 = DATA.marginal_sample(times[:1].expand(8), graph, MoleculeNoise(list(range(8)), graph, DATA.fields).randn().to(torch.float64),
                                   schedule)  # fmt: skip
-        b = get_solver(name)(denoiser, z1, times, graph, MoleculeNoise(list(range(100, 108)), graph))
+        b = get_solver(name)(denoiser, z1, times, graph, MoleculeNoise(list(range(100, 108)), graph, DATA.fields)).columns()
         assert torch.equal(a, b), name

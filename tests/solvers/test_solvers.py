@@ -9,7 +9,7 @@ from e3nn import o3
 from moldiff.data.com import max_abs_mean
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import N_COORDS, MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.nets.egnn import EGNN
 from moldiff.solvers import SOLVERS, expected_nfe, get_solver, intervals_for, solver_options, solver_times
@@ -43,20 +43,21 @@ class RotatedNoise(MoleculeNoise):
     """The same noise stream with its coordinate columns rotated by ``R``."""
 
     def __init__(self, seeds, graph, R):
-        super().__init__(seeds, graph, dtype=torch.float64)
+        super().__init__(seeds, graph, coordinate_fields(FEATURES), dtype=torch.float64)
         self.R = R
 
-    def randn(self, dim):
-        z = super().randn(dim)
-        return torch.cat([z[:, :N_COORDS] @ self.R.T, z[:, N_COORDS:]], 1)
+    def randn(self):
+        z = super().randn()
+        return z.with_values(coords=z["coords"] @ self.R.T)
 
 
 def _sample(net, name, seeds, counts, steps=6, R=None, prediction="eps", schedule="polynomial"):
     schedule = make_schedule(schedule)
     graph = MolGraph.from_counts(torch.tensor(counts))
-    noise = RotatedNoise(seeds, graph, R) if R is not None else MoleculeNoise(seeds, graph, dtype=torch.float64)
+    fields = coordinate_fields(FEATURES)
+    noise = RotatedNoise(seeds, graph, R) if R is not None else MoleculeNoise(seeds, graph, fields, dtype=torch.float64)
     denoiser = Denoiser(net, schedule, prediction)
-    z = noise.randn(N_COORDS + FEATURES)
+    z = noise.randn()
     out = get_solver(name)(denoiser, z, solver_times(name, steps, schedule), graph, noise)
     return out, graph, denoiser
 
@@ -65,12 +66,12 @@ def _sample(net, name, seeds, counts, steps=6, R=None, prediction="eps", schedul
 def test_whole_run_is_equivariant_and_zero_com(net, name):
     seeds, counts = [1, 2, 3], [3, 5, 4]
     out, graph, _ = _sample(net, name, seeds, counts)
-    assert max_abs_mean(out[:, :N_COORDS], graph.batch) < 1e-10
+    assert max_abs_mean(out["coords"], graph.batch) < 1e-10
     for det in (1, -1):  # rotations and reflections
         R = o3.rand_matrix(dtype=torch.float64) * det
         rotated, _, _ = _sample(net, name, seeds, counts, R=R)
-        assert torch.allclose(rotated[:, :N_COORDS], out[:, :N_COORDS] @ R.T, atol=1e-8)
-        assert torch.allclose(rotated[:, N_COORDS:], out[:, N_COORDS:], atol=1e-8)
+        assert torch.allclose(rotated["coords"], out["coords"] @ R.T, atol=1e-8)
+        assert torch.allclose(rotated["types"], out["types"], atol=1e-8)
 
 
 @pytest.mark.parametrize("steps", [7, 12])
@@ -95,7 +96,7 @@ def test_nfe_budget_arithmetic():
 def test_a_molecule_regenerates_alone_from_its_seed(net, name):
     batch, graph, _ = _sample(net, name, [5, 6, 7], [3, 5, 4])
     alone, _, _ = _sample(net, name, [6], [5])
-    assert torch.allclose(alone, batch[graph.ptr[1] : graph.ptr[2]], atol=1e-8)
+    assert torch.allclose(alone.columns(), batch.columns()[graph.ptr[1] : graph.ptr[2]], atol=1e-8)
 
 
 @pytest.mark.parametrize("prediction", ["x0", "score", "velocity"])
@@ -103,7 +104,7 @@ def test_solvers_run_on_every_prediction_kind(net, prediction):
     # cosine: velocity prediction needs dλ/dt ≠ 0 at both ends, which the polynomial schedule lacks
     for name in SOLVERS:
         out, graph, _ = _sample(net, name, [0], [5], steps=4, prediction=prediction, schedule="cosine")
-        assert torch.isfinite(out).all(), (name, prediction)
+        assert torch.isfinite(out.columns()).all(), (name, prediction)
 
 
 def test_options_are_validated_and_bound():
