@@ -327,7 +327,7 @@ def conditional_mae(args, prop: str, n: int, model_path: Path, judge, half_b, pr
     from moldiff.guidance.regressor import GuideTerm, PropertyEnergy, RegressorGuidedDenoiser
     from moldiff.guidance.steering import predictor_energy, score_reward, steering_solver
     from moldiff.models import load_generator
-    from moldiff.sampling import molecule_seeds
+    from moldiff.generate import generate, molecule_seeds
     from moldiff.solvers import get_solver, solver_times
 
     gen, _, payload = load_generator(str(model_path), device=args.device_resolved)
@@ -364,9 +364,9 @@ def conditional_mae(args, prop: str, n: int, model_path: Path, judge, half_b, pr
                                       for j in choosers])  # fmt: skip
                 reward = score_reward(gen.decode, [], invalid=-4.0, energy=energy)
                 steered = steering_solver(solver, reward, particles=particles, resamplings=0, select="best")
-        mols = replace(gen, denoiser=denoiser).sample(seeds[a:b], counts[a:b], solver=steered, times=times,
-                                                      cond=cond[a:b] if conditional else None,
-                                                      device=args.device_resolved)  # fmt: skip
+        mols = generate(replace(gen, denoiser=denoiser), seeds[a:b], counts[a:b], solver=steered, times=times,
+                        conditions=cond[a:b] if conditional else None, batch_size=b - a,
+                        device=args.device_resolved)  # fmt: skip
         records.add(measure_batch(args, prop, mols, targets[a:b], a, judge, predictor, time.time() - began))
         print(f"[{prop}] {stage}: {b}/{n} molecules, {time.time() - start:.0f} s", flush=True)
     summary = summarise(records.first(n), predictor is not None)

@@ -16,8 +16,8 @@ from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
 from moldiff.decoding import decode_types
 from moldiff.diffusion.denoiser import Denoiser
-from moldiff.diffusion.schedules import make_schedule, prior_std
-from moldiff.diffusion.state import FieldSpec, MolGraph, MoleculeNoise, MolState, coordinate_fields
+from moldiff.diffusion.schedules import make_schedule
+from moldiff.diffusion.state import FieldSpec, MolGraph, MolState, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.guidance.condition import condition_features
 from moldiff.nets import BACKBONES
@@ -90,22 +90,12 @@ class MoleculeGenerator:
         p = np.array([self.atom_count_hist[k] for k in sizes], dtype=np.float64)
         return generator.choice(sizes, size=n, p=p / p.sum())
 
-    @torch.no_grad()
     def sample(self, seeds: list[int], n_atoms: list[int], *, solver, times: torch.Tensor,
                cond: torch.Tensor | None = None, device: str | torch.device = "cpu",
                fixed_atoms: int = 0) -> MolSet:  # fmt: skip
-        """One molecule per seed, with the given atom counts; the same seed and size give the same
-        molecule whatever else is in the batch (up to floating-point summation order). The first
-        ``fixed_atoms`` atoms of every molecule (a scaffold) keep their types when decoding."""
-        if len(seeds) != len(n_atoms):
-            raise MoldiffError("need one atom count per seed")
-        if min(n_atoms) < 1:
-            raise MoldiffError("every molecule needs at least one atom")
-        counts = torch.tensor(n_atoms, dtype=torch.long, device=device)
-        graph = MolGraph.from_counts(counts, cond)
-        noise = MoleculeNoise(seeds, graph, self.fields, device)
-        times = times.to(device)
-        # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
-        z = noise.randn() * float(prior_std(self.denoiser.schedule(times[0])))
-        z = solver(self.denoiser, z, times, graph, noise)
-        return self.decode(z, graph, graph.leading(fixed_atoms) if fixed_atoms else None)
+        """One batch of molecules, one per seed with the given atom counts (:func:`moldiff.generate.generate`);
+        the first ``fixed_atoms`` atoms of every molecule (a scaffold) keep their types when decoding."""
+        from moldiff.generate import generate
+
+        return generate(self, seeds, n_atoms, solver=solver, times=times, conditions=cond, batch_size=max(len(seeds), 1),
+                        device=device, fixed_atoms=fixed_atoms)  # fmt: skip

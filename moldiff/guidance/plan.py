@@ -95,7 +95,7 @@ class GuidancePlan:
     def atom_counts(self, seed: int, n: int, n_atoms: int | None) -> list[int]:
         """Atoms of molecules 0..n-1 of a run (scaffold included); molecule i's never depends on n."""
         from moldiff.guidance.inpaint import scaffold_atom_counts
-        from moldiff.sampling import atom_counts
+        from moldiff.generate import atom_counts
 
         if self.scaffold is None:
             return atom_counts(self.generator, seed, n, n_atoms)
@@ -127,22 +127,20 @@ class GuidancePlan:
     def sample(self, seeds: list[int], n_atoms: list[int], *, solver, times: torch.Tensor,
                device: str | torch.device = "cpu") -> MolSet:  # fmt: skip
         """One batch: a molecule per seed with the given sizes (from :meth:`atom_counts`), steered."""
-        cond = self.conditions(len(seeds))
-        cond = None if cond is None else cond.to(device)
-        mols = self.generator.sample(seeds, n_atoms, solver=self.solver(solver), times=times, cond=cond,
-                                     device=device, fixed_atoms=self.fixed_atoms)  # fmt: skip
-        return self.place(mols)
+        from moldiff.generate import generate
+
+        return generate(self.generator, seeds, n_atoms, solver=solver, times=times, plan=self,
+                        batch_size=max(len(seeds), 1), device=device)  # fmt: skip
 
     def generate(self, n: int, *, seed: int, solver, times: torch.Tensor, n_atoms: int | None = None,
-                 **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
-        """``n`` molecules of run ``seed`` and their seeds; other keyword arguments go to
-        :func:`moldiff.sampling.generate` (batch_size, device, progress)."""
-        from moldiff.sampling import generate
+                 batch_size: int = 100, device: str | torch.device = "cpu", progress=None) -> tuple[MolSet, list[int]]:  # fmt: skip
+        """``n`` molecules of run ``seed`` and their seeds (:func:`moldiff.generate.generate`)."""
+        from moldiff.generate import generate, molecule_seeds
 
-        counts = self.atom_counts(seed, n, n_atoms)
-        mols, seeds = generate(self.generator, n, seed=seed, solver=self.solver(solver), times=times,
-                               n_atoms=counts, cond=self.conditions(n), fixed_atoms=self.fixed_atoms, **kwargs)  # fmt: skip
-        return self.place(mols), seeds
+        seeds = molecule_seeds(seed, n)
+        mols = generate(self.generator, seeds, self.atom_counts(seed, n, n_atoms), solver=solver, times=times,
+                        plan=self, batch_size=batch_size, device=device, progress=progress)  # fmt: skip
+        return mols, seeds
 
     # --------------------------------------------------------------------- outputs
     def columns(self, molecules: MolSet, smiles: list[str | None] | None = None) -> dict[str, list]:
