@@ -89,6 +89,8 @@ def _batch(generator, seeds, sizes, solver, times, cond, device, fixed: int) -> 
     """One batch: prior noise from each molecule's seed, the solver, the decoded molecules (the first
     ``fixed`` atoms of each, a scaffold, keep their types)."""
     graph = MolGraph.from_counts(torch.tensor(sizes, dtype=torch.long, device=device), cond)
+    if any(f.on == "pairs" for f in generator.fields):  # a model with fields on atom pairs
+        graph = graph.with_pairs()
     noise = MoleculeNoise(seeds, graph, generator.fields, device)
     times = times.to(device)
     # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE

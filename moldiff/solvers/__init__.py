@@ -1,6 +1,6 @@
 """Samplers: each solves the reverse process from noise at t = 1 to data at t = 0 with one
-signature, ``sample(denoiser, z, times, graph, noise, callback=None, **options) -> z_0``, found by
-name. Every solver keeps coordinates in the zero-CoM subspace (all its updates combine z, projected
+signature, ``sample(denoiser, z, times, graph, noise, callback=None, **options) -> z_0`` (``z`` a
+``MolState``), found by name. Every solver keeps coordinates in the zero-CoM subspace (all its updates combine z, projected
 network outputs and CoM-free noise from ``MoleculeNoise``) and works with any prediction kind.
 
 ``steps`` means the same thing for every solver: its budget of network evaluations (NFE) per
