@@ -50,27 +50,37 @@ def noise_state(z0: MolState, t: torch.Tensor, graph: MolGraph, denoiser: Denois
     return z_t, eps
 
 
-def per_molecule_mean(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-    """Mean over each molecule's atoms of a per-atom value (N,) -> (B,)."""
+def per_molecule_mean(values: torch.Tensor, graph: MolGraph, on: str = "atoms") -> torch.Tensor:
+    """Mean over each molecule's rows of a per-atom (N,) or per-pair (P,) value -> (B,). A molecule
+    without rows (a one-atom molecule has no pairs) gets 0."""
     total = torch.zeros(graph.num_graphs, device=values.device, dtype=values.dtype)
-    return total.index_add_(0, graph.batch, values) / graph.num_atoms.to(values.dtype)
+    rows = graph.num_atoms if on == "atoms" else graph.num_pairs
+    return total.index_add_(0, graph.index(on), values) / rows.clamp_min(1).to(values.dtype)
 
 
 LOSS_NAMES = {"coords": "loss_pos", "types": "loss_type"}  # the names training logs have always used
 
 
 def _reduce(err: MolState, graph: MolGraph, type_weight: float) -> dict[str, torch.Tensor]:
-    """Per-entry squared errors -> the loss and its part per field (atom fields; ``types`` weighted)."""
-    if any(f.on != "atoms" for f in err.specs):
-        raise ValueError("the diffusion losses take atom fields only")
-    weights = {f.name: type_weight if f.name == "types" else 1 for f in err.specs}
-    per_atom = {f.name: err[f.name].sum(1) for f in err.specs}
-    total = sum(weights[k] * v for k, v in per_atom.items())
-    dims = sum(weights[f.name] * f.columns for f in err.specs)
-    out = {"loss": (per_molecule_mean(total, graph) / dims).mean()}
+    """Per-entry squared errors -> the loss and its part per field.
+
+    The atom fields form one weighted mean over their columns, per atom then per molecule (``types``
+    weighted by ``type_weight``); each pair field adds its own per-molecule mean over pairs and
+    columns, since a molecule has far more pairs than atoms and a shared mean would let the pairs
+    swamp the coordinates."""
+    weights = {f.name: type_weight if f.name == "types" else 1.0 for f in err.specs}
+    atom_fields = [f for f in err.specs if f.on == "atoms"]
+    per_row = {f.name: err[f.name].sum(1) for f in err.specs}
+    total = sum(weights[f.name] * per_row[f.name] for f in atom_fields)
+    dims = sum(weights[f.name] * f.columns for f in atom_fields)
+    loss = per_molecule_mean(total, graph) / dims
+    out = {}
     for f in err.specs:
-        out[LOSS_NAMES.get(f.name, f"loss_{f.name}")] = (per_molecule_mean(per_atom[f.name], graph) / f.columns).mean().detach()
-    return out
+        part = per_molecule_mean(per_row[f.name], graph, f.on) / f.columns
+        if f.on == "pairs":
+            loss = loss + weights[f.name] * part
+        out[LOSS_NAMES.get(f.name, f"loss_{f.name}")] = part.mean().detach()
+    return {"loss": loss.mean()} | out
 
 
 def simple_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,

@@ -11,10 +11,10 @@ from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.losses import VIEWS, flow_matching_loss, score_matching_loss, simple_loss, training_loss
 from moldiff.diffusion.schedules import make_schedule, prior_std
 from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState, coordinate_fields
-
-FIELDS = coordinate_fields(2)
 from moldiff.generator import build_schedule
 from moldiff.solvers import get_solver, solver_times
+
+FIELDS = coordinate_fields(2)
 
 MEAN, STD = torch.tensor([1.0, -0.5]), torch.tensor([0.5, 0.3])
 SAMPLER = {"variational": ("ddpm", 200), "score": ("euler-maruyama", 200), "flow": ("euler", 50)}
@@ -108,3 +108,19 @@ def test_training_loss_follows_the_config_view():
 
     with pytest.raises(ValueError, match="unknown view"):
         training_loss(None, None, None, Bad())
+
+
+def test_a_pair_field_adds_its_own_per_molecule_mean_to_the_atom_loss():
+    from moldiff.diffusion.losses import _reduce
+    from moldiff.diffusion.state import FieldSpec, MolGraph, MolState, coordinate_fields
+
+    graph = MolGraph.from_counts(torch.tensor([1, 3])).with_pairs()  # a lone atom has no pairs
+    specs = coordinate_fields(2, 0.25) + (FieldSpec("bonds", on="pairs", kind="gaussian", columns=4),)
+    err = MolState({"coords": torch.full((4, 3), 1.0), "types": torch.full((4, 2), 4.0),
+                    "bonds": torch.tensor([[2.0] * 4, [2.0] * 4, [8.0] * 4])}, specs, graph)  # fmt: skip
+    out = _reduce(err, graph, type_weight=0.5)
+    atom_part = (3 * 1.0 + 0.5 * 2 * 4.0) / (3 + 0.5 * 2)  # per atom, the same in both molecules
+    pair_part = torch.tensor([0.0, (2 + 2 + 8) / 3])  # molecule 0 has no pairs
+    assert out["loss"].item() == pytest.approx((atom_part + pair_part).mean().item())
+    assert out["loss_bonds"].item() == pytest.approx(pair_part.mean().item())
+    assert out["loss_pos"].item() == pytest.approx(1.0) and out["loss_type"].item() == pytest.approx(4.0)
