@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from moldiff.diffusion.gaussian import GaussianData
-from moldiff.diffusion.state import MolGraph, MolState
+from moldiff.diffusion.state import MolGraph
 
 
 class ToyFlowNet(nn.Module):
