@@ -1,7 +1,8 @@
 """The chemistry room: the only package that imports RDKit.
 
 ``bonds`` (the EDM bond rule, pure numpy), ``rdmol`` (RDKit molecules and SMILES), ``io`` (SDF and
-XYZ files), ``evaluate`` (the EDM metrics) and ``reference`` (novelty reference SMILES). Names are
+XYZ files), ``evaluate`` (the EDM metrics), ``graph_eval`` (molecules judged by the graph they are
+written with) and ``reference`` (novelty reference SMILES). Names are
 re-exported lazily so that importing :mod:`moldiff.chem.bonds` does not load RDKit.
 """
 
@@ -13,6 +14,7 @@ _EXPORTS = {
     "edm_bond_orders": "bonds",
     "stability": "bonds",
     "evaluate": "evaluate",
+    "evaluate_graphs": "graph_eval",
     "qm9_train_reference_smiles": "reference",
     "read_reference_smiles": "reference",
     "read_molecules": "io",

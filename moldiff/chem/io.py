@@ -176,8 +176,18 @@ def _read_text(path: str | Path, kind: str) -> str:
     return text
 
 
-def read_sdf(path: str | Path) -> tuple[MolSet, Rejects]:
+def read_sdf(path: str | Path, *, require_bonds: bool = False) -> tuple[MolSet, Rejects]:
     """Read every molecule of an SDF file (hydrogens kept, no sanitization, formal charges kept).
+
+    The bond block is kept as written, in Kekulé orders (aromatic bonds are kekulized): the MolSet
+    carries ``bonds`` when every accepted molecule's bonds can be stated so. A molecule whose bonds
+    cannot (aromatic bonds that do not kekulize, query or dative bonds) is read without them, and
+    the set then carries none, unless ``require_bonds``, which rejects that molecule instead.
+
+    Args:
+        path: the SDF file.
+        require_bonds: reject molecules whose bonds have no Kekulé form (for judging the graph as
+            written).
 
     Returns:
         (MolSet of the accepted molecules, rejects). ``MolSet.ids`` holds each molecule's 0-based
@@ -190,7 +200,7 @@ def read_sdf(path: str | Path) -> tuple[MolSet, Rejects]:
     n_blocks = len(supplier)
     if n_blocks == 0:
         raise MoldiffError(f"{path} is not an SDF file: no molecule block found")
-    atoms, rejects, props = [], [], []
+    atoms, rejects, props, graphs = [], [], [], []
     for index in range(n_blocks):
         with rdkit_errors() as messages:
             mol = supplier[index]
@@ -201,9 +211,45 @@ def read_sdf(path: str | Path) -> tuple[MolSet, Rejects]:
         if isinstance(parsed, str):
             rejects.append((index, parsed))
             continue
+        bonds = kekule_bonds(mol)
+        if isinstance(bonds, str) and require_bonds:
+            rejects.append((index, bonds))
+            continue
         atoms.append((index, *parsed))
+        graphs.append(bonds)
         props.append({k: mol.GetProp(k) for k in mol.GetPropNames()})
-    return _assemble(path, "SDF", atoms, props, rejects), rejects
+    molset = _assemble(path, "SDF", atoms, props, rejects)
+    if all(not isinstance(b, str) for b in graphs):
+        molset.bonds = np.concatenate(graphs).astype(np.int64).reshape(-1, 3)
+        molset.bond_ptr = np.concatenate([[0], np.cumsum([len(b) for b in graphs])]).astype(np.int64)
+        molset._check_bonds(len(molset))
+    return molset, rejects
+
+
+_KEKULE_ORDER = {Chem.BondType.SINGLE: 1, Chem.BondType.DOUBLE: 2, Chem.BondType.TRIPLE: 3}
+
+
+def kekule_bonds(mol: Chem.Mol) -> np.ndarray | str:
+    """(b, 3) bonds ``(i, j, order)`` of a parsed block, ``i < j``, Kekulé orders 1-3, sorted; or
+    why its bonds have no such form."""
+    if any(b.GetBondType() == Chem.BondType.AROMATIC for b in mol.GetBonds()):
+        mol = Chem.Mol(mol)
+        try:
+            with rdkit_quiet():
+                mol.UpdatePropertyCache(strict=False)
+                Chem.Kekulize(mol, clearAromaticFlags=True)
+        except Exception as exc:  # RDKit raises several types
+            return f"aromatic bonds without a Kekulé form: {' '.join(str(exc).split()) or type(exc).__name__}"
+    rows = []
+    for bond in mol.GetBonds():
+        order = _KEKULE_ORDER.get(bond.GetBondType())
+        if bond.GetBondType() == Chem.BondType.AROMATIC:  # RDKit leaves an aromatic bond outside a ring as it is
+            return f"aromatic bonds without a Kekulé form: bond {bond.GetIdx() + 1} is not in a ring"
+        if order is None:
+            return f"bond {bond.GetIdx() + 1} has type {bond.GetBondType()}, not single, double, triple or aromatic"
+        i, j = sorted((bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()))
+        rows.append((i, j, order))
+    return np.array(sorted(rows), dtype=np.int64).reshape(-1, 3)
 
 
 def _atoms_of(mol: Chem.Mol) -> tuple[list[int], np.ndarray, list[int]] | str:

@@ -3,8 +3,11 @@
 The SMILES of a molecule follows the EDM protocol: build the molecule from the inferred bonds with
 neutral atoms (RDKit may add implicit hydrogens where an atom has fewer bonds than its default
 valence, as in EDM's code), sanitize it, keep the largest fragment and write its canonical SMILES.
-We write the heavy-atom form (explicit hydrogens folded into their atoms), so generated SMILES
-compare directly with SMILES read from a user's reference file.
+
+Every command compares molecules (uniqueness, novelty) in one SMILES form, :func:`canonical_form`:
+the largest fragment, no stereochemistry, hydrogens folded into their atoms, RDKit canonical, written
+once more after reading it back. A molecule built from coordinates and a SMILES string read from a
+user's reference file therefore give the same text.
 """
 
 from __future__ import annotations
@@ -106,14 +109,52 @@ def mol_from_orders(
     return mol_from_edges(atomic_numbers, zip(i.tolist(), j.tolist()), orders[i, j].tolist(), positions, charges)
 
 
+SMILES_FORM = "largest fragment (atoms with their hydrogens; ties by SMILES), no stereo, RDKit canonical, read back; v2"
+"""What :func:`canonical_form` writes (caches of reference SMILES record it, so a change recomputes them)."""
+
+
+def _fragment_size(frag: Chem.Mol) -> int:
+    """Atoms of a fragment, hydrogens counted whether explicit or implicit (so a molecule with
+    explicit hydrogens and its SMILES agree on which fragment is largest)."""
+    try:
+        return frag.GetNumAtoms() + sum(a.GetTotalNumHs() for a in frag.GetAtoms())
+    except RuntimeError:  # unsanitized: implicit hydrogens unknown
+        return frag.GetNumAtoms()
+
+
 def largest_fragment(mol: Chem.Mol) -> Chem.Mol:
-    """The fragment with the most atoms (the first of equal ones); ``mol`` itself if connected."""
+    """The fragment with the most atoms, hydrogens included; among equal ones the one whose
+    canonical SMILES sorts first, so the choice does not depend on atom order. ``mol`` itself if
+    connected."""
     frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
-    return mol if len(frags) <= 1 else max(frags, key=lambda f: f.GetNumAtoms())
+    if len(frags) <= 1:
+        return mol
+    sizes = [_fragment_size(f) for f in frags]
+    tied = [f for f, n in zip(frags, sizes) if n == max(sizes)]
+    return tied[0] if len(tied) == 1 else min(tied, key=Chem.MolToSmiles)
+
+
+def canonical_form(mol: Chem.Mol) -> str:
+    """The SMILES by which every command compares molecules (uniqueness, novelty).
+
+    Args:
+        mol: a sanitized molecule, hydrogens explicit or implicit.
+
+    Returns:
+        The largest fragment's canonical SMILES without stereochemistry, hydrogens implicit, read
+        back and written again (RDKit's writer is not always idempotent, and a reference SMILES
+        passes through the reader). A SMILES that RDKit cannot read back is returned as written.
+    """
+    with rdkit_quiet():
+        mol = Chem.RemoveHs(mol, sanitize=False)
+        Chem.RemoveStereochemistry(mol)
+        smiles = Chem.MolToSmiles(largest_fragment(mol))
+        again = Chem.MolFromSmiles(smiles)
+        return smiles if again is None else Chem.MolToSmiles(again)
 
 
 def canonical_smiles(mol: Chem.Mol) -> tuple[str | None, str]:
-    """Sanitize a copy of ``mol``; canonical heavy-atom SMILES of its largest fragment.
+    """Sanitize a copy of ``mol``; its :func:`canonical_form`.
 
     Returns:
         (smiles, "") on success, or (None, reason) where reason is RDKit's one-line complaint.
@@ -124,8 +165,7 @@ def canonical_smiles(mol: Chem.Mol) -> tuple[str | None, str]:
     try:
         with rdkit_quiet():
             Chem.SanitizeMol(mol)
-            frag = Chem.RemoveHs(largest_fragment(mol), sanitize=False)
-            return Chem.MolToSmiles(frag), ""
+            return canonical_form(mol), ""
     except Exception as exc:  # RDKit raises several types (AtomValenceException, KekulizeException...)
         return None, _one_line(exc)
 
@@ -141,14 +181,10 @@ def smiles_from_edges(
 
 
 def canonicalize_smiles(smiles: str) -> str | None:
-    """A SMILES string in the evaluator's form: largest fragment, no stereo, canonical; None if
-    RDKit cannot parse it."""
+    """A SMILES string in :func:`canonical_form`; None if RDKit cannot parse it."""
     with rdkit_quiet():
         mol = Chem.MolFromSmiles(smiles)
-        if mol is None:
-            return None
-        Chem.RemoveStereochemistry(mol)
-        return Chem.MolToSmiles(largest_fragment(mol))
+    return None if mol is None else canonical_form(mol)
 
 
 def determine_bonds(

@@ -15,11 +15,10 @@ from pathlib import Path
 from moldiff.chem import bonds
 from moldiff.chem.evaluate import edm_smiles
 from moldiff.chem.io import SDF_SUFFIXES, XYZ_SUFFIXES, read_molecules
-from moldiff.chem.rdmol import canonicalize_smiles
+from moldiff.chem.rdmol import SMILES_FORM, canonicalize_smiles
 from moldiff.errors import MoldiffError
 from moldiff.paths import atomic_write_text, moldiff_home
 
-SMILES_FORM = "largest-fragment canonical heavy-atom SMILES, RDKit, v1"
 CACHE_NAME = "train_smiles_edm.txt"
 
 

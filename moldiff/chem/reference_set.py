@@ -1,8 +1,8 @@
 """A training (or any reference) set of molecules, as scoring compares against it: novelty,
 nearest-neighbour similarity, FCD and the descriptor distributions of the report.
 
-SMILES are put in one form, the one :mod:`moldiff.chem.scoring` gives generated molecules:
-largest fragment, no stereochemistry, RDKit canonical. Canonicalising a large set takes a while
+SMILES are put in the one form every command compares in
+(:func:`moldiff.chem.rdmol.canonical_form`). Canonicalising a large set takes a while
 (about 20 s for QM9's 100,000), so the result is cached in ``$MOLDIFF_HOME/reference/`` keyed by a
 hash of the input.
 
@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from moldiff.chem.rdmol import canonicalize_smiles
+from moldiff.chem.rdmol import SMILES_FORM, canonicalize_smiles
 from moldiff.paths import atomic_write_text, moldiff_home
 
 MAX_NEIGHBOURS = 20_000
 SAMPLE_SEED = 0
-_FORM = "largest fragment, no stereo, RDKit canonical; v1"
+_FORM = SMILES_FORM
 
 
 @dataclass

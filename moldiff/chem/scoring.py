@@ -25,7 +25,7 @@ from rdkit import Chem
 
 from moldiff.chem.alerts import CATALOGS, alert_matches
 from moldiff.chem.descriptors import DESCRIPTORS, NUMERIC
-from moldiff.chem.rdmol import canonicalize_smiles, determine_bonds, largest_fragment, rdkit_quiet
+from moldiff.chem.rdmol import canonical_form, determine_bonds, largest_fragment, rdkit_quiet
 from moldiff.chem.reference_set import ReferenceSet
 from moldiff.data.molset import MolSet
 
@@ -156,10 +156,10 @@ def _score_one(mol: Chem.Mol | None, reason: str) -> dict:
         return row
     try:
         heavy, n_frags = main_fragment(mol)
-        smiles = canonicalize_smiles(Chem.MolToSmiles(heavy))
+        smiles = canonical_form(mol)
     except Exception as exc:  # RDKit raises several types on odd molecules
         return {**row, "failure": f"cannot write SMILES: {' '.join(str(exc).split())}"}
-    if smiles is None:
+    if Chem.MolFromSmiles(smiles) is None:
         return {**row, "failure": "RDKit cannot read back its own SMILES"}
     charged = sum(a.GetFormalCharge() != 0 for a in mol.GetAtoms())
     row.update(valid=True, failure="", smiles=smiles, n_fragments=n_frags, charged_atoms=charged)

@@ -1,4 +1,6 @@
-"""``moldiff evaluate FILE``: score molecules in an SDF or XYZ file with the EDM protocol.
+"""``moldiff evaluate FILE``: score molecules in an SDF or XYZ file with the EDM protocol, or, with
+``--graph``, judge the bonds and charges an SDF writes together with its coordinates
+(:mod:`moldiff.chem.graph_eval`).
 
 Molecules of the file that cannot be read (unparsable, no 3D coordinates, unknown element...) are
 reported on stderr and count as generated but invalid: a generator that writes an unreadable
@@ -31,14 +33,24 @@ def evaluate(
     out_csv: Annotated[
         Optional[Path], typer.Option(help="Write one row per molecule (SMILES or failure reason) here.")
     ] = None,
+    graph: Annotated[bool, typer.Option("--graph", help="Judge the SDF's bonds and charges as written, and "
+                                        "them against the coordinates (EDM metrics beside).")] = False,
+    posebusters: Annotated[bool, typer.Option("--posebusters/--no-posebusters",
+                                              help="--graph: PoseBusters 'mol' checks (slow on drug-sized molecules).")] = True,
+    xtb: Annotated[int, typer.Option(help="--graph: relax this many valid molecules with GFN2-xTB (needs tblite).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", "-j", help="--graph: processes for the per-molecule work.")] = 1,
 ) -> None:
-    """Atom/molecule stability, validity, uniqueness and novelty (EDM protocol)."""
+    """Atom/molecule stability, validity, uniqueness and novelty (EDM protocol), or the graph as
+    written (--graph)."""  # fmt: skip
     from moldiff.chem.evaluate import evaluate as run_evaluation
     from moldiff.chem.io import read_molecules
     from moldiff.paths import atomic_write_text
 
     if reference is not None and no_novelty:
         raise MoldiffError("--reference and --no-novelty exclude each other")
+    if graph:
+        _evaluate_graph(file, json_out, reference, no_novelty, out_csv, posebusters, xtb, workers)
+        return
     molset, rejects = read_molecules(file)
     if rejects:
         index, why = rejects[0]
@@ -79,4 +91,101 @@ def _print_table(summary: dict) -> None:
     from moldiff.cli.display import print_summary
 
     print_summary(summary, title=f"EDM metrics: {summary['file']}")
+    print(f"novelty reference: {summary['reference'] or 'none (--no-novelty)'}")
+
+
+def _evaluate_graph(file: Path, json_out: bool, reference: Path | None, no_novelty: bool, out_csv: Path | None,
+                    posebusters: bool, xtb: int, workers: int) -> None:  # fmt: skip
+    from moldiff.chem.graph_eval import evaluate_graphs
+    from moldiff.chem.io import SDF_SUFFIXES, read_sdf
+    from moldiff.paths import atomic_write_text
+
+    if file.suffix.lower() not in SDF_SUFFIXES:
+        raise MoldiffError(f"--graph judges the bonds an SDF writes; {file.name} is not an SDF (.sdf, .sd, .mol)")
+    if xtb < 0 or workers < 1:
+        raise MoldiffError(f"--xtb must be >= 0 and --workers >= 1, got {xtb} and {workers}")
+    molset, rejects = read_sdf(file, require_bonds=True)
+    _warn_rejects(file, molset, rejects)
+    ref_smiles, ref_label = _graph_reference(reference, no_novelty)
+    summary, frame = evaluate_graphs(molset, ref_smiles, rejects=rejects, posebusters=posebusters,
+                                     xtb_sample=xtb, workers=workers)  # fmt: skip
+    summary = {"file": str(file), **summary, "reference": ref_label, "protocol": "graph as written (moldiff.chem.graph_eval)"}
+    if out_csv is not None:
+        atomic_write_text(out_csv, frame.to_csv(index=False))
+    if json_out:
+        print(json.dumps(summary))
+    else:
+        _print_graph_table(summary)
+
+
+def _warn_rejects(file: Path, molset, rejects) -> None:
+    if rejects:
+        index, why = rejects[0]
+        print(f"warning: {len(rejects)} of {len(molset) + len(rejects)} molecules in {file} could not be read and count "
+              f"as invalid (first: molecule {index}: {why})", file=sys.stderr)  # fmt: skip
+
+
+def _graph_reference(path: Path | None, no_novelty: bool):
+    """Reference SMILES in the one canonical form: a file's (an SDF's own bonds), or QM9's training
+    split as its SMILES state it."""
+    from moldiff.chem.rdmol import canonicalize_smiles
+
+    if no_novelty:
+        return None, None
+    if path is not None:
+        if path.suffix.lower() in (".sdf", ".sd", ".mol"):
+            from moldiff.chem.io import read_sdf
+            from moldiff.chem.smiles import sdf_smiles
+
+            molset, _ = read_sdf(path)
+            smiles = {c for s, _ in sdf_smiles(path, molset.ids) if s for c in [canonicalize_smiles(s)] if c}
+        else:
+            from moldiff.chem.reference import read_reference_smiles
+
+            smiles = read_reference_smiles(path)
+        return smiles, f"{path} ({len(smiles)} unique SMILES)"
+    from moldiff.chem.reference_set import ReferenceSet
+    from moldiff.data.qm9 import load_qm9
+
+    reference = ReferenceSet.from_smiles([str(s) for s in load_qm9("train").smiles], "QM9 train")
+    return reference.smiles, f"QM9 training split, its SMILES ({len(reference)} unique)"
+
+
+GRAPH_METRICS = [
+    ("validity", "valid as written"),
+    ("connectivity", "one piece"),
+    ("valid_connected", "valid & one piece"),
+    ("atom_stability", "atom stability (charge-aware)"),
+    ("mol_stability", "molecule stability (charge-aware)"),
+    ("geometry_consistency", "bonds agree with coordinates"),
+    ("valid_connected_consistent", "valid, one piece & agree"),
+    ("posebusters_pass", "PoseBusters mol"),
+    ("uniqueness", "uniqueness"),
+    ("novelty", "novelty"),
+]
+
+
+def _print_graph_table(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"graph metrics: {summary['file']}", title_justify="left")
+    for name in ("metric", "value", "± SE"):
+        table.add_column(name, justify="left" if name == "metric" else "right")
+    for key, label in GRAPH_METRICS:
+        if summary.get(key) is not None:
+            se = summary.get(f"{key}_se")
+            table.add_row(label, f"{100 * summary[key]:.1f}%", "" if se is None else f"{100 * se:.1f}")
+    Console(highlight=False).print(table)
+    print(f"{summary['n']} molecules ({summary['n_rejected']} unreadable), {summary['n_valid']} valid, "
+          f"{summary['n_unique']} unique")  # fmt: skip
+    if "xtb" in summary and summary["xtb"].get("median_delta_e") is not None:
+        x = summary["xtb"]
+        print(f"GFN2-xTB ΔE_relax over {x['n'] - x['n_failed']} molecules: median {x['median_delta_e']:.1f} "
+              f"± {x['median_delta_e_se']:.1f}, mean {x['mean_delta_e']:.1f} kcal/mol "
+              f"({x['n_unconverged']} not converged, {x['n_failed']} failed)")  # fmt: skip
+    if "edm" in summary:
+        e = summary["edm"]
+        print(f"EDM protocol on the coordinates: atom stability {100 * e['atom_stability']:.1f}%, molecule stability "
+              f"{100 * e['mol_stability']:.1f}%, validity {100 * e['validity']:.1f}%")  # fmt: skip
     print(f"novelty reference: {summary['reference'] or 'none (--no-novelty)'}")
