@@ -117,7 +117,8 @@ class MoleculeGenerator:
         match = charge[:, None] == table
         if not bool(match.any(1).all()):
             other = sorted(set(charge[~match.any(1)].tolist()))
-            raise MoldiffError(f"formal charges {other} are not among the model's charges {list(self.charges)} (data.charges)")
+            raise MoldiffError(f"formal charges {other} are not among the model's charges {list(self.charges)} "
+                               "(data.charges)")  # fmt: skip
         return match.long().argmax(1)
 
     def decode(self, z: MolState, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:

@@ -61,6 +61,10 @@ class DiffusionConfig(Strict):
     prediction: Literal["eps", "x0", "score", "velocity"] = Field("eps", description="What the network predicts.")
     type_scale: float = Field(0.25, description="One-hot atom types are scaled by this before noising (EDM: 0.25).")
     type_loss_weight: float = Field(1.0, description="Weight of the atom-type part of the loss.")
+    charge_loss_weight: float = Field(1.0, ge=0.0, description="data.graph only: weight of the formal-charge part "
+                                      "of the loss.")  # fmt: skip
+    bond_loss_weight: float = Field(1.0, ge=0.0, description="data.graph only: weight of the bond part of the loss "
+                                    "(a per-molecule mean over atom pairs, added to the atoms' mean).")  # fmt: skip
     view: Literal["variational", "score", "flow"] = Field(
         "variational", description="The training objective (moldiff.diffusion.losses): variational is the "
         "epsilon-MSE, score the sigma^2-weighted denoising score matching, flow the velocity regression of flow "
