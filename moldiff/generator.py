@@ -1,5 +1,10 @@
 """MoleculeGenerator: a trained denoiser together with what turns its tensors into molecules
 (the atom vocabulary, the one-hot scale, the atom-count histogram it samples sizes from).
+
+A graph model (``data.graph``) also diffuses each atom's formal charge and the bond class of every
+atom pair (none, single, double, triple: Kekulé orders) as Gaussian noise on scaled one-hots, as
+JODO does, so every solver and view works on it unchanged; it decodes to molecules with its own
+bonds and charges.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from moldiff.config import DiffusionConfig, RunConfig
-from moldiff.data.batch import MolBatch
+from moldiff.data.batch import MolBatch, bonds_from_classes
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
 from moldiff.decoding import decode_types
@@ -20,11 +25,21 @@ from moldiff.diffusion.schedules import make_schedule
 from moldiff.diffusion.state import FieldSpec, MolGraph, MolState, coordinate_fields
 from moldiff.errors import MoldiffError
 from moldiff.guidance.condition import condition_features
-from moldiff.nets import BACKBONES
+from moldiff.nets import BACKBONES, GRAPH_BACKBONES
+
+BOND_CLASSES = 4  # no bond, single, double, triple (Kekulé orders)
 
 
 def build_network(config: RunConfig) -> torch.nn.Module:
     m = config.model
+    if m.backbone in GRAPH_BACKBONES:  # atom features: types then charges; pair features: bond classes
+        atoms = len(config.data.elements) + len(config.data.charges)
+        return GRAPH_BACKBONES[m.backbone](
+            in_features=atoms, pair_features=BOND_CLASSES, out_features=atoms, pair_out=BOND_CLASSES,
+            hidden=m.hidden, layers=m.layers, pair_hidden=m.pair_hidden,
+            cond_features=condition_features(config.data.properties), attention=m.attention,
+            norm_factor=m.norm_factor,
+        )  # fmt: skip
     return BACKBONES[m.backbone](
         in_features=len(config.data.elements),
         hidden=m.hidden,
@@ -54,34 +69,73 @@ class MoleculeGenerator:
     type_scale: float
     atom_count_hist: dict[int, int]
     type_decoding: str = "argmax"  # or "closed-shell" (moldiff.decoding)
+    charges: tuple[int, ...] | None = None  # a graph model: the formal charges it writes (None: coordinates only)
 
     @classmethod
     def from_config(cls, config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]):
         d = config.diffusion
+        charges = tuple(config.data.charges) if config.data.graph else None
         return cls(Denoiser(net, build_schedule(d), d.prediction), AtomVocabulary(tuple(config.data.elements)),
-                   d.type_scale, atom_count_hist)  # fmt: skip
+                   d.type_scale, atom_count_hist, charges=charges)  # fmt: skip
+
+    @property
+    def graph_model(self) -> bool:
+        """Whether the model also generates formal charges and bonds."""
+        return self.charges is not None
 
     @property
     def fields(self) -> tuple[FieldSpec, ...]:
-        """The diffused fields: coordinates and Gaussian one-hot types."""
-        return coordinate_fields(len(self.vocab), self.type_scale)
+        """The diffused fields: coordinates and Gaussian one-hot types; a graph model adds Gaussian
+        one-hot charges (atoms) and bond classes (pairs), at the types' scale."""
+        fields = coordinate_fields(len(self.vocab), self.type_scale)
+        if self.graph_model:
+            fields += (FieldSpec("charges", columns=len(self.charges), scale=self.type_scale),
+                       FieldSpec("bonds", on="pairs", columns=BOND_CLASSES, scale=self.type_scale))  # fmt: skip
+        return fields
 
     # ------------------------------------------------------------ tensors <-> molecules
     def encode(self, batch: MolBatch) -> tuple[MolState, MolGraph]:
-        """Clean state z_0: centred coordinates and the scaled one-hot types."""
+        """Clean state z_0: centred coordinates and the scaled one-hot types (a graph model: also
+        charges and the bond class of every pair, on the graph with its pairs)."""
         graph = MolGraph(batch=batch.batch, ptr=batch.ptr, cond=batch.props if batch.props.shape[1] else None)
         h = F.one_hot(batch.atom_type, len(self.vocab)).float() * self.type_scale
-        return MolState({"coords": batch.pos.float(), "types": h}, self.fields, graph).project(), graph
+        values = {"coords": batch.pos.float(), "types": h}
+        if self.graph_model:
+            if batch.bond_class is None:
+                raise MoldiffError("a graph model trains on molecules with bonds (data.graph)")
+            graph = graph.with_pairs()
+            values["charges"] = self._one_hot(self._charge_classes(batch.charge), len(self.charges))
+            values["bonds"] = self._one_hot(batch.bond_class, BOND_CLASSES)
+        return MolState(values, self.fields, graph).project(), graph
+
+    def _one_hot(self, classes: torch.Tensor, n: int) -> torch.Tensor:
+        return F.one_hot(classes, n).float() * self.type_scale
+
+    def _charge_classes(self, charge: torch.Tensor) -> torch.Tensor:
+        """(N,) the index of each atom's formal charge in ``charges``."""
+        table = torch.as_tensor(self.charges, device=charge.device)
+        match = charge[:, None] == table
+        if not bool(match.any(1).all()):
+            other = sorted(set(charge[~match.any(1)].tolist()))
+            raise MoldiffError(f"formal charges {other} are not among the model's charges {list(self.charges)} "
+                               "(data.charges)")  # fmt: skip
+        return match.long().argmax(1)
 
     def decode(self, z: MolState, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:
         """Coordinates and atom types (``type_decoding``; ``fixed`` (N,) atoms keep their argmax) of a
         final state, as a MolSet."""
         z_of_type = torch.as_tensor(self.vocab.atomic_numbers)
         types = decode_types(z["types"], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
+        graph_part = {}
+        if self.graph_model:  # the model's own graph: the likeliest charge and bond class
+            charges = torch.as_tensor(self.charges)[z["charges"].argmax(1).cpu()]
+            bonds, bond_ptr = bonds_from_classes(z["bonds"].argmax(1).cpu().numpy(), graph.num_atoms.cpu().numpy())
+            graph_part = {"charges": charges.numpy(), "bonds": bonds, "bond_ptr": bond_ptr}
         return MolSet(
             atomic_numbers=self.vocab.decode(types.cpu().numpy()),
             positions=z["coords"].detach().cpu().numpy(),
             ptr=graph.ptr.cpu().numpy(),
+            **graph_part,
         )
 
     # --------------------------------------------------------------------- sampling

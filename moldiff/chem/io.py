@@ -61,22 +61,31 @@ def write_sdf(
     *,
     names: Sequence[str] | None = None,
     bonds: bool = True,
+    bond_source: str = "model",
 ) -> None:
     """Write molecules to an SDF file atomically.
 
     Args:
         path: destination.
-        molecules: a MolSet (M molecules; its bonds are inferred with the EDM rule when ``bonds``,
-            its formal charges and properties are written) or RDKit molecules with a conformer.
+        molecules: a MolSet (M molecules; its formal charges and properties are written, and with
+            ``bonds`` its own bonds, or without any the EDM rule's) or RDKit molecules with a conformer.
         properties: extra per-molecule columns, name -> M values (formatted with
             :func:`format_value`).
         names: optional M title lines (default: the MolSet ids).
-        bonds: write the inferred bonds of a MolSet (False: atoms only).
+        bonds: write the bonds of a MolSet (False: atoms only); an SD property ``bond_source`` says
+            where they came from (:func:`bonds_to_write`).
+        bond_source: what the MolSet's own bonds are called in ``bond_source`` (a generator's: model).
     """
     n = len(molecules)
     if names is not None and len(names) != n:
         raise ValueError(f"{len(names)} names for {n} molecules")
-    mols = _molset_to_mols(molecules, bonds) if isinstance(molecules, MolSet) else list(molecules)
+    if isinstance(molecules, MolSet):
+        graph = bonds_to_write(molecules, bond_source) if bonds else None
+        mols = _molset_to_mols(molecules, graph)
+        if graph is not None:
+            properties = {**(properties or {}), "bond_source": [graph[2]] * n}
+    else:
+        mols = list(molecules)
     rows = _property_rows(n, molecules.properties if isinstance(molecules, MolSet) else {}, properties)
     default_names = [str(i) for i in molecules.ids] if isinstance(molecules, MolSet) else None
     buffer = io.StringIO()
@@ -107,18 +116,32 @@ def _beyond_v2000(mols: Sequence[Chem.Mol]) -> bool:
     return False
 
 
-def _molset_to_mols(molset: MolSet, bonds: bool) -> list[Chem.Mol]:
-    if bonds:
-        _, edges, orders = molset_bonds(molset)
-        eptr = np.searchsorted(edges[:, 0], molset.ptr)
+EDM_BOND_SOURCE = "edm-distance-table"  # bonds of a coordinate-only set: the EDM distance rule
+
+
+def bonds_to_write(molset: MolSet, own: str = "model") -> tuple[np.ndarray, np.ndarray, str]:
+    """The bonds an SDF gets for ``molset`` and where they came from: the set's own graph (``own``:
+    a graph model's bonds) if it carries one, else the EDM distance rule on its coordinates.
+
+    Returns:
+        (bonds (E, 3) as (i, j, order) local to their molecule, bond_ptr (M + 1,), source).
+    """
+    if molset.has_bonds:
+        return molset.bonds, molset.bond_ptr, own
+    _, edges, orders = molset_bonds(molset)  # global atom indices, molecule by molecule
+    eptr = np.searchsorted(edges[:, 0], molset.ptr)
+    local = edges - np.repeat(molset.ptr[:-1], np.diff(eptr))[:, None]
+    return np.column_stack([local, orders]).astype(np.int64).reshape(-1, 3), eptr.astype(np.int64), EDM_BOND_SOURCE
+
+
+def _molset_to_mols(molset: MolSet, graph: tuple[np.ndarray, np.ndarray, str] | None) -> list[Chem.Mol]:
     mols = []
     for i in range(len(molset)):
         a, b = int(molset.ptr[i]), int(molset.ptr[i + 1])
-        if bonds:
-            e = (edges[eptr[i] : eptr[i + 1]] - a).tolist()
-            o = orders[eptr[i] : eptr[i + 1]].tolist()
-        else:
-            e, o = [], []
+        e, o = [], []
+        if graph is not None:
+            rows = graph[0][graph[1][i] : graph[1][i + 1]]
+            e, o = rows[:, :2].tolist(), rows[:, 2].tolist()
         mols.append(
             mol_from_edges(molset.atomic_numbers[a:b].tolist(), e, o, molset.positions[a:b], molset.charges[a:b])
         )

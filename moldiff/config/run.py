@@ -27,12 +27,19 @@ class DataConfig(Strict):
     half: Literal["first", "second"] | None = Field(
         None, description="One half of the training split, applied before max_train (EDM's conditional protocol: "
         "a property judge learns from the first half, the conditional generator from the second).")  # fmt: skip
+    graph: bool = Field(False, description="Also train on the bond graph: each atom's formal charge and the Kekulé "
+                        "bond order (none, single, double, triple) of every atom pair are diffused with the "
+                        "coordinates and types, and the model writes its own bonds (needs model.backbone "
+                        "egnn_pairs; QM9 only for now).")  # fmt: skip
+    charges: list[int] = Field([-1, 0, 1], min_length=1, description="graph only: the formal charges the model writes.")
 
 
 class ModelConfig(Strict):
     """The denoising network."""
 
-    backbone: Literal["egnn"] = Field("egnn", description="Network architecture.")
+    backbone: Literal["egnn", "egnn_pairs"] = Field(
+        "egnn", description="Network architecture: egnn (atoms), or egnn_pairs (atoms and atom pairs, for data.graph).")
+    pair_hidden: int = Field(64, description="egnn_pairs only: width of the pair state.")
     hidden: int = Field(128, description="Width of the node features.")
     layers: int = Field(6, description="Message-passing layers.")
     attention: bool = Field(True, description="Gate each message by a learned attention weight.")
@@ -54,6 +61,10 @@ class DiffusionConfig(Strict):
     prediction: Literal["eps", "x0", "score", "velocity"] = Field("eps", description="What the network predicts.")
     type_scale: float = Field(0.25, description="One-hot atom types are scaled by this before noising (EDM: 0.25).")
     type_loss_weight: float = Field(1.0, description="Weight of the atom-type part of the loss.")
+    charge_loss_weight: float = Field(1.0, ge=0.0, description="data.graph only: weight of the formal-charge part "
+                                      "of the loss.")  # fmt: skip
+    bond_loss_weight: float = Field(1.0, ge=0.0, description="data.graph only: weight of the bond part of the loss "
+                                    "(a per-molecule mean over atom pairs, added to the atoms' mean).")  # fmt: skip
     view: Literal["variational", "score", "flow"] = Field(
         "variational", description="The training objective (moldiff.diffusion.losses): variational is the "
         "epsilon-MSE, score the sigma^2-weighted denoising score matching, flow the velocity regression of flow "
@@ -130,6 +141,22 @@ class RunConfig(Strict):
     train: TrainConfig = Field(TrainConfig(), description="The optimisation.")
     tracking: Tracking = Field(Tracking(), description="MLflow tracking.")
 
+    @model_validator(mode="after")
+    def _graph_model(self):
+        check_graph_model(self.data, self.model)
+        return self
+
+
+def check_graph_model(data: DataConfig, model: ModelConfig) -> None:
+    """A graph model (data.graph) needs the pair network and the pair network needs graph data."""
+    if data.graph != (model.backbone == "egnn_pairs"):
+        raise ValueError("data.graph and model.backbone egnn_pairs go together: the pair network reads and writes "
+                         "the bond graph, which only graph data gives")  # fmt: skip
+    if data.graph and model.known_atoms:
+        raise ValueError("model.known_atoms is not available for graph models (data.graph) yet")
+    if data.graph and len(set(data.charges)) != len(data.charges):
+        raise ValueError(f"data.charges must not repeat a charge, got {data.charges}")
+
 
 class FlowMapConfig(Strict):
     """How ``moldiff train-flowmap`` trains a flow map G(z_s, s, t) (``moldiff.flowmap.losses``)."""
@@ -186,6 +213,12 @@ class FlowMapRunConfig(RunConfig):
     out_dir: str = Field("runs/flowmap", description="Where checkpoints, metrics and the run record go.")
     flowmap: FlowMapConfig = Field(FlowMapConfig(objective="meanflow"), description="How the flow map trains.")
 
+    @model_validator(mode="after")
+    def _no_graph(self):
+        if self.data.graph:
+            raise ValueError("flow maps do not take graph models (data.graph) yet")
+        return self
+
 
 class PredictorTrainConfig(Strict):
     """The optimisation of ``moldiff train-predictor``."""
@@ -220,3 +253,9 @@ class PredictorConfig(Strict):
     model: ModelConfig = Field(ModelConfig(), description="The predictor's network.")
     diffusion: DiffusionConfig = Field(DiffusionConfig(), description="The noising process of noisy predictors.")
     train: PredictorTrainConfig = Field(PredictorTrainConfig(), description="The optimisation.")
+
+    @model_validator(mode="after")
+    def _no_graph(self):
+        if self.data.graph or self.model.backbone != "egnn":
+            raise ValueError("property predictors take model.backbone egnn on atoms only (not data.graph)")
+        return self

@@ -61,14 +61,15 @@ def per_molecule_mean(values: torch.Tensor, graph: MolGraph, on: str = "atoms") 
 LOSS_NAMES = {"coords": "loss_pos", "types": "loss_type"}  # the names training logs have always used
 
 
-def _reduce(err: MolState, graph: MolGraph, type_weight: float) -> dict[str, torch.Tensor]:
+def _reduce(err: MolState, graph: MolGraph, type_weight: float,
+            field_weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Per-entry squared errors -> the loss and its part per field.
 
     The atom fields form one weighted mean over their columns, per atom then per molecule (``types``
-    weighted by ``type_weight``); each pair field adds its own per-molecule mean over pairs and
-    columns, since a molecule has far more pairs than atoms and a shared mean would let the pairs
-    swamp the coordinates."""
-    weights = {f.name: type_weight if f.name == "types" else 1.0 for f in err.specs}
+    weighted by ``type_weight``, any other field by its ``field_weights`` entry, else 1); each pair
+    field adds its own weighted per-molecule mean over pairs and columns, since a molecule has far
+    more pairs than atoms and a shared mean would let the pairs swamp the coordinates."""
+    weights = {f.name: type_weight if f.name == "types" else (field_weights or {}).get(f.name, 1.0) for f in err.specs}
     atom_fields = [f for f in err.specs if f.on == "atoms"]
     per_row = {f.name: err[f.name].sum(1) for f in err.specs}
     total = sum(weights[f.name] * per_row[f.name] for f in atom_fields)
@@ -84,29 +85,32 @@ def _reduce(err: MolState, graph: MolGraph, type_weight: float) -> dict[str, tor
 
 
 def simple_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
-                generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+                generator: torch.Generator | None = None,
+                field_weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """L_simple: ‖ε̂ − ε‖² averaged per molecule over its coordinates and (weighted) features."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
-    return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight)
+    return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight, field_weights)
 
 
 def score_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
-                        generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+                        generator: torch.Generator | None = None,
+                        field_weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Denoising score matching, σ_t² ‖ŝ(z_t) + ε/σ_t‖² = ‖σ_t ŝ + ε‖² (Vincent 2011; Song et al. 2021)."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, s, _, _ = denoiser.coefficients(t, graph)
-    return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight)
+    return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight, field_weights)
 
 
 def flow_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
-                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+                       generator: torch.Generator | None = None,
+                       field_weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Conditional flow matching, ‖v̂(z_t) − (α'_t z_0 + σ'_t ε)‖² (Lipman et al. 2023, eq. 9)."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, _, da, ds = denoiser.coefficients(t, graph)
-    return _reduce((denoiser.velocity(z_t, t, graph) - (da * z0 + ds * eps)) ** 2, graph, type_weight)
+    return _reduce((denoiser.velocity(z_t, t, graph) - (da * z0 + ds * eps)) ** 2, graph, type_weight, field_weights)
 
 
 LOSSES = {"variational": simple_loss, "score": score_matching_loss, "flow": flow_matching_loss}
@@ -114,9 +118,13 @@ LOSSES = {"variational": simple_loss, "score": score_matching_loss, "flow": flow
 
 def training_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, diffusion,
                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """The loss of the view a diffusion config (``DiffusionConfig``: ``view``, ``type_loss_weight``)
-    chooses, for clean states ``z0``. Returns {"loss", "loss_pos", "loss_type"}."""
+    """The loss of the view a diffusion config (``DiffusionConfig``: ``view``, ``type_loss_weight``,
+    ``charge_loss_weight``, ``bond_loss_weight``) chooses, for clean states ``z0``. Returns {"loss",
+    "loss_pos", "loss_type"} and the part of any other field ("loss_charges", "loss_bonds")."""
     view = getattr(diffusion, "view", "variational")
     if view not in LOSSES:
         raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
-    return LOSSES[view](denoiser, z0, graph, type_weight=diffusion.type_loss_weight, generator=generator)
+    weights = {"charges": getattr(diffusion, "charge_loss_weight", 1.0),
+               "bonds": getattr(diffusion, "bond_loss_weight", 1.0)}  # fmt: skip
+    return LOSSES[view](denoiser, z0, graph, type_weight=diffusion.type_loss_weight, generator=generator,
+                        field_weights=weights)  # fmt: skip

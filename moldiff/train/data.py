@@ -13,10 +13,21 @@ from moldiff.errors import MoldiffError
 
 
 def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
-    """(train, valid) MolSets for a data config; checks every element is in the vocabulary."""
+    """(train, valid) MolSets for a data config; checks every element is in the vocabulary. With
+    ``graph`` the molecules carry their bonds and formal charges."""
     if cfg.subset is not None and cfg.dataset != "moses":
         raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for other sets")
-    if cfg.dataset == "qm9":
+    graph = getattr(cfg, "graph", False)
+    if graph and cfg.dataset != "qm9":
+        raise MoldiffError(f"data.graph needs a data set with bonds: only qm9 has them for now, not {cfg.dataset!r}")
+    if graph:
+        from moldiff.chem.graphs import load_qm9_graphs
+
+        # QM9 whose SMILES graph could be placed on its coordinates (all but two molecules)
+        train, valid = load_qm9_graphs("train")[0], load_qm9_graphs("valid")[0]
+        if not cfg.hydrogens:
+            train, valid = train.without_hydrogens(), valid.without_hydrogens()
+    elif cfg.dataset == "qm9":
         from moldiff.data.qm9 import load_qm9
 
         train = load_qm9("train", hydrogens=cfg.hydrogens)
