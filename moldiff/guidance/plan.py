@@ -213,6 +213,10 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
     if spec.active and hasattr(generator.denoiser, "jump") and not generator.denoiser.predicts_x0:
         raise MoldiffError("guidance and scaffolds need a flow map with the x0 or eps parameterisation "
                            "(this one predicts velocities)")  # fmt: skip
+    graph_model = any(f.on == "pairs" for f in getattr(generator, "fields", ()))
+    if graph_model and (spec.scaffold_sdf or spec.scaffold_smiles or spec.terms or spec.steer is not None):
+        raise MoldiffError("scaffolds, regressor guidance and steering do not take graph models (data.graph) yet; "
+                           "sample this model without them")  # fmt: skip
     plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples,
                         reconstruction=spec.reconstruction)  # fmt: skip
     denoiser = generator.denoiser
