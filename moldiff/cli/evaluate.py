@@ -44,7 +44,6 @@ def evaluate(
     written (--graph)."""  # fmt: skip
     from moldiff.chem.evaluate import evaluate as run_evaluation
     from moldiff.chem.io import read_molecules
-    from moldiff.paths import atomic_write_text
 
     if reference is not None and no_novelty:
         raise MoldiffError("--reference and --no-novelty exclude each other")
@@ -52,23 +51,26 @@ def evaluate(
         _evaluate_graph(file, json_out, reference, no_novelty, out_csv, posebusters, xtb, workers)
         return
     molset, rejects = read_molecules(file)
-    if rejects:
-        index, why = rejects[0]
-        n_total = len(molset) + len(rejects)
-        print(f"warning: {len(rejects)} of {n_total} molecules in {file} could not be read and count as invalid "
-              f"(first: molecule {index}: {why})", file=sys.stderr)  # fmt: skip
+    _warn_rejects(file, molset, rejects)
     if not (molset.atomic_numbers == 1).any():
         print(f"warning: {file} has no hydrogen atoms; the EDM protocol expects explicit hydrogens, "
               "so stability and validity will be low", file=sys.stderr)  # fmt: skip
     ref_smiles, ref_label = _reference(reference, no_novelty)
     summary, frame = run_evaluation(molset, ref_smiles, rejects=rejects)
     summary = {"file": str(file), **summary, "reference": ref_label, "protocol": "EDM (Hoogeboom et al. 2022)"}
+    _report(summary, frame, json_out, out_csv, _print_table)
+
+
+def _report(summary: dict, frame, json_out: bool, out_csv: Path | None, print_table) -> None:
+    """Write the per-molecule CSV if asked, then the summary as JSON or as a table."""
+    from moldiff.paths import atomic_write_text
+
     if out_csv is not None:
         atomic_write_text(out_csv, frame.to_csv(index=False))
     if json_out:
         print(json.dumps(summary))
     else:
-        _print_table(summary)
+        print_table(summary)
 
 
 def _reference(path: Path | None, no_novelty: bool) -> tuple[set[str] | None, str | None]:
@@ -98,7 +100,6 @@ def _evaluate_graph(file: Path, json_out: bool, reference: Path | None, no_novel
                     posebusters: bool, xtb: int, workers: int) -> None:  # fmt: skip
     from moldiff.chem.graph_eval import evaluate_graphs
     from moldiff.chem.io import SDF_SUFFIXES, read_sdf
-    from moldiff.paths import atomic_write_text
 
     if file.suffix.lower() not in SDF_SUFFIXES:
         raise MoldiffError(f"--graph judges the bonds an SDF writes; {file.name} is not an SDF (.sdf, .sd, .mol)")
@@ -110,12 +111,7 @@ def _evaluate_graph(file: Path, json_out: bool, reference: Path | None, no_novel
     summary, frame = evaluate_graphs(molset, ref_smiles, rejects=rejects, posebusters=posebusters,
                                      xtb_sample=xtb, workers=workers)  # fmt: skip
     summary = {"file": str(file), **summary, "reference": ref_label, "protocol": "graph as written (moldiff.chem.graph_eval)"}
-    if out_csv is not None:
-        atomic_write_text(out_csv, frame.to_csv(index=False))
-    if json_out:
-        print(json.dumps(summary))
-    else:
-        _print_graph_table(summary)
+    _report(summary, frame, json_out, out_csv, _print_graph_table)
 
 
 def _warn_rejects(file: Path, molset, rejects) -> None:
