@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from moldiff.chem.hydrogens import add_hydrogens
 from moldiff.config import DiffusionConfig, RunConfig
 from moldiff.data.batch import MolBatch, bonds_from_classes
 from moldiff.data.elements import AtomVocabulary
@@ -70,13 +71,15 @@ class MoleculeGenerator:
     atom_count_hist: dict[int, int]
     type_decoding: str = "argmax"  # or "closed-shell" (moldiff.decoding)
     charges: tuple[int, ...] | None = None  # a graph model: the formal charges it writes (None: coordinates only)
+    implicit_hydrogens: bool = False  # a heavy-atom graph model: RDKit adds each molecule's hydrogens
 
     @classmethod
     def from_config(cls, config: RunConfig, net: torch.nn.Module, atom_count_hist: dict[int, int]):
         d = config.diffusion
         charges = tuple(config.data.charges) if config.data.graph else None
+        implicit = config.data.graph and not config.data.hydrogens
         return cls(Denoiser(net, build_schedule(d), d.prediction), AtomVocabulary(tuple(config.data.elements)),
-                   d.type_scale, atom_count_hist, charges=charges)  # fmt: skip
+                   d.type_scale, atom_count_hist, charges=charges, implicit_hydrogens=implicit)  # fmt: skip
 
     @property
     def graph_model(self) -> bool:
@@ -123,7 +126,8 @@ class MoleculeGenerator:
 
     def decode(self, z: MolState, graph: MolGraph, fixed: torch.Tensor | None = None) -> MolSet:
         """Coordinates and atom types (``type_decoding``; ``fixed`` (N,) atoms keep their argmax) of a
-        final state, as a MolSet."""
+        final state, as a MolSet; a heavy-atom graph model's molecules get their hydrogens
+        (:func:`moldiff.chem.hydrogens.add_hydrogens`)."""
         z_of_type = torch.as_tensor(self.vocab.atomic_numbers)
         types = decode_types(z["types"], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
         graph_part = {}
@@ -131,12 +135,13 @@ class MoleculeGenerator:
             charges = torch.as_tensor(self.charges)[z["charges"].argmax(1).cpu()]
             bonds, bond_ptr = bonds_from_classes(z["bonds"].argmax(1).cpu().numpy(), graph.num_atoms.cpu().numpy())
             graph_part = {"charges": charges.numpy(), "bonds": bonds, "bond_ptr": bond_ptr}
-        return MolSet(
+        molecules = MolSet(
             atomic_numbers=self.vocab.decode(types.cpu().numpy()),
             positions=z["coords"].detach().cpu().numpy(),
             ptr=graph.ptr.cpu().numpy(),
             **graph_part,
         )
+        return add_hydrogens(molecules) if self.implicit_hydrogens else molecules
 
     # --------------------------------------------------------------------- sampling
     def sample_atom_counts(self, n: int, generator: np.random.Generator) -> np.ndarray:

@@ -98,3 +98,12 @@ def _csv_smiles(path: Path) -> list[str]:
     if not columns:
         raise MoldiffError(f"CSV {path} has no columns")
     return frame[columns[0]].dropna().astype(str).tolist()
+
+
+def qm9_train_graph_smiles() -> frozenset[str]:
+    """Unique SMILES of QM9's training split as its own SMILES state them, in the one canonical form:
+    the reference of a graph model, whose molecules carry their bonds instead of the EDM rule's."""
+    from moldiff.chem.reference_set import ReferenceSet
+    from moldiff.data.qm9 import load_qm9
+
+    return ReferenceSet.from_smiles([str(s) for s in load_qm9("train").smiles], "QM9 train").smiles

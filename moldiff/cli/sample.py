@@ -176,8 +176,9 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
 
     from moldiff import track
     from moldiff.chem.evaluate import evaluate
-    from moldiff.chem.io import write_sdf
-    from moldiff.cli.display import print_summary, progress_bar
+    from moldiff.chem.graph_eval import evaluate_graphs
+    from moldiff.chem.io import EDM_BOND_SOURCE, write_sdf
+    from moldiff.cli.display import print_graph_summary, print_summary, progress_bar
     from moldiff.guidance.plan import plan_guidance
     from moldiff.models import load_generator, resolve_model
     from moldiff.nets.precision import resolve_precision
@@ -217,7 +218,13 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
     seconds = time.time() - start
     # per molecule: every batch runs the whole solver, on each of a molecule's particles
     nfe = generator.denoiser.nfe / -(-n // per_batch) * particles
-    summary, frame = evaluate(mols, reference_smiles=_training_reference(config) if cfg.novelty else None)
+    reference = _training_reference(config, graph=generator.graph_model) if cfg.novelty else None
+    if generator.graph_model:  # judged by the bonds and charges the model wrote
+        summary, frame = evaluate_graphs(mols, reference, posebusters=False)
+        frame = frame.rename(columns={"stable": "mol_stable"})
+    else:
+        summary, frame = evaluate(mols, reference_smiles=reference)
+    frame["bond_source"] = "model" if mols.has_bonds else EDM_BOND_SOURCE
     frame["seed"] = seeds
     frame["run_seed"] = cfg.seed
     props = {col: frame[col].tolist() for col in ("smiles", "failure", "mol_stable", "valid", "n_stable_atoms", "seed")}
@@ -254,7 +261,10 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
     else:
         print(f"wrote {output} and {csv_path} ({seconds:.1f} s, {seconds / n:.2f} s per molecule, "
               f"{s.solver}: {nfe:g} NFE per molecule)", file=sys.stderr)  # fmt: skip
-        print_summary(summary)
+        if generator.graph_model:
+            print_graph_summary(summary, title="graph metrics (the model's bonds and charges)")
+        else:
+            print_summary(summary)
         if "has_scaffold" in summary:
             print(f"scaffold found in {100 * summary['has_scaffold']:.1f}% of molecules "
                   f"({100 * summary['scaffold_exact']:.1f}% with its bond orders)")  # fmt: skip
@@ -266,15 +276,18 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
                 print(f"mean {term.name} of valid molecules (RDKit): {summary[f'mean_{term.name}_valid']:.3f}")
 
 
-def _training_reference(config) -> set[str] | None:
-    """SMILES of the model's training set, for novelty (QM9: the EDM-rule SMILES of its split;
-    otherwise the set :func:`moldiff.campaign.reference.reference_smiles` reads). None when that
-    set is not on this machine: novelty is then left out rather than guessed."""
+def _training_reference(config, graph: bool = False) -> set[str] | frozenset[str] | None:
+    """SMILES of the model's training set, for novelty (QM9: the EDM-rule SMILES of its split, or
+    for a graph model its SMILES as stated; otherwise the set
+    :func:`moldiff.campaign.reference.reference_smiles` reads). None when that set is not on this
+    machine: novelty is then left out rather than guessed."""
     from moldiff.campaign.reference import reference_smiles
     from moldiff.chem.rdmol import canonicalize_smiles
-    from moldiff.chem.reference import qm9_train_reference_smiles
+    from moldiff.chem.reference import qm9_train_graph_smiles, qm9_train_reference_smiles
     from moldiff.errors import MoldiffError
 
+    if config.data.dataset == "qm9" and graph:
+        return qm9_train_graph_smiles()
     if config.data.dataset == "qm9":
         return qm9_train_reference_smiles() if config.data.hydrogens else None
     try:

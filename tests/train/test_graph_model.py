@@ -76,6 +76,27 @@ def test_encoding_then_decoding_a_clean_graph_gives_its_bonds_and_charges(model_
     assert np.array_equal(back.atomic_numbers, original.atomic_numbers)
 
 
+def test_a_heavy_atom_graph_model_writes_molecules_with_their_hydrogens(model_file):
+    from dataclasses import replace
+
+    from moldiff.chem.graph_eval import evaluate_graphs
+    from moldiff.chem.rdmol import canonicalize_smiles
+    from moldiff.generator import MoleculeGenerator, build_network
+
+    heavy_config = load_config("tiny_graph", [*TINY, "data.hydrogens=false", "data.elements=[C,N,O,F]"])
+    assert MoleculeGenerator.from_config(heavy_config, build_network(heavy_config), {3: 1}).implicit_hydrogens
+    generator, config, _ = load_generator(str(model_file))
+    assert not generator.implicit_hydrogens  # this one writes its hydrogens itself
+    generator = replace(generator, implicit_hydrogens=True)
+    data, _ = load_qm9_graphs("valid")
+    index = [0, 5, 40]
+    z0, graph = generator.encode(collate(data.without_hydrogens(), index, generator.vocab))
+    back = generator.decode(z0, graph)
+    assert list(back.n_atoms) == list(data.subset(index).n_atoms)  # every hydrogen back
+    _, frame = evaluate_graphs(back, posebusters=False, edm=False)
+    assert list(frame["smiles"]) == [canonicalize_smiles(str(data.smiles[i])) for i in index]
+
+
 def test_graph_settings_that_cannot_work_are_one_line_errors():
     with pytest.raises(MoldiffError, match="egnn_pairs"):
         load_config(None, ["model.backbone=egnn_pairs"])
@@ -103,3 +124,20 @@ def test_scaffolds_and_steering_refuse_a_graph_model_in_one_line(model_file, tmp
     for extra in (["--scaffold-smiles", "c1ccccc1"], ["--steer", "valid", "--particles", "2"]):
         assert main(["sample", "--model", str(model), "-n", "2", "--steps", "5", "-o", str(tmp_path / "o.sdf"), *extra]) == 2
         assert "do not take graph models" in capsys.readouterr().err
+
+
+def test_sample_scores_and_writes_the_graph_models_own_bonds(model_file, tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from moldiff.cli.main import main
+
+    out = tmp_path / "g.sdf"
+    argv = ["sample", "--model", str(model_file), "-n", "3", "--steps", "6", "--output", str(out), "--no-novelty",
+            "--json", "--no-track"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {"geometry_consistency", "valid_connected_consistent", "edm"} <= set(summary)  # the graph evaluator's
+    frame = pd.read_csv(tmp_path / "g.csv")
+    assert list(frame["bond_source"]) == ["model"] * 3 and "geometry_consistent" in frame
