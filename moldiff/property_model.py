@@ -43,6 +43,9 @@ class PropertyModel:
     type_scale: float
     norm: PropertyNorm
     noisy: bool = True
+    # the fields of a state it reads: a graph model's charges and bonds are not among them, so
+    # guidance by its gradient leaves them as the model predicts them
+    reads: tuple[str, ...] = ("coords", "types")
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -50,7 +53,8 @@ class PropertyModel:
 
     def __call__(self, z: MolState, t: torch.Tensor, graph: MolGraph, schedule=None) -> torch.Tensor:
         """Normalised predictions (B, P) for states ``z`` at times ``t`` (B,) of
-        ``schedule`` (default: the predictor's own)."""
+        ``schedule`` (default: the predictor's own); of ``z`` it reads only the fields in ``reads``
+        (a graph model's state has more)."""
         if not self.noisy:
             t = torch.zeros_like(t)
         elif schedule is not None and schedule != self.schedule:

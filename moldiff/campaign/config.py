@@ -171,6 +171,9 @@ class CampaignConfig(Strict):
         for steering in ("guidance", "scaffold", "steer"):  # only when set
             if getattr(self, steering) is not None:
                 keep[steering] = getattr(self, steering).model_dump()
+        if self.steer is not None and self.steer.reader is None:
+            # the default reader, spelt as it always was (edm: the only default before graph models)
+            keep["steer"]["reader"] = "edm"
         for finishing_only in ("workers", "fcd"):
             keep["scoring"].pop(finishing_only, None)
         return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

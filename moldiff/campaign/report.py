@@ -80,15 +80,17 @@ def render(folder: Path) -> str:
     ref_path = folder / "reference_scores.csv"
     reference = pd.read_csv(ref_path) if ref_path.is_file() else None
     name = run.get("config", {}).get("name", folder.name)
+    # molecules carrying a graph model's own bonds are read as written, not by xyz2mol
+    read_by = "own bonds" if "bond_source" in frame and (frame["bond_source"] == "model").all() else "xyz2mol"
     top_n = int(run.get("config", {}).get("top_n", 24))
     parts = [
         f"<h1>Campaign {escape(name)}</h1>",
         _summary(frame, run),
         "<h2>Provenance</h2>", _provenance(run),
-        "<h2>Set metrics</h2>", _metrics_table(metrics),
+        "<h2>Set metrics</h2>", _metrics_table(metrics, read_by),
         "<h2>Distributions</h2>", _distributions(frame, reference, run),
         "<h2>Top molecules</h2>", _top(frame, top_n, _scaffold_smiles(run)),
-        "<h2>Why molecules were filtered</h2>", _breakdown(frame),
+        "<h2>Why molecules were filtered</h2>", _breakdown(frame, read_by),
         "<h2>Campaign file (resolved)</h2>", f"<pre>{escape(config_text)}</pre>",
     ]  # fmt: skip
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -167,12 +169,12 @@ def _provenance(run: dict) -> str:
     return _table(["", "value"], [[escape(str(k)), escape(str(v))] for k, v in rows])
 
 
-def _metrics_table(metrics: dict) -> str:
+def _metrics_table(metrics: dict, read_by: str = "xyz2mol") -> str:
     rows = []
     for key, value in metrics.items():
         if isinstance(value, dict):
             continue
-        label = METRIC_LABELS.get(key, key)
+        label = METRIC_LABELS.get(key, key).replace("xyz2mol", read_by)
         if value is None:
             shown = "–"
         elif key in FRACTIONS:
@@ -255,7 +257,7 @@ def _top(frame, top_n: int, scaffold: str | None) -> str:
     return f"{note}<div class=grid>{svg}</div>" + _table(list(columns), rows)
 
 
-def _breakdown(frame) -> str:
+def _breakdown(frame, read_by: str = "xyz2mol") -> str:
     n = len(frame)
     filtered = frame[frame["status"] != "kept"]
     counts = filtered["reason_kind"].value_counts()
@@ -264,7 +266,8 @@ def _breakdown(frame) -> str:
     out = _table(["reason", "molecules", "share of generated"], rows, numeric={1, 2})
     invalid = frame.loc[frame["reason_kind"] == "invalid", "failure"].value_counts().head(10)
     if len(invalid):
-        out += "<p>Most common reasons xyz2mol gave for invalid molecules:</p>"
+        why = "xyz2mol gave for" if read_by == "xyz2mol" else "RDKit gave for the graphs as written of"
+        out += f"<p>Most common reasons {why} invalid molecules:</p>"
         out += _table(["failure", "molecules"], [[escape(str(k)), str(v)] for k, v in invalid.items()], numeric={1})
     return out
 

@@ -89,8 +89,9 @@ def _write_batch(folder: Path, b: int, molset: MolSet, frame, meta: dict) -> Non
     import io
 
     buf = io.BytesIO()
+    graph = {"bonds": molset.bonds, "bond_ptr": molset.bond_ptr} if molset.has_bonds else {}  # a graph model's own
     np.savez(buf, atomic_numbers=molset.atomic_numbers, positions=molset.positions, ptr=molset.ptr,
-             charges=molset.charges, ids=molset.ids)  # fmt: skip
+             charges=molset.charges, ids=molset.ids, **graph)  # fmt: skip
     atomic_write_bytes(_batch_path(folder, b, ".npz"), buf.getvalue())
     lines = [json.dumps({k: _plain(v) for k, v in row.items()}) for row in frame.to_dict("records")]
     atomic_write_text(_batch_path(folder, b, ".scores.jsonl"), "\n".join(lines) + "\n")
@@ -103,8 +104,9 @@ def _read_batch(folder: Path, b: int):
     from moldiff.chem.scoring import typed
 
     with np.load(_batch_path(folder, b, ".npz"), allow_pickle=False) as z:
+        graph = {"bonds": z["bonds"], "bond_ptr": z["bond_ptr"]} if "bonds" in z else {}
         molset = MolSet(atomic_numbers=z["atomic_numbers"], positions=z["positions"], ptr=z["ptr"],
-                        charges=z["charges"], ids=z["ids"])  # fmt: skip
+                        charges=z["charges"], ids=z["ids"], **graph)  # fmt: skip
     rows = [json.loads(line) for line in _batch_path(folder, b, ".scores.jsonl").read_text().splitlines() if line]
     meta = json.loads(_batch_path(folder, b, ".json").read_text())
     return molset, typed(pd.DataFrame.from_records(rows)), meta
@@ -263,6 +265,7 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
         t1 = time.time()
         frame = score_molset(molset, reference, posebusters=posebusters, workers=config.scoring.workers)
         frame.insert(1, "seed", np.array(sampler.seeds[start:end], dtype=np.int64))
+        frame["bond_source"] = bond_sources(molset, frame["valid"])
         for key, values in _steering_columns(plan, molset, frame["smiles"].tolist()).items():
             frame[key] = values
         meta = {"batch": b, "start": start, "end": end, "fingerprint": config.fingerprint(),
@@ -273,6 +276,17 @@ def _generate(config: CampaignConfig, out: Path, batches: list[int], progress, l
         _write_batch(out, b, molset, frame, meta)
         if progress is not None:
             progress(end - start)
+
+
+def bond_sources(molset: MolSet, valid) -> list[str]:
+    """Where each molecule's bonds in the campaign's outputs come from: a set's own (``model``: a
+    graph model's), else xyz2mol's where it succeeded (``valid``, (M,) bool) and the EDM distance
+    rule's where it failed (:func:`moldiff.chem.scoring.sdf_molecules`)."""
+    from moldiff.chem.io import EDM_BOND_SOURCE
+
+    if molset.has_bonds:
+        return ["model"] * len(molset)
+    return ["xyz2mol" if ok else EDM_BOND_SOURCE for ok in np.asarray(valid, dtype=bool)]
 
 
 def regenerate(config: CampaignConfig, indices: list[int], *, log: Callable[[str], None] = print,
@@ -346,21 +360,35 @@ def _compare_with_saved(out: Path, config: CampaignConfig, molset: MolSet) -> tu
         if b not in batches and written is None and (out / "molecules.sdf").is_file():
             written = read_sdf(out / "molecules.sdf")[0]
         if b in batches:
-            theirs, where, tolerance = batches[b].molecule(i - batch_range(config, b)[0]), "batch", 0.0
+            source = (batches[b], i - batch_range(config, b)[0])
+            theirs, where, tolerance = source[0].molecule(source[1]), "batch", 0.0
         elif written is not None and i in written.ids:
-            theirs, where, tolerance = written.molecule(int(np.flatnonzero(written.ids == i)[0])), "molecules.sdf", 1e-4
+            source = (written, int(np.flatnonzero(written.ids == i)[0]))
+            theirs, where, tolerance = source[0].molecule(source[1]), "molecules.sdf", 1e-4
         else:
             deviation.append(None)
             compared_with.append(None)
             continue
         mine = molset.molecule(k)
-        if theirs[0].shape != mine[0].shape or (theirs[0] != mine[0]).any():
+        if theirs[0].shape != mine[0].shape or (theirs[0] != mine[0]).any() or not _same_graph(molset, k, *source):
             deviation.append(math.inf)
         else:
             d = float(np.abs(theirs[1] - mine[1]).max())
             deviation.append(0.0 if d < tolerance else d)
         compared_with.append(where)
     return deviation, compared_with
+
+
+def _same_graph(mine: MolSet, k: int, theirs: MolSet, j: int) -> bool:
+    """Whether molecule ``k`` of ``mine`` has the bonds and formal charges of molecule ``j`` of
+    ``theirs``, where ``mine`` carries a graph model's own (always, for a coordinate-only model)."""
+    if not mine.has_bonds:
+        return True
+    if not theirs.has_bonds:
+        return False
+    charges = (s.charges[s.ptr[m] : s.ptr[m + 1]] for s, m in ((mine, k), (theirs, j)))
+    bonds = ({tuple(b) for b in s.molecule_bonds(m).tolist()} for s, m in ((mine, k), (theirs, j)))
+    return np.array_equal(*charges) and next(bonds) == next(bonds)
 
 
 def load_saved_campaign(directory: Path) -> CampaignConfig:

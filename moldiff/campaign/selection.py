@@ -2,7 +2,8 @@
 per-scaffold cap and the ranking. Every generated molecule keeps its row, with the reason it was
 filtered (the first that applies, in this order):
 
-1. ``invalid``: xyz2mol could not assign bonds (its message follows);
+1. ``invalid``: xyz2mol could not assign bonds, or a graph model's molecule as written is not
+   valid (the message follows);
 2. ``disconnected``: several fragments (``filters.connected``);
 3. ``scaffold lost``: a scaffold campaign's molecule without the scaffold and its bond orders
    (``filters.scaffold``; e.g. a benzamide grown on its oxygen reads as an imidate; not computed:

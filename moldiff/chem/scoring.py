@@ -2,8 +2,10 @@
 
 Per molecule (:func:`score_molset`), from 3D coordinates:
 
-1. bonds and bond orders by RDKit's xyz2mol (:func:`moldiff.chem.rdmol.determine_bonds`, total
-   charge from the formal charges); ``valid`` is its success, ``failure`` its reason otherwise;
+1. bonds and bond orders: a set that carries bonds (a graph model's) as written, valid when RDKit
+   sanitizes it and every valence is allowed (:func:`written_molecules`); otherwise by RDKit's
+   xyz2mol (:func:`moldiff.chem.rdmol.determine_bonds`, total charge from the formal charges).
+   ``valid`` is its success, ``failure`` its reason otherwise;
    ``edm_valid`` and ``mol_stable`` give the EDM distance-rule verdict beside it for comparison;
 2. the largest fragment (``n_fragments`` counts them) in the reference SMILES form (no stereo,
    canonical), ``charged_atoms`` (atoms xyz2mol gave a formal charge, whole molecule), then every
@@ -25,7 +27,7 @@ from rdkit import Chem
 
 from moldiff.chem.alerts import CATALOGS, alert_matches
 from moldiff.chem.descriptors import DESCRIPTORS, NUMERIC
-from moldiff.chem.rdmol import canonical_form, determine_bonds, largest_fragment, rdkit_quiet
+from moldiff.chem.rdmol import _one_line, canonical_form, determine_bonds, largest_fragment, rdkit_quiet
 from moldiff.chem.reference_set import ReferenceSet
 from moldiff.data.molset import MolSet
 
@@ -41,8 +43,11 @@ NUMERIC_SCORES = tuple(n for n in (*NUMERIC, *(f"n_{c}" for c in CATALOGS), "nn_
 
 # ------------------------------------------------------------------------------- molecules
 def bonded_molecules(molset: MolSet) -> tuple[list[Chem.Mol | None], list[str]]:
-    """xyz2mol on every molecule: (M sanitized molecules with H and a conformer, or None;
-    M failure reasons, "" where it worked)."""
+    """Every molecule with its bonds: (M sanitized molecules with H and a conformer, or None;
+    M failure reasons, "" where it worked). A set that carries bonds (a graph model's) is read as
+    written (:func:`written_molecules`); otherwise xyz2mol assigns them from the coordinates."""
+    if molset.has_bonds:
+        return written_molecules(molset)
     mols, reasons = [], []
     for i in range(len(molset)):
         a, b = int(molset.ptr[i]), int(molset.ptr[i + 1])
@@ -57,11 +62,42 @@ def bonded_molecules(molset: MolSet) -> tuple[list[Chem.Mol | None], list[str]]:
     return mols, reasons
 
 
-def sdf_molecules(molset: MolSet) -> list[Chem.Mol]:
-    """Molecules to write to an SDF: xyz2mol's bonds, charges and hydrogens where it succeeds, else
-    the EDM distance-rule bonds (unsanitized), so an invalid molecule is still seen as generated."""
-    from moldiff.chem.draw import molset_to_mols
+def written_molecules(molset: MolSet) -> tuple[list[Chem.Mol | None], list[str]]:
+    """A set with bonds read as written: (M molecules with the set's own bonds and formal charges,
+    sanitized, or None; M failure reasons). A molecule counts when RDKit sanitizes it and every atom
+    has an allowed valence for its element and charge (:func:`moldiff.chem.graph_eval.atom_stability`):
+    RDKit alone would fill an atom short of bonds with implicit hydrogens, and call a written
+    radical valid."""
+    from moldiff.chem.graph_eval import atom_stability, written_mols
 
+    mols, reasons = [], []
+    for mol in written_mols(molset):
+        if mol.GetNumAtoms() == 0:
+            mols.append(None)
+            reasons.append("no atoms")
+            continue
+        sanitized = Chem.Mol(mol)
+        try:
+            Chem.SanitizeMol(sanitized)
+        except Exception as exc:  # AtomValenceException, KekulizeException, ...
+            mols.append(None)
+            reasons.append(f"the written graph does not sanitize: {_one_line(exc)}")
+            continue
+        stable, notes = atom_stability(mol)
+        mols.append(sanitized if stable.all() else None)
+        reasons.append("" if stable.all() else f"valences not allowed ({'; '.join(notes)})")
+    return mols, reasons
+
+
+def sdf_molecules(molset: MolSet) -> list[Chem.Mol]:
+    """Molecules to write to an SDF: a set's own bonds and charges as written if it carries bonds;
+    else xyz2mol's bonds, charges and hydrogens where it succeeds, and the EDM distance-rule bonds
+    (unsanitized) where it fails, so an invalid molecule is still seen as generated."""
+    from moldiff.chem.draw import molset_to_mols
+    from moldiff.chem.graph_eval import written_mols
+
+    if molset.has_bonds:
+        return written_mols(molset)
     with rdkit_quiet():
         mols, _ = bonded_molecules(molset)
     if any(m is None for m in mols):

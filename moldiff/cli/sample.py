@@ -74,7 +74,8 @@ def sample(
     steer_select: str = typer.Option(None, "--steer-select", help="Steering: keep the 'best' final particle or "
                                      f"'sample' one (default: {defaults.STEER_SELECT})."),
     steer_reader: str = typer.Option(None, "--steer-reader", help="Steering: a molecule counts if valid by the "
-                                     "'edm' bond rule, or 'xyz2mol' (neutral, one piece) (default: edm)."),
+                                     "'edm' bond rule, 'xyz2mol' (neutral, one piece), or a graph model's own bonds, "
+                                     "'model' (default: model for a graph model, else edm)."),
 ) -> None:
     """Sample molecules, write SDF + CSV with per-molecule scores, print the evaluator's summary.
 

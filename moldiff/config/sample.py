@@ -258,8 +258,10 @@ class Steer(Strict):
     window: float = Field(1.0, gt=0, le=1, description="The last fraction of the steps over which to resample.")
     select: Literal["best", "sample"] = Field(defaults.STEER_SELECT, description="Keep the best final particle, "
                                               "or draw one by its weight.")  # fmt: skip
-    reader: Literal["edm", "xyz2mol"] = Field("edm", description="A molecule counts if valid by the EDM bond rule, "
-                                              "or as xyz2mol reads it (neutral and in one piece).")  # fmt: skip
+    reader: Literal["edm", "xyz2mol", "model"] | None = Field(
+        None, description="A molecule counts if valid by the EDM bond rule (edm), as xyz2mol reads it (neutral and "
+        "in one piece), or by a graph model's own bonds and charges (model: valid as written, in one piece). "
+        "Default: model for a graph model, edm otherwise.")  # fmt: skip
     predictor: str | None = Field(None, description="Property predictor file for rewards RDKit cannot score "
                                   "(gap, mu, ...).")  # fmt: skip
 

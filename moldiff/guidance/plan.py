@@ -50,7 +50,9 @@ class GuidanceSpec:
     resamplings: int = STEER_RESAMPLINGS
     steer_window: float = 1.0
     steer_select: str = STEER_SELECT
-    steer_reader: str = "edm"  # how a molecule counts: EDM bond rule, or xyz2mol (neutral, one piece)
+    # how a molecule counts: EDM bond rule, xyz2mol (neutral, one piece), or the model's own bonds;
+    # None: the model's own bonds for a graph model, else the EDM rule
+    steer_reader: str | None = None
 
     @property
     def active(self) -> bool:
@@ -214,9 +216,8 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
         raise MoldiffError("guidance and scaffolds need a flow map with the x0 or eps parameterisation "
                            "(this one predicts velocities)")  # fmt: skip
     graph_model = any(f.on == "pairs" for f in getattr(generator, "fields", ()))
-    if graph_model and (spec.scaffold_sdf or spec.scaffold_smiles or spec.terms or spec.steer is not None):
-        raise MoldiffError("scaffolds, regressor guidance and steering do not take graph models (data.graph) yet; "
-                           "sample this model without them")  # fmt: skip
+    if graph_model and (spec.scaffold_sdf or spec.scaffold_smiles):
+        raise MoldiffError("scaffolds do not take graph models (data.graph) yet; sample this model without them")
     plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples,
                         reconstruction=spec.reconstruction)  # fmt: skip
     denoiser = generator.denoiser
@@ -279,9 +280,25 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
             plan.guard = ValenceGuard.build(plan.scaffold.types, plan.fragment.open_valence, generator.vocab)
     plan.generator = replace(generator, denoiser=denoiser)
     if spec.steer is not None:
+        spec = replace(spec, steer_reader=steering_reader(spec.steer_reader, graph_model))
         plan.steering = _steering(spec, plan)
     plan.record = _record(spec, plan)
     return plan
+
+
+def steering_reader(reader: str | None, graph_model: bool) -> str:
+    """The reader a steering reward counts molecules with: ``reader``, or by default a graph model's
+    own bonds (``model``) and the EDM bond rule for a coordinate-only model.
+
+    Raises:
+        MoldiffError: ``model`` for a model that writes no bonds.
+    """
+    if reader is None:
+        return "model" if graph_model else "edm"
+    if reader == "model" and not graph_model:
+        raise MoldiffError("the 'model' steering reader reads a graph model's own bonds; this model writes none "
+                           "(steer it with the 'edm' or 'xyz2mol' reader)")  # fmt: skip
+    return reader
 
 
 def _scaffold(spec: GuidanceSpec, vocab):

@@ -96,8 +96,10 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
             a :class:`~moldiff.property_model.PropertyModel` is one.
         terms: what to steer; each name must be one of the model's outputs.
         scale: λ, the overall strength.
-        features: also steer the fields other than coordinates (EEGSDE guides the whole state);
-            False steers coordinates only.
+        features: also steer the fields other than coordinates that ``model`` reads (its
+            ``reads``, default every field; EEGSDE guides the whole state); False steers coordinates
+            only. Fields it does not read (a graph model's charges and bonds under a predictor of
+            coordinates and types) keep the inner prediction.
         max_shift: the largest RMS move of a molecule's x̂₀ that the tilt may cause, in data units;
             None: no cap.
     """
@@ -111,19 +113,23 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
             raise MoldiffError(f"the guidance shift cap must be positive, got {max_shift}")
         self.model, self.terms, self.scale, self.features = model, list(terms), float(scale), features
         self.max_shift = max_shift
+        self.reads = getattr(model, "reads", None)  # None: every field
         self.property_energy = PropertyEnergy(model, self.terms)
+
+    def _guided(self, spec) -> bool:
+        """Whether the tilt moves field ``spec``."""
+        return (self.features or spec.centred) and (self.reads is None or spec.name in self.reads)
 
     def energy(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> torch.Tensor:
         """E per molecule, (B,)."""
         return self.scale * self.property_energy(z, t, graph, self.schedule)
 
     def gradient(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
-        """∇_z E, coordinates projected to zero CoM (other fields zeroed unless guided)."""
+        """∇_z E, coordinates projected to zero CoM (fields that are not guided zeroed)."""
         with torch.enable_grad():
             z_in = z.requires_grad_()
             g = grad(self.energy(z_in, t, graph).sum(), z_in)
-        if not self.features:
-            g = g.with_values(**{f.name: torch.zeros_like(g[f.name]) for f in g.specs if not f.centred})
+        g = g.with_values(**{f.name: torch.zeros_like(g[f.name]) for f in g.specs if not self._guided(f)})
         return g.project()
 
     def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
@@ -142,7 +148,7 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
             return shift
         broken = shift.molecule_sum(lambda v, f: (~torch.isfinite(v)).any(1).to(v.dtype)) > 0
         shift = shift.zeros_like().where(broken, shift)
-        guided = [f for f in shift.specs if self.features or f.centred]
+        guided = [f for f in shift.specs if self._guided(f)]
         columns = sum(f.columns for f in guided)
         gained = x0_gain * shift
         sq = gained.molecule_sum(lambda v, f: (v**2).sum(1) if f in guided else torch.zeros_like(v[:, 0]))

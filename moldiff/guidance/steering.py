@@ -34,7 +34,7 @@ from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
 
 SELECTIONS = ("sample", "best")
-READERS = ("edm", "xyz2mol")  # how a reward decides that a molecule counts
+READERS = ("edm", "xyz2mol", "model")  # how a reward decides that a molecule counts
 INVALID_REWARD = -1.0  # a molecule RDKit cannot read scores below any valid one of the scores here
 SCAFFOLD_REWARD = 1.0  # a counted molecule with its scaffold intact (bond orders too) scores this much more
 
@@ -153,12 +153,25 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
 def readable_molecules(molecules, reader: str = "edm") -> list:
     """RDKit molecules (heavy atoms) of a MolSet, or None for each one that does not count: under
     ``edm`` the EDM bond rule must give a valid molecule in one piece; under ``xyz2mol`` RDKit's
-    xyz2mol must succeed on a neutral molecule in one piece (how campaigns read drug-like molecules)."""
+    xyz2mol must succeed on a neutral molecule in one piece (how campaigns read a coordinate-only
+    model's molecules); under ``model`` the set's own bonds and formal charges (a graph model's) must
+    give a molecule in one piece that is valid as written, every valence allowed
+    (:func:`moldiff.chem.scoring.written_molecules`, how campaigns read a graph model's)."""
+    from dataclasses import replace
+
     from rdkit import Chem
 
     from moldiff.chem.rdmol import rdkit_quiet
+    from moldiff.chem.scoring import bonded_molecules
 
     _check_reader(reader)
+    if reader == "model":
+        if not molecules.has_bonds:
+            raise MoldiffError("the 'model' reader reads a graph model's own bonds; these molecules carry none "
+                               "(read them with 'edm' or 'xyz2mol')")  # fmt: skip
+        with rdkit_quiet():
+            mols, _ = bonded_molecules(molecules)
+            return [Chem.RemoveHs(m) if m is not None and len(Chem.GetMolFrags(m)) == 1 else None for m in mols]
     with rdkit_quiet():
         if reader == "edm":
             from moldiff.chem.bonds import molset_bonds
@@ -168,9 +181,7 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
             smiles, _ = edm_smiles(molecules, edges, orders)
             pieces = fragment_counts(molecules, edges)
             return [Chem.MolFromSmiles(s) if s is not None and n == 1 else None for s, n in zip(smiles, pieces)]
-        from moldiff.chem.scoring import bonded_molecules
-
-        mols, _ = bonded_molecules(molecules)
+        mols, _ = bonded_molecules(replace(molecules, bonds=None, bond_ptr=None))  # from the coordinates
         return [Chem.RemoveHs(m) if m is not None and len(Chem.GetMolFrags(m)) == 1
                 and not any(a.GetFormalCharge() for a in m.GetAtoms()) else None for m in mols]  # fmt: skip
 

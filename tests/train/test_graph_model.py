@@ -117,13 +117,24 @@ def test_a_charge_outside_the_models_charges_is_an_error(model_file):
         generator.encode(collate(data, [charged], generator.vocab))
 
 
-def test_scaffolds_and_steering_refuse_a_graph_model_in_one_line(model_file, tmp_path, capsys):
+def test_scaffolds_refuse_a_graph_model_in_one_line(model_file, tmp_path, capsys):
     from moldiff.cli.main import main
 
-    model = model_file
-    for extra in (["--scaffold-smiles", "c1ccccc1"], ["--steer", "valid", "--particles", "2"]):
-        assert main(["sample", "--model", str(model), "-n", "2", "--steps", "5", "-o", str(tmp_path / "o.sdf"), *extra]) == 2
-        assert "do not take graph models" in capsys.readouterr().err
+    argv = ["sample", "--model", str(model_file), "-n", "2", "--steps", "5", "-o", str(tmp_path / "o.sdf")]
+    assert main([*argv, "--scaffold-smiles", "c1ccccc1"]) == 2
+    assert "do not take graph models" in capsys.readouterr().err
+
+
+def test_sample_steers_a_graph_model_by_its_own_bonds(model_file, tmp_path):
+    import json
+
+    from moldiff.cli.main import main
+
+    out = tmp_path / "s.sdf"
+    argv = ["sample", "--model", str(model_file), "-n", "2", "--steps", "5", "-o", str(out), "--no-novelty", "--no-track"]
+    assert main([*argv, "--steer", "valid", "--particles", "2"]) == 0
+    record = json.loads(out.with_suffix(".run.json").read_text())
+    assert record["guidance"]["steer"]["reader"] == "model"
 
 
 def test_sample_scores_and_writes_the_graph_models_own_bonds(model_file, tmp_path, capsys):
