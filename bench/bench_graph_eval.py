@@ -100,7 +100,7 @@ def baseline(model: str, folder: Path, args) -> dict:
     from moldiff.chem.graph_eval import evaluate_graphs
     from moldiff.chem.io import read_sdf
     from moldiff.chem.rdmol import rdkit_quiet
-    from moldiff.chem.scoring import bonded_molecules
+    from moldiff.chem.scoring import xyz2mol_molecules
 
     sdf = folder / f"{model}.sdf"
     command = ["moldiff", "sample", "-n", str(args.n), "--model", model, "-o", str(sdf), "--json"]
@@ -124,7 +124,7 @@ def baseline(model: str, folder: Path, args) -> dict:
 
     coords, _ = read_sdf(sdf)
     with rdkit_quiet():
-        mols, reasons = bonded_molecules(coords)
+        mols, reasons = xyz2mol_molecules(coords)  # the SDF's bonds left aside
     kept = [i for i, m in enumerate(mols) if m is not None]
     failed = [(int(coords.ids[i]), reasons[i]) for i, m in enumerate(mols) if m is None]
     t0 = time.perf_counter()

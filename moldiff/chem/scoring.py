@@ -46,8 +46,12 @@ def bonded_molecules(molset: MolSet) -> tuple[list[Chem.Mol | None], list[str]]:
     """Every molecule with its bonds: (M sanitized molecules with H and a conformer, or None;
     M failure reasons, "" where it worked). A set that carries bonds (a graph model's) is read as
     written (:func:`written_molecules`); otherwise xyz2mol assigns them from the coordinates."""
-    if molset.has_bonds:
-        return written_molecules(molset)
+    return written_molecules(molset) if molset.has_bonds else xyz2mol_molecules(molset)
+
+
+def xyz2mol_molecules(molset: MolSet) -> tuple[list[Chem.Mol | None], list[str]]:
+    """xyz2mol on every molecule's coordinates, whatever bonds the set carries (see
+    :func:`bonded_molecules`)."""
     mols, reasons = [], []
     for i in range(len(molset)):
         a, b = int(molset.ptr[i]), int(molset.ptr[i + 1])

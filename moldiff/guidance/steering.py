@@ -157,12 +157,10 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
     model's molecules); under ``model`` the set's own bonds and formal charges (a graph model's) must
     give a molecule in one piece that is valid as written, every valence allowed
     (:func:`moldiff.chem.scoring.written_molecules`, how campaigns read a graph model's)."""
-    from dataclasses import replace
-
     from rdkit import Chem
 
     from moldiff.chem.rdmol import rdkit_quiet
-    from moldiff.chem.scoring import bonded_molecules
+    from moldiff.chem.scoring import bonded_molecules, xyz2mol_molecules
 
     _check_reader(reader)
     if reader == "model":
@@ -181,7 +179,7 @@ def readable_molecules(molecules, reader: str = "edm") -> list:
             smiles, _ = edm_smiles(molecules, edges, orders)
             pieces = fragment_counts(molecules, edges)
             return [Chem.MolFromSmiles(s) if s is not None and n == 1 else None for s, n in zip(smiles, pieces)]
-        mols, _ = bonded_molecules(replace(molecules, bonds=None, bond_ptr=None))  # from the coordinates
+        mols, _ = xyz2mol_molecules(molecules)  # from the coordinates, whatever bonds the set carries
         return [Chem.RemoveHs(m) if m is not None and len(Chem.GetMolFrags(m)) == 1
                 and not any(a.GetFormalCharge() for a in m.GetAtoms()) else None for m in mols]  # fmt: skip
 

@@ -101,6 +101,8 @@ def test_the_model_reader_counts_molecules_by_the_bonds_the_model_predicts(tiny_
     own = score_reward(generator.decode, [], reader="model")(z, graph)
     edm = score_reward(generator.decode, [], reader="edm")(z, graph)
     assert own.tolist() == [INVALID_REWARD, 0.0] and edm.tolist() == [0.0, INVALID_REWARD]
+    xyz2mol = score_reward(generator.decode, [], reader="xyz2mol")(z, graph)  # the coordinates, as asked
+    assert xyz2mol.tolist() == [0.0, INVALID_REWARD]
     qed = score_reward(generator.decode, [parse_guide("qed=max")], reader="model")(z, graph)
     assert qed[0] == INVALID_REWARD and 0 < qed[1] < 1  # RDKit's QED of the model's water
     with pytest.raises(MoldiffError, match="carry none"):
