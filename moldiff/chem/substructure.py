@@ -19,7 +19,7 @@ points keeps every hydrogen but those, so growth happens only at the marked atom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,19 @@ class Fragment:
     open_valence: np.ndarray | None = None
     charges: np.ndarray | None = None
     bond_orders: np.ndarray | None = None
+
+    def heavy_atoms(self) -> Fragment:
+        """The fragment without its hydrogen atoms, for a model of heavy atoms: the hydrogens it
+        kept stay hydrogens (RDKit adds them back), so each heavy atom's open valence is unchanged."""
+        keep = np.flatnonzero(self.atomic_numbers != 1)
+        if len(keep) == len(self.atomic_numbers):
+            return self
+        if len(keep) == 0:
+            raise MoldiffError("the scaffold has no heavy atom")
+        pick = (lambda a: None if a is None else a[keep].copy())  # noqa: E731
+        orders = None if self.bond_orders is None else self.bond_orders[np.ix_(keep, keep)].copy()
+        return replace(self, atomic_numbers=self.atomic_numbers[keep].copy(), positions=self.positions[keep].copy(),
+                       open_valence=pick(self.open_valence), charges=pick(self.charges), bond_orders=orders)
 
 
 def _dropped_hydrogens(mol: Chem.Mol, keep: list[int]) -> np.ndarray:

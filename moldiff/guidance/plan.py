@@ -307,6 +307,8 @@ def _scaffold(spec: GuidanceSpec, vocab, charges: tuple[int, ...] | None = None)
         fragment = fragment_from_sdf(spec.scaffold_sdf, hydrogens=spec.scaffold_h)
     else:
         fragment = fragment_from_smiles(spec.scaffold_smiles, hydrogens=spec.scaffold_h)
+    if charges is not None and 1 not in vocab.atomic_numbers:  # a graph model of heavy atoms
+        fragment = fragment.heavy_atoms()
     try:
         scaffold = Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab, fragment.open_valence)
         if charges is not None:

@@ -152,8 +152,13 @@ def test_a_heavy_atom_graph_model_needs_no_room_for_hydrogens(tmp_path):
     times = solver_times("ddpm", 4, gen.denoiser.schedule)
     mols, _ = plan.generate(3, seed=0, solver=get_solver("ddpm"), times=times)
     assert (_new_orders(mols, 6) <= 1).all() and (mols.atomic_numbers != 1).all()
-    with pytest.raises(MoldiffError, match="does not fit this model"):  # its hydrogens are not among C, N, O, F
-        plan_guidance(gen, config, {}, GuidanceSpec(scaffold_smiles="c1ccccc1", scaffold_h=True))
+    # kept hydrogens (--scaffold-h, or every one but the * of an attachment SMILES) stay hydrogens,
+    # which RDKit adds back: the heavy atoms keep their room
+    kept = plan_guidance(gen, config, {}, GuidanceSpec(scaffold_smiles="c1ccccc1", scaffold_h=True))
+    assert kept.scaffold.size == 6 and kept.scaffold.open_valence.tolist() == [0] * 6
+    marked = plan_guidance(gen, config, {}, GuidanceSpec(scaffold_smiles="*c1ccncc1"))
+    assert marked.scaffold.open_valence.tolist() == [1, 0, 0, 0, 0, 0] and marked.open_hydrogens == 0
+    assert marked.scaffold.bonds.sum() == 9  # the pyridine ring's Kekulé orders: 3 single, 3 double
 
 
 def test_a_scaffold_without_its_graph_is_refused_by_a_graph_model():
