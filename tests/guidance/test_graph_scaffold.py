@@ -71,6 +71,30 @@ def test_scaffold_atoms_charges_and_bonds_come_out_exactly(solver, jump, resampl
         assert np.array_equal(_orders(mols, m)[:k, :k], fragment.bond_orders)  # bonds and non-bonds
 
 
+def test_reconstruction_guidance_moves_the_free_rows_of_every_field_and_keeps_the_scaffold():
+    # one network call (the untrained net's x̂₀ is far from the scaffold, so whole runs diverge, as
+    # reconstruction guidance does on any poorly trained network)
+    from moldiff.diffusion.state import MoleculeNoise
+    from moldiff.guidance.inpaint import ScaffoldDenoiser
+
+    gen, _ = _generator()
+    scaffold = _scaffold(fragment_from_smiles(BETAINE), gen)
+    graph = MolGraph.from_counts(torch.tensor([12, 14])).with_pairs()
+    z, t = MoleculeNoise([1, 2], graph, gen.fields).randn(), torch.full((2,), 0.5)
+    plain, _ = ScaffoldDenoiser(gen.denoiser, scaffold, gen.type_scale).x0_eps(z, t, graph)
+    guided, eps = ScaffoldDenoiser(gen.denoiser, scaffold, gen.type_scale, reconstruction=1e-3).x0_eps(z, t, graph)
+    masks = scaffold.masks(graph)
+    block = guided["coords"][masks["atoms"]].reshape(2, scaffold.size, 3)
+    torch.testing.assert_close(block - block.mean(1, keepdim=True), scaffold.shape(block).expand(2, -1, -1))
+    for f in gen.fields:
+        known = masks[f.on]
+        if f.name != "coords":  # (the scaffold's centroid is free)
+            assert torch.equal(guided[f.name][known], plain[f.name][known]), f.name  # the exact scaffold
+        assert not torch.allclose(guided[f.name][~known], plain[f.name][~known]), f.name
+        assert torch.isfinite(eps[f.name]).all()
+    assert guided["bonds"][masks["pairs"]].argmax(1).tolist() == scaffold.bonds.tolist() * 2
+
+
 def test_cap_keeps_the_strongest_new_bonds_that_fit():
     # one molecule of 5 atoms, scaffold atoms 0 and 1 (bonded); pairs row-major:
     # (0,1) (0,2) (0,3) (0,4) (1,2) (1,3) (1,4) (2,3) (2,4) (3,4)
