@@ -62,10 +62,12 @@ class Fragment:
             return self
         if len(keep) == 0:
             raise MoldiffError("the scaffold has no heavy atom")
-        pick = (lambda a: None if a is None else a[keep].copy())  # noqa: E731
+        def pick(a):
+            return None if a is None else a[keep].copy()
+
         orders = None if self.bond_orders is None else self.bond_orders[np.ix_(keep, keep)].copy()
         return replace(self, atomic_numbers=self.atomic_numbers[keep].copy(), positions=self.positions[keep].copy(),
-                       open_valence=pick(self.open_valence), charges=pick(self.charges), bond_orders=orders)
+                       open_valence=pick(self.open_valence), charges=pick(self.charges), bond_orders=orders)  # fmt: skip
 
 
 def _dropped_hydrogens(mol: Chem.Mol, keep: list[int]) -> np.ndarray:

@@ -2,13 +2,15 @@
 bonds (and non-bonds) among its atoms come out exactly; no scaffold atom gets more new bond orders
 than its open valence; a heavy-atom scaffold file works as the same scaffold given as SMILES."""
 
+import csv
+
 import numpy as np
 import pytest
 import torch
 from rdkit import Chem
 
 from moldiff.chem.io import write_sdf
-from moldiff.chem.substructure import fragment_from_sdf, fragment_from_smiles
+from moldiff.chem.substructure import fragment_from_smiles
 from moldiff.config import load_config
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.state import MolGraph
@@ -125,7 +127,7 @@ def test_no_scaffold_atom_gets_more_new_bonds_than_its_open_valence():
     fragment = fragment_from_smiles("O=C(N)c1ccccc1")
     k = len(fragment.atomic_numbers)
     times = solver_times("ddpm", 6, gen.denoiser.schedule)
-    run = dict(seed=1, solver=get_solver("ddpm"), times=times, n_atoms=14)
+    run = {"seed": 1, "solver": get_solver("ddpm"), "times": times, "n_atoms": 14}
     capped, _ = generate_with_scaffold(gen, _scaffold(fragment, gen), 6, **run)
     assert (_new_orders(capped, k) <= fragment.open_valence[None]).all()
     # the same run without the cap: the untrained model overfills some scaffold atom
@@ -209,8 +211,6 @@ def test_sample_cli_keeps_a_smiles_scaffold_and_writes_the_models_bonds(tmp_path
                  "-o", str(out)]) == 0  # fmt: skip
     mols = [m for m in Chem.SDMolSupplier(str(out), sanitize=False, removeHs=False)]
     assert len(mols) == 4
-    import csv
-
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert [r["has_scaffold"] for r in rows] == ["True"] * 4  # read from the model's own bonds
     ring = fragment_from_smiles("c1ccccc1").bond_orders
