@@ -8,6 +8,7 @@ order of its batch, so any molecule of a run regenerates alone from its recorded
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 import torch
@@ -95,5 +96,7 @@ def _batch(generator, seeds, sizes, solver, times, cond, device, fixed: int) -> 
     times = times.to(device)
     # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
     z = noise.randn() * float(prior_std(generator.denoiser.schedule(times[0])))
-    z = solver(generator.denoiser, z, times, graph, noise)
+    feeding_back = getattr(generator.denoiser, "feeding_back", None)  # self-conditioning along the trajectory
+    with feeding_back() if feeding_back is not None else nullcontext():
+        z = solver(generator.denoiser, z, times, graph, noise)
     return generator.decode(z, graph, graph.leading(fixed) if fixed else None)

@@ -39,7 +39,7 @@ def build_network(config: RunConfig) -> torch.nn.Module:
             in_features=atoms, pair_features=BOND_CLASSES, out_features=atoms, pair_out=BOND_CLASSES,
             hidden=m.hidden, layers=m.layers, pair_hidden=m.pair_hidden,
             cond_features=condition_features(config.data.properties), attention=m.attention,
-            norm_factor=m.norm_factor,
+            norm_factor=m.norm_factor, self_conditioning=m.self_conditioning,
         )  # fmt: skip
     return BACKBONES[m.backbone](
         in_features=len(config.data.elements),

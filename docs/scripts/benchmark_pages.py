@@ -30,6 +30,8 @@ PERCENT_KEYS = frozenset({
     "valid_connected", "neutral", "neutral_connected", "connected", "contains", "exact", "xyz2mol_valid",
     "xyz2mol_scaffold", "scaffold_intact", "edm_validity", "validity_xyz2mol", "scaffold_containment",
     "scaffold_exact", "posebusters_pass", "one_piece", "over_bonded_atoms", "under_bonded_atoms",
+    "geometry_consistency", "valid_connected_consistent", "neutral_valid_connected", "edm_atom_stability",
+    "edm_mol_stability", "edm_uniqueness", "atom_stability_graph",
 })  # fmt: skip
 
 LABELS = {
@@ -40,6 +42,10 @@ LABELS = {
     "rows": "Results", "details": "Details", "mae": "MAE",
     "alpha": "α (Bohr³)", "gap": "gap (meV)", "homo": "HOMO (meV)", "lumo": "LUMO (meV)", "mu": "μ (D)",
     "Cv": "Cv (cal/(mol K))", "mae_se": "MAE s.e.", "guide_mae": "guide MAE", "corr": "correlation", "n": "n",
+    "geometry_consistency": "bonds match geometry", "valid_connected_consistent": "valid, one piece & match",
+    "posebusters_pass": "PoseBusters mol", "median_delta_e": "median ΔE relax", "mean_delta_e": "mean ΔE relax",
+    "edm_atom_stability": "EDM atom stab.", "edm_mol_stability": "EDM mol. stab.", "edm_validity": "EDM valid",
+    "edm_uniqueness": "EDM unique", "cpu_hours": "CPU hours",
 }  # fmt: skip
 
 # Small mappings shown inside one cell (solver options, filter reasons) rather than as rows.
@@ -129,6 +135,8 @@ def fmt(value, key: str = "") -> str:
         return "yes" if value else "no"
     if isinstance(value, float) and key in PERCENT_KEYS and 0.0 <= value <= 1.0:
         return f"{100 * value:.1f} %"
+    if isinstance(value, float) and key.endswith("_se") and key.removesuffix("_se") in PERCENT_KEYS:
+        return f"{100 * value:.1f}"  # a standard error in percentage points
     if isinstance(value, float):
         if value != value:
             return "nan"

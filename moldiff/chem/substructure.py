@@ -19,7 +19,7 @@ points keeps every hydrogen but those, so growth happens only at the marked atom
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,9 @@ class Fragment:
     ``open_hydrogens``: the hydrogens its kept atoms carry but the fragment leaves out (each becomes
     a hydrogen or a substituent, so a molecule needs at least k + open_hydrogens atoms), and
     ``open_valence`` (k,) how many of them each kept atom carries (None where unknown: an SDF block
-    RDKit cannot read as a molecule)."""
+    RDKit cannot read as a molecule). ``charges`` (k,) and ``bond_orders`` (k, k) are the kept atoms'
+    formal charges and the Kekulé bond orders among them (0: no bond), for models that generate the
+    bond graph (None where RDKit cannot kekulize the scaffold)."""
 
     atomic_numbers: np.ndarray
     positions: np.ndarray
@@ -49,6 +51,23 @@ class Fragment:
     smiles: str
     open_hydrogens: int = 0
     open_valence: np.ndarray | None = None
+    charges: np.ndarray | None = None
+    bond_orders: np.ndarray | None = None
+
+    def heavy_atoms(self) -> Fragment:
+        """The fragment without its hydrogen atoms, for a model of heavy atoms: the hydrogens it
+        kept stay hydrogens (RDKit adds them back), so each heavy atom's open valence is unchanged."""
+        keep = np.flatnonzero(self.atomic_numbers != 1)
+        if len(keep) == len(self.atomic_numbers):
+            return self
+        if len(keep) == 0:
+            raise MoldiffError("the scaffold has no heavy atom")
+        def pick(a):
+            return None if a is None else a[keep].copy()
+
+        orders = None if self.bond_orders is None else self.bond_orders[np.ix_(keep, keep)].copy()
+        return replace(self, atomic_numbers=self.atomic_numbers[keep].copy(), positions=self.positions[keep].copy(),
+                       open_valence=pick(self.open_valence), charges=pick(self.charges), bond_orders=orders)  # fmt: skip
 
 
 def _dropped_hydrogens(mol: Chem.Mol, keep: list[int]) -> np.ndarray:
@@ -56,6 +75,48 @@ def _dropped_hydrogens(mol: Chem.Mol, keep: list[int]) -> np.ndarray:
     kept = set(keep)
     return np.array([sum(1 for n in mol.GetAtomWithIdx(i).GetNeighbors() if n.GetAtomicNum() == 1 and n.GetIdx() not in kept)
                      + mol.GetAtomWithIdx(i).GetNumImplicitHs() for i in keep], dtype=np.int64)  # fmt: skip
+
+
+def _kekule_graph(mol: Chem.Mol, keep: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(charges (k,), Kekulé bond orders (k, k)) of atoms ``keep`` of ``mol``, read after sanitizing
+    and kekulizing the whole molecule (so an aromatic ring cut from its substituents keeps its
+    alternation); (None, None) if RDKit rejects it or a bond is not single, double or triple."""
+    mol = Chem.Mol(mol)
+    with rdkit_quiet():
+        try:
+            Chem.SanitizeMol(mol)
+            Chem.Kekulize(mol, clearAromaticFlags=True)
+        except Exception:
+            return None, None
+    where = {atom: row for row, atom in enumerate(keep)}
+    orders = np.zeros((len(keep), len(keep)), dtype=np.int64)
+    for bond in mol.GetBonds():
+        i, j = where.get(bond.GetBeginAtomIdx()), where.get(bond.GetEndAtomIdx())
+        if i is None or j is None:
+            continue
+        order = bond.GetBondTypeAsDouble()
+        if order not in (1.0, 2.0, 3.0):
+            return None, None
+        orders[i, j] = orders[j, i] = int(order)
+    charges = np.array([mol.GetAtomWithIdx(i).GetFormalCharge() for i in keep], dtype=np.int64)
+    return charges, orders
+
+
+def _written_graph(mol: Chem.Mol, keep: list[int]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """As :func:`_kekule_graph`, but a file's bonds among ``keep`` as written where they are all
+    single, double or triple (a Kekulé ring keeps the file's alternation)."""
+    kept = set(keep)
+    inside = [b for b in mol.GetBonds() if b.GetBeginAtomIdx() in kept and b.GetEndAtomIdx() in kept]
+    if any(b.GetBondTypeAsDouble() not in (1.0, 2.0, 3.0) or b.GetIsAromatic() for b in inside):
+        return _kekule_graph(mol, keep)
+    if _sanitized_with_hs(mol) is None:
+        return None, None
+    where = {atom: row for row, atom in enumerate(keep)}
+    orders = np.zeros((len(keep), len(keep)), dtype=np.int64)
+    for bond in inside:
+        i, j = where[bond.GetBeginAtomIdx()], where[bond.GetEndAtomIdx()]
+        orders[i, j] = orders[j, i] = int(bond.GetBondTypeAsDouble())
+    return np.array([mol.GetAtomWithIdx(i).GetFormalCharge() for i in keep], dtype=np.int64), orders
 
 
 def _keep_atoms(mol: Chem.Mol, keep: list[int]) -> Chem.Mol:
@@ -96,7 +157,9 @@ def fragment_from_sdf(path: str | Path, *, hydrogens: bool = False) -> Fragment:
     open_valence = None if checked is None else _dropped_hydrogens(checked, keep)
     if open_valence is not None:
         dropped = int(open_valence.sum())  # also the implicit hydrogens of a heavy-atom block
-    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query), dropped, open_valence)
+    charges, orders = _written_graph(mol, keep)
+    return Fragment(z[keep].copy(), pos[keep].astype(np.float64), query, _smiles_of(query), dropped, open_valence,
+                    charges, orders)  # fmt: skip
 
 
 def _sanitized_with_hs(mol: Chem.Mol) -> Chem.Mol | None:
@@ -132,8 +195,10 @@ def fragment_from_smiles(smiles: str, *, hydrogens: bool = False, seed: int = DE
     dropped = len(conf.atomic_numbers) - len(keep)
     open_valence = np.zeros(len(keep), dtype=np.int64) if hydrogens else \
         np.array([a.GetTotalNumHs() for a in heavy.GetAtoms()], dtype=np.int64)  # fmt: skip
+    with rdkit_quiet():
+        charges, orders = _kekule_graph(Chem.AddHs(heavy), keep)  # the embedded molecule's atom order
     return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, conf.smiles, dropped,
-                    open_valence)  # fmt: skip
+                    open_valence, charges, orders)  # fmt: skip
 
 
 def _fragment_with_attachments(smiles: str, parsed: Chem.Mol, seed: int) -> Fragment:
@@ -162,8 +227,9 @@ def _fragment_with_attachments(smiles: str, parsed: Chem.Mol, seed: int) -> Frag
     query = query.GetMol()
     sites = [capped.GetAtomWithIdx(idx).GetNeighbors()[0].GetIdx() for idx in attachments]
     open_valence = np.array([sites.count(i) for i in keep], dtype=np.int64)
+    charges, orders = _kekule_graph(capped, keep)
     return Fragment(conf.atomic_numbers[keep].copy(), conf.positions[keep].copy(), query, _smiles_of(query),
-                    open_hydrogens=len(attachments), open_valence=open_valence)
+                    open_hydrogens=len(attachments), open_valence=open_valence, charges=charges, bond_orders=orders)
 
 
 def _topology(mol: Chem.Mol) -> Chem.Mol:
@@ -187,17 +253,37 @@ def _sanitized(mol: Chem.Mol) -> Chem.Mol | None:
 
 
 def scaffold_matches(molecules: MolSet, query: Chem.Mol) -> tuple[list[bool], list[bool]]:
-    """(has_scaffold, scaffold_exact) for every molecule (see the module doc)."""
+    """(has_scaffold, scaffold_exact) for every molecule (see the module doc); molecules that carry
+    their own bonds and charges (a graph model's) are read with those instead of the EDM rule."""
+    if molecules.has_bonds:
+        return _matches(molecules, query, _own_graphs(molecules))
     _, edges, orders = molset_bonds(molecules)
     eptr = np.searchsorted(edges[:, 0], molecules.ptr)
+    graphs = []
+    for i in range(len(molecules)):
+        a = int(molecules.ptr[i])
+        graphs.append(((edges[eptr[i] : eptr[i + 1]] - a).tolist(), orders[eptr[i] : eptr[i + 1]].tolist(), None))
+    return _matches(molecules, query, graphs)
+
+
+def _own_graphs(molecules: MolSet) -> list[tuple[list, list, np.ndarray]]:
+    """(edges, orders, charges) of every molecule from its own graph."""
+    out = []
+    for i in range(len(molecules)):
+        rows = molecules.molecule_bonds(i)
+        out.append((rows[:, :2].tolist(), rows[:, 2].tolist(), molecules.charges[molecules.ptr[i] : molecules.ptr[i + 1]]))
+    return out
+
+
+def _matches(molecules: MolSet, query: Chem.Mol, graphs) -> tuple[list[bool], list[bool]]:
+    """(has_scaffold, scaffold_exact) of molecules with the given (edges, orders, charges) each."""
     with rdkit_quiet():
         query_topology = _topology(query)
         query_exact = _sanitized(query)
         has, exact = [], []
-        for i in range(len(molecules)):
+        for i, (e, o, q) in enumerate(graphs):
             a, b = int(molecules.ptr[i]), int(molecules.ptr[i + 1])
-            e = (edges[eptr[i] : eptr[i + 1]] - a).tolist()
-            mol = mol_from_edges(molecules.atomic_numbers[a:b].tolist(), e, orders[eptr[i] : eptr[i + 1]].tolist())
+            mol = mol_from_edges(molecules.atomic_numbers[a:b].tolist(), e, o, charges=q)
             found = _topology(mol).HasSubstructMatch(query_topology)
             has.append(bool(found))
             target = _sanitized(mol) if found else None

@@ -40,6 +40,9 @@ class ModelConfig(Strict):
     backbone: Literal["egnn", "egnn_pairs"] = Field(
         "egnn", description="Network architecture: egnn (atoms), or egnn_pairs (atoms and atom pairs, for data.graph).")
     pair_hidden: int = Field(64, description="egnn_pairs only: width of the pair state.")
+    self_conditioning: bool = Field(False, description="egnn_pairs only: the network also reads its previous clean "
+                                    "estimate (the sampler's last prediction; in training, half the batches feed "
+                                    "back a first pass without gradient).")  # fmt: skip
     hidden: int = Field(128, description="Width of the node features.")
     layers: int = Field(6, description="Message-passing layers.")
     attention: bool = Field(True, description="Gate each message by a learned attention weight.")
@@ -106,6 +109,9 @@ class TrainConfig(Strict):
     max_minutes: float | None = Field(None, description="Stop (with a checkpoint) after this wall time.")
     log_every: int = Field(50, description="Steps between training-loss log lines.")
     checkpoint_every: int = Field(500, description="Steps between checkpoints (last.pt, model.pt).")
+    snapshot_every_cpu_minutes: float | None = Field(
+        None, gt=0, description="Keep a copy of the model file each time training crosses a multiple of this many "
+        "CPU minutes (OUT_DIR/snapshots/model_step<step>.pt), for learning curves.")  # fmt: skip
     eval_every: int = Field(2000, description="Steps between evaluations of validation loss and sample quality.")
     eval_samples: int = Field(100, description="Molecules sampled at each evaluation.")
     eval_steps: int = Field(500, description="Sampler steps of each evaluation.")
@@ -152,6 +158,8 @@ def check_graph_model(data: DataConfig, model: ModelConfig) -> None:
     if data.graph != (model.backbone == "egnn_pairs"):
         raise ValueError("data.graph and model.backbone egnn_pairs go together: the pair network reads and writes "
                          "the bond graph, which only graph data gives")  # fmt: skip
+    if model.self_conditioning and model.backbone != "egnn_pairs":
+        raise ValueError("model.self_conditioning needs model.backbone egnn_pairs")
     if data.graph and model.known_atoms:
         raise ValueError("model.known_atoms is not available for graph models (data.graph) yet")
     if data.graph and len(set(data.charges)) != len(data.charges):

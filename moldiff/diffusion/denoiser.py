@@ -5,6 +5,8 @@ which loss trained the network.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -48,6 +50,12 @@ class Denoiser(PredictionViews):
             raise ValueError(f"unknown prediction {prediction!r}; choose from {PREDICTIONS}")
         self.net, self.schedule, self.prediction = net, schedule, prediction
         self.nfe = 0  # network evaluations, counted for the solvers' reports
+        # self-conditioning (a network with ``self_conditioning``): while sampling inside
+        # ``feeding_back()``, each call reads the clean estimate of the call before; in training,
+        # ``feed_back_next`` makes the next call run a first pass without gradient and feed it back
+        self.feed_back_next = False
+        self._feeding_back = False
+        self._previous = None
 
     def coefficients(self, t: torch.Tensor, graph: MolGraph):
         """α, σ, α', σ' per molecule, each (B,) (a state broadcasts them to its fields)."""
@@ -71,11 +79,51 @@ class Denoiser(PredictionViews):
         pairs = [f for f in z.specs if f.on == "pairs"]
         h = torch.cat([z[f.name] for f in atoms], 1)
         e = torch.cat([z[f.name] for f in pairs], 1)
-        out = self.net(z["coords"], h, e, t, graph.batch, graph.ptr, graph.cond, pairs=graph.pairs)
-        values = {"coords": out.x}
-        values.update(zip((f.name for f in atoms), out.atoms.split([f.columns for f in atoms], 1)))
-        values.update(zip((f.name for f in pairs), out.pairs.split([f.columns for f in pairs], 1)))
-        return z.with_values(**values).project()
+
+        def run(previous=None) -> MolState:
+            fed = {"previous": previous} if self.self_conditioned else {}
+            out = self.net(z["coords"], h, e, t, graph.batch, graph.ptr, graph.cond, pairs=graph.pairs, **fed)
+            values = {"coords": out.x}
+            values.update(zip((f.name for f in atoms), out.atoms.split([f.columns for f in atoms], 1)))
+            values.update(zip((f.name for f in pairs), out.pairs.split([f.columns for f in pairs], 1)))
+            return z.with_values(**values).project()
+
+        previous = None
+        if self.self_conditioned and self.feed_back_next:
+            self.feed_back_next = False
+            with torch.no_grad():
+                previous = self._clean_estimate(z, run(), t, graph, atoms, pairs)
+        elif self._feeding_back and self._previous is not None and self._previous.x.shape == z["coords"].shape:
+            previous = self._previous
+        out = run(previous)
+        if self._feeding_back:
+            self._previous = self._clean_estimate(z, out, t, graph, atoms, pairs)
+        return out
+
+    @property
+    def self_conditioned(self) -> bool:
+        """Whether the network reads its previous clean estimate (``model.self_conditioning``)."""
+        return bool(getattr(getattr(self.net, "module", self.net), "self_conditioning", False))
+
+    @contextmanager
+    def feeding_back(self):
+        """Within: a self-conditioned network reads the clean estimate of the call before (one
+        sampling trajectory); outside, it reads none, as likelihoods and single calls want."""
+        self._feeding_back, self._previous = True, None
+        try:
+            yield self
+        finally:
+            self._feeding_back, self._previous = False, None
+
+    def _clean_estimate(self, z: MolState, out: MolState, t, graph, atoms, pairs):
+        """x̂₀ of a raw output as the network's fed-back input, detached. Clamped: where α_t → 0, x̂₀
+        from ε̂ grows without bound, and the estimate there carries no information anyway."""
+        from moldiff.nets.egnn_pairs import PairOutput
+
+        x0, _ = P.to_x0_eps(self.prediction, z, out, self.coefficients(t, graph))
+        x0 = x0.detach()
+        return PairOutput(x0["coords"].clamp(-20.0, 20.0), torch.cat([x0[f.name] for f in atoms], 1).clamp(-2.0, 2.0),
+                          torch.cat([x0[f.name] for f in pairs], 1).clamp(-2.0, 2.0))  # fmt: skip
 
     def predict(self, kind: str, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         """The prediction of ``kind`` for ``z`` at ``t`` (B,): one network evaluation."""

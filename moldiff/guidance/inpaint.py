@@ -44,17 +44,29 @@ from moldiff.guidance.base import GuidedDenoiser
 @dataclass(frozen=True)
 class Scaffold:
     """k atoms to keep: ``positions`` (k, 3) in Å (any frame), ``types`` (k,) vocabulary indices,
-    and optionally ``open_valence`` (k,): how many new atoms bond to each (for networks that read it)."""
+    and optionally ``open_valence`` (k,): how many new atoms bond to each (for networks that read it;
+    a graph model's bond cap, :func:`cap_new_bonds`, reads it as bond orders).
+
+    For a model that generates the bond graph: ``charges`` (k,) the index of each atom's formal
+    charge in the model's charges, and ``bonds`` (k(k−1)/2,) the bond class (0: none, 1–3: Kekulé
+    order) of every scaffold pair i < j, row-major (the order of ``MolGraph.with_pairs``)."""
 
     positions: torch.Tensor
     types: torch.Tensor
     open_valence: torch.Tensor | None = None
+    charges: torch.Tensor | None = None
+    bonds: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         k = self.types.shape[0]
         if k < 1 or self.positions.shape != (k, 3) or self.types.dim() != 1:
             raise ValueError(f"Scaffold needs positions (k, 3) and types (k,), k >= 1; got "
                              f"{tuple(self.positions.shape)} and {tuple(self.types.shape)}")  # fmt: skip
+        if (self.charges is None) != (self.bonds is None):
+            raise ValueError("a scaffold's charges and bonds come together")
+        if self.charges is not None and (self.charges.shape != (k,) or self.bonds.shape != (k * (k - 1) // 2,)):
+            raise ValueError(f"Scaffold needs charges ({k},) and bonds ({k * (k - 1) // 2},); got "
+                             f"{tuple(self.charges.shape)} and {tuple(self.bonds.shape)}")  # fmt: skip
         if not torch.isfinite(self.positions).all():
             raise MoldiffError("the scaffold has non-finite coordinates")
 
@@ -65,9 +77,33 @@ class Scaffold:
         valence = None if open_valence is None else torch.as_tensor(np.asarray(open_valence)).long()
         return cls(torch.as_tensor(np.asarray(positions), dtype=torch.float64), torch.as_tensor(types), valence)
 
+    def with_graph(self, formal_charges, bond_orders, charge_table: tuple[int, ...]) -> Scaffold:
+        """This scaffold with its graph, for a graph model writing formal charges ``charge_table``:
+        ``formal_charges`` (k,) and Kekulé ``bond_orders`` (k, k), symmetric, 0 where unbonded.
+
+        Raises:
+            MoldiffError: a charge the model does not write, or a bond order outside 0–3.
+        """
+        k = self.size
+        orders = torch.as_tensor(np.asarray(bond_orders)).long()
+        charges = [int(q) for q in np.asarray(formal_charges).tolist()]
+        other = sorted(set(charges) - set(charge_table))
+        if other:
+            raise MoldiffError(f"the scaffold has formal charges {other}; the model writes {list(charge_table)}")
+        if orders.shape != (k, k) or not torch.equal(orders, orders.T) or orders.min() < 0 or orders.max() > 3:
+            raise MoldiffError(f"the scaffold's bond orders must be a symmetric ({k}, {k}) table of 0-3")
+        i, j = torch.triu_indices(k, k, 1)
+        index = torch.tensor([charge_table.index(q) for q in charges], dtype=torch.long)
+        return replace(self, charges=index, bonds=orders[i, j])
+
     @property
     def size(self) -> int:
         return int(self.types.shape[0])
+
+    @property
+    def has_graph(self) -> bool:
+        """Whether the scaffold fixes charges and bonds (for a graph model)."""
+        return self.bonds is not None
 
     def shape(self, like: torch.Tensor) -> torch.Tensor:
         """The internal shape: positions minus their centroid, (k, 3), as ``like``."""
@@ -93,11 +129,35 @@ class Scaffold:
             raise MoldiffError(f"every molecule needs at least the scaffold's {self.size} atoms")
         return graph.leading(self.size)
 
+    def pair_mask(self, graph: MolGraph) -> torch.Tensor:
+        """(P,) True for the pairs of two scaffold atoms of every molecule (in each molecule they
+        come in the scaffold's own row-major order)."""
+        self.mask(graph)  # every molecule holds the scaffold
+        local = graph.pairs - graph.ptr[graph.pair_batch][:, None]
+        return local[:, 1] < self.size  # i < j
+
+    def masks(self, graph: MolGraph) -> dict[str, torch.Tensor]:
+        """The known rows of fields on ``atoms`` (N,) and, on a graph with pairs, on ``pairs`` (P,)."""
+        out = {"atoms": self.mask(graph)}
+        if graph.pairs is not None:
+            out["pairs"] = self.pair_mask(graph)
+        return out
+
+    def known_values(self, name: str, spec, like: torch.Tensor) -> torch.Tensor:
+        """The clean one-hot rows (k or k(k−1)/2, columns) of a graph field, ``charges`` or ``bonds``."""
+        if not self.has_graph:
+            raise MoldiffError("a model that generates bonds needs the scaffold's charges and bonds")
+        classes = {"charges": self.charges, "bonds": self.bonds}.get(name)
+        if classes is None:
+            raise MoldiffError(f"scaffolds do not fix a field {name!r}")
+        return torch.nn.functional.one_hot(classes.to(like.device), spec.columns).to(like.dtype) * spec.scale
+
 
 def place_known(z: MolState, graph: MolGraph, scaffold: Scaffold, type_scale: float, alpha: torch.Tensor,
                 sigma: torch.Tensor, xi: MolState | None = None) -> MolState:  # fmt: skip
     """``z`` with each molecule's known block set to its own centroid + α·shape + σ·(ξ − mean ξ)
-    and types α·h + σ·ξ_h; α, σ are (B,) and ξ noise (None: no noise)."""
+    and types α·h + σ·ξ_h; α, σ are (B,) and ξ noise (None: no noise). A graph model's charges of
+    the scaffold atoms and bond classes of the scaffold pairs are set the same way, α·one-hot + σ·ξ."""
     mask, k, b = scaffold.mask(graph), scaffold.size, graph.num_graphs
     coords, types = z["coords"], z["types"]
     a = alpha.to(z.dtype).reshape(b, 1, 1)
@@ -112,7 +172,19 @@ def place_known(z: MolState, graph: MolGraph, scaffold: Scaffold, type_scale: fl
     coords, types = coords.clone(), types.clone()
     coords[mask] = known_x.reshape(b * k, 3)
     types[mask] = known_h.reshape(b * k, -1)
-    return z.with_values(coords=coords, types=types).project()
+    graph_fields = {}
+    for f in z.specs:
+        if f.name in ("coords", "types"):
+            continue
+        rows = scaffold.mask(graph) if f.on == "atoms" else scaffold.pair_mask(graph)
+        values = z[f.name].clone()
+        known = scaffold.known_values(f.name, f, values)  # (r, columns), r rows per molecule
+        block = a.reshape(b, 1, 1) * known[None]
+        if xi is not None:
+            block = block + sigma.to(z.dtype).reshape(b, 1, 1) * xi[f.name][rows].reshape(b, known.shape[0], -1)
+        values[rows] = block.reshape(-1, f.columns)
+        graph_fields[f.name] = values
+    return z.with_values(coords=coords, types=types, **graph_fields).project()
 
 
 def replace_known(z: MolState, t: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float,
@@ -160,7 +232,8 @@ class ScaffoldDenoiser(GuidedDenoiser):
 
     def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
-        mask = self.scaffold.mask(graph)
+        masks = self.scaffold.masks(graph)  # known rows of the fields on atoms (and pairs)
+        mask = masks["atoms"]
         a, s, _, _ = self.coefficients(t, graph)
         z_net, graph_net = z, graph
         if self.known_atoms:  # the input the network was trained on: clean scaffold, flagged
@@ -172,9 +245,10 @@ class ScaffoldDenoiser(GuidedDenoiser):
                 z_in = z_net.requires_grad_()
                 x0, _ = self.inner.x0_eps(z_in, t, graph_net)
                 target = place_known(x0.detach(), graph, self.scaffold, self.type_scale, ones, ones * 0)
-                error = (x0 - target).map(lambda v: v[mask] ** 2).sum()  # over the known atoms
+                diff = x0 - target
+                error = sum((diff[f.name][masks[f.on]] ** 2).sum() for f in diff.specs)  # over the known rows
                 g = grad(error, z_in)
-            g = g.map(lambda v: v.masked_fill(mask[:, None], 0))
+            g = g.with_values(**{f.name: g[f.name].masked_fill(masks[f.on][:, None], 0) for f in g.specs})
             x0 = (x0.detach() - self.reconstruction * a / 2 * g).project()
             eps = (z - a * x0) / s
         else:
@@ -184,7 +258,8 @@ class ScaffoldDenoiser(GuidedDenoiser):
             x0 = self.guard(x0, graph)
             return x0, ((z - a * x0) / s).project()
         implied = (z - a * x0) / s  # ε̂ of the known atoms: what the replaced x̂₀ implies
-        eps = eps.with_values(**{f.name: torch.where(mask[:, None], implied[f.name], eps[f.name]) for f in eps.specs})
+        eps = eps.with_values(**{f.name: torch.where(masks[f.on][:, None], implied[f.name], eps[f.name])
+                                 for f in eps.specs})  # fmt: skip
         return x0, eps.project()
 
 
@@ -220,9 +295,29 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
             if callback is not None:
                 callback(b - 1, z)
         ones = torch.ones(graph.num_graphs, dtype=z.dtype, device=z.device)
-        return place_known(z, graph, scaffold, type_scale, ones, ones * 0)  # the exact scaffold
+        z = place_known(z, graph, scaffold, type_scale, ones, ones * 0)  # the exact scaffold
+        return cap_scaffold_bonds(z, graph, scaffold)
 
     return sample
+
+
+def cap_scaffold_bonds(z: MolState, graph: MolGraph, scaffold: Scaffold) -> MolState:
+    """A final state whose bonds (a graph model's) give no scaffold atom more new bond orders than
+    its open valence (:func:`moldiff.guidance.valence.cap_new_bonds`): each pair whose class changes
+    becomes that class's clean one-hot. ``z`` itself without bonds or open valences."""
+    if "bonds" not in z.values or scaffold.open_valence is None:
+        return z
+    from moldiff.guidance.valence import cap_new_bonds
+
+    spec = next(f for f in z.specs if f.name == "bonds")
+    bonds = z["bonds"]
+    classes = cap_new_bonds(bonds, graph, scaffold.open_valence)
+    changed = classes != bonds.argmax(1)
+    if not bool(changed.any()):
+        return z
+    bonds = bonds.clone()
+    bonds[changed] = torch.nn.functional.one_hot(classes[changed], spec.columns).to(bonds.dtype) * spec.scale
+    return z.with_values(bonds=bonds)
 
 
 def align_to_scaffold(molecules: MolSet, scaffold: Scaffold) -> MolSet:
@@ -236,7 +331,7 @@ def align_to_scaffold(molecules: MolSet, scaffold: Scaffold) -> MolSet:
         pos[a:b] += target - pos[a : a + k].mean(0)
     return MolSet(atomic_numbers=molecules.atomic_numbers, positions=pos, ptr=molecules.ptr,
                   charges=molecules.charges, ids=molecules.ids, smiles=molecules.smiles,
-                  properties=molecules.properties)  # fmt: skip
+                  properties=molecules.properties, bonds=molecules.bonds, bond_ptr=molecules.bond_ptr)  # fmt: skip
 
 
 def scaffold_atom_counts(generator, scaffold: Scaffold, n: int, seed: int, n_atoms: int | None,
@@ -262,9 +357,13 @@ def generate_with_scaffold(generator, scaffold: Scaffold, n: int, *, seed: int, 
                            open_hydrogens: int = 0, reconstruction: float = 0.0, guard=None,
                            **kwargs) -> tuple[MolSet, list[int]]:  # fmt: skip
     """``n`` molecules containing ``scaffold`` (its atoms first, at the given coordinates); other
-    keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond)."""
+    keyword arguments go to :func:`moldiff.sampling.generate` (batch_size, device, progress, cond).
+    A graph model needs the scaffold's graph (:meth:`Scaffold.with_graph`): its charges and bonds are
+    kept too, and no scaffold atom gets more new bond orders than its open valence."""
     from moldiff.sampling import generate
 
+    if getattr(generator, "graph_model", False) and not scaffold.has_graph:
+        raise MoldiffError("a model that generates bonds needs the scaffold's charges and bonds")
     counts = scaffold_atom_counts(generator, scaffold, n, seed, n_atoms, open_hydrogens)
     wrapped = inpaint_solver(solver, scaffold, generator.type_scale, jump=jump, resamples=resamples,
                              reconstruction=reconstruction, guard=guard)  # fmt: skip

@@ -101,7 +101,16 @@ class GuidancePlan:
 
         if self.scaffold is None:
             return atom_counts(self.generator, seed, n, n_atoms)
-        return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms, self.fragment.open_hydrogens)
+        return scaffold_atom_counts(self.generator, self.scaffold, n, seed, n_atoms, self.open_hydrogens)
+
+    @property
+    def open_hydrogens(self) -> int:
+        """The hydrogens the scaffold leaves out that the model must generate as atoms: all of them,
+        but none for a graph model of heavy atoms (its hydrogens come from RDKit after decoding)."""
+        generator = self.generator
+        if getattr(generator, "graph_model", False) and 1 not in generator.vocab.atomic_numbers:
+            return 0
+        return self.fragment.open_hydrogens
 
     def solver(self, solver):
         """``solver`` itself, or wrapped to keep the scaffold fixed and, outermost, to steer."""
@@ -216,8 +225,6 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
         raise MoldiffError("guidance and scaffolds need a flow map with the x0 or eps parameterisation "
                            "(this one predicts velocities)")  # fmt: skip
     graph_model = any(f.on == "pairs" for f in getattr(generator, "fields", ()))
-    if graph_model and (spec.scaffold_sdf or spec.scaffold_smiles):
-        raise MoldiffError("scaffolds do not take graph models (data.graph) yet; sample this model without them")
     plan = GuidancePlan(generator=generator, jump=spec.jump, resamples=spec.resamples,
                         reconstruction=spec.reconstruction)  # fmt: skip
     denoiser = generator.denoiser
@@ -273,7 +280,7 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
 
     # ---- scaffold
     if spec.scaffold_sdf is not None or spec.scaffold_smiles is not None:
-        plan.fragment, plan.scaffold = _scaffold(spec, generator.vocab)
+        plan.fragment, plan.scaffold = _scaffold(spec, generator.vocab, generator.charges if graph_model else None)
         if spec.valence_guard and plan.fragment.open_valence is not None:
             from moldiff.guidance.valence import ValenceGuard
 
@@ -301,8 +308,9 @@ def steering_reader(reader: str | None, graph_model: bool) -> str:
     return reader
 
 
-def _scaffold(spec: GuidanceSpec, vocab):
-    """(Fragment, Scaffold) of the spec's SDF file or SMILES."""
+def _scaffold(spec: GuidanceSpec, vocab, charges: tuple[int, ...] | None = None):
+    """(Fragment, Scaffold) of the spec's SDF file or SMILES; with ``charges`` (a graph model's formal
+    charges), the scaffold carries its charges and Kekulé bonds, which generation keeps."""
     from moldiff.chem.substructure import SCAFFOLD_FILES, fragment_from_sdf, fragment_from_smiles
     from moldiff.guidance.inpaint import Scaffold
 
@@ -314,10 +322,17 @@ def _scaffold(spec: GuidanceSpec, vocab):
         fragment = fragment_from_sdf(spec.scaffold_sdf, hydrogens=spec.scaffold_h)
     else:
         fragment = fragment_from_smiles(spec.scaffold_smiles, hydrogens=spec.scaffold_h)
+    if charges is not None and 1 not in vocab.atomic_numbers:  # a graph model of heavy atoms
+        fragment = fragment.heavy_atoms()
     try:
-        return fragment, Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab, fragment.open_valence)
+        scaffold = Scaffold.from_atoms(fragment.atomic_numbers, fragment.positions, vocab, fragment.open_valence)
+        if charges is not None:
+            if fragment.bond_orders is None or fragment.open_valence is None:
+                raise MoldiffError("RDKit cannot read its bonds as single, double and triple (Kekulé) bonds")
+            scaffold = scaffold.with_graph(fragment.charges, fragment.bond_orders, charges)
     except MoldiffError as exc:
         raise MoldiffError(f"the scaffold does not fit this model: {exc}") from None
+    return fragment, scaffold
 
 
 def _steering(spec: GuidanceSpec, plan: GuidancePlan) -> dict:

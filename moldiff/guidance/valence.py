@@ -16,6 +16,11 @@ scaffold atoms at once; the result is re-projected to zero CoM, which shifts the
 and keeps the scaffold's shape. The solver then sees ε̂ = (z − α x̂₀)/σ, so it steers the
 trajectory, not just the final molecule: atoms that cannot bond where they were drift to where
 they can. It is a projection onto a constraint, no gradient and no network call.
+
+A model that generates the bond graph says itself which atoms bond, so there the room is enforced
+on its bonds (:func:`cap_new_bonds`): the open valence counts bond orders (a hydrogen left out is
+one order of room), and a scaffold atom whose new bonds add up to more keeps its strongest ones by
+the model's own bond-class scores.
 """
 
 from __future__ import annotations
@@ -100,4 +105,42 @@ class ValenceGuard:
         return x0.with_values(coords=pos).project()
 
 
-__all__ = ["MARGIN", "ValenceGuard", "bond_radii"]
+def cap_new_bonds(scores: torch.Tensor, graph: MolGraph, open_valence: torch.Tensor) -> torch.Tensor:
+    """The bond class of every pair, with no scaffold atom given more new bond orders than its room.
+
+    The scaffold is the first k atoms of every molecule. A pair (i, j), i < k ≤ j, is a new bond of
+    scaffold atom i. Atom by atom, its new bonds are taken strongest first (the best bonded class's
+    score minus the no-bond score), each getting the best-scoring class whose order still fits its
+    remaining room (0, no bond, always fits): an excess double bond becomes single if the model
+    prefers single to none, else it is dropped. Other pairs keep their argmax class.
+
+    Args:
+        scores: (P, C) the model's score of each bond class (0: none, c: order c) of every pair of
+            ``graph`` (with pairs).
+        graph: the molecules, each holding the k scaffold atoms first.
+        open_valence: (k,) bond orders each scaffold atom may still take.
+
+    Returns:
+        (P,) long: the class of every pair.
+    """
+    classes = scores.argmax(1)
+    k = int(open_valence.shape[0])
+    local = (graph.pairs - graph.ptr[graph.pair_batch][:, None]).cpu()
+    new = ((local[:, 0] < k) & (local[:, 1] >= k) & (classes.cpu() > 0)).numpy()
+    if not new.any():
+        return classes
+    s = scores.detach().cpu().double().numpy()
+    out = classes.cpu().numpy().copy()
+    owner = (graph.pair_batch.cpu().numpy() * k + local[:, 0].numpy())[new]  # molecule and scaffold atom
+    rows = np.flatnonzero(new)
+    room = np.tile(open_valence.cpu().numpy().astype(np.int64), graph.num_graphs)
+    strength = s[rows, 1:].max(1) - s[rows, 0]
+    for pos in np.lexsort((-strength, owner)):  # scaffold atom by atom, strongest bond first
+        row, atom = rows[pos], owner[pos]
+        fits = min(int(room[atom]), s.shape[1] - 1)
+        out[row] = int(s[row, : fits + 1].argmax())
+        room[atom] -= out[row]
+    return torch.as_tensor(out, device=classes.device)
+
+
+__all__ = ["MARGIN", "ValenceGuard", "bond_radii", "cap_new_bonds"]

@@ -1,28 +1,35 @@
 """The variational bound on −log p(x, h, N) in the conventions of EDM (Hoogeboom et al. 2022, §3
 and appendix; Kingma et al. 2021 for the continuous-time diffusion term), in nats per molecule:
 
-    −log p(x, h, N) ≤ KL(q(z_1 | x, h) ‖ p(z_1))                         prior
-                    + ∫_{λ_1}^{λ_0} E_ε ‖ε − ε̂(z_{t(λ)}, t(λ))‖² dλ          diffusion
-                    + E_{q(z_0 | x, h)} [−log p(x | z_0)]                     reconstruction, coordinates
-                    + E_{q(z_0 | x, h)} [−log p(h | z_0)]                     reconstruction, atom types
-                    − log p(N)                                               atom count
+    −log p(z, N) ≤ KL(q(z_1 | z) ‖ p(z_1))                                prior
+                 + ∫_{λ_1}^{λ_0} E_ε ‖ε − ε̂(z_{t(λ)}, t(λ))‖² dλ             diffusion
+                 + E_{q(z_0 | z)} [−log p(z | z_0)]                           reconstruction
+                 − log p(N)                                                  atom count
 
-* Coordinates live in the zero-CoM subspace: every Gaussian over them has (N − 1)·3 degrees of
-  freedom; type features have N·F.
+for a state z of named fields (coordinates and one-hot atom types; a graph model adds one-hot
+formal charges on atoms and one-hot bond classes on atom pairs). Every term is a sum over the
+fields, each with its own number of dimensions, and is reported field by field:
+
+* coordinates live in the zero-CoM subspace: (N − 1)·3 dimensions; an atom field with F columns
+  has N·F; a pair field with C classes has N(N − 1)/2 · C (one row per unordered pair i < j).
 * prior: p(z_1) = N(0, (α_1² + σ_1²) I), which is EDM's N(0, I) for variance-preserving schedules.
 * diffusion: the T → ∞ limit of EDM's sum T · E_t[½ (SNR(s)/SNR(t) − 1) ‖ε − ε̂‖²], i.e. VDM's
   L_∞ = −½ ∫ SNR'(t)/SNR(t) ‖ε − ε̂‖² dt rewritten over λ = ½ log SNR (the integral no longer
   depends on the schedule between its ends). It is estimated with ``samples`` stratified draws of
-  λ per molecule. The continuous-time bound is at least as tight as EDM's T = 1000 sum.
-* p(x | z_0) = N(x̂_0(z_0), σ_0²/α_0²) on the subspace: (N − 1)·3 (−λ_0 + ½ log 2π) + ½‖ε_x − ε̂_x‖².
-* p(h | z_0): EDM's discretised Gaussian on the one-hot scale, per atom and category
-  p_k ∝ Φ((u_k − 1 + ½)/σ̄) − Φ((u_k − 1 − ½)/σ̄), u = z_0,h / type_scale, σ̄ = σ_0 / type_scale,
-  normalised over the F categories (EDM's ``log_pxh_given_z0_without_constants``).
+  λ per molecule (one draw serves every field). The continuous-time bound is at least as tight as
+  EDM's T = 1000 sum.
+* p(x | z_0) for a centred (continuous) field, the coordinates: N(x̂_0(z_0), σ_0²/α_0²) on the
+  subspace, (N − 1)·3 (−λ_0 + ½ log 2π) + ½‖ε_x − ε̂_x‖².
+* p(h | z_0) for every other field, a one-hot of scale c (types, charges, bonds): EDM's
+  discretised Gaussian, per row and class p_k ∝ Φ((u_k − 1 + ½)/σ̄) − Φ((u_k − 1 − ½)/σ̄),
+  u = z_0 / c, σ̄ = σ_0 / c, normalised over the row's classes (EDM's
+  ``log_pxh_given_z0_without_constants`` for its types, here for each categorical field).
 * log p(N) from the training set's atom-count histogram (EDM subtracts it too).
 
-Differences from EDM's published −110.7 nats on QM9: EDM also diffuses an integer charge channel
-(a ninth feature, scaled by 1/10) with its own discretised likelihood and prior/diffusion terms;
-moldiff has no charge channel. EDM evaluates the diffusion term with T = 1000 discrete steps.
+Differences from EDM's published −110.7 nats on QM9: EDM diffuses an integer charge channel (a
+ninth feature, scaled by 1/10, with its own discretised likelihood), where a graph model has a
+one-hot formal charge, and a coordinate-only model none; EDM evaluates the diffusion term with
+T = 1000 discrete steps.
 """
 
 from __future__ import annotations
@@ -40,14 +47,15 @@ from moldiff.diffusion.state import degrees_of_freedom as state_dof
 LOG_2PI = math.log(2 * math.pi)
 
 
-def molecule_sum(values: torch.Tensor, graph: MolGraph) -> torch.Tensor:
-    """Sum over each molecule's atoms of a per-atom value (N,) -> (B,)."""
-    return torch.zeros(graph.num_graphs, dtype=values.dtype, device=values.device).index_add_(0, graph.batch, values)
+def molecule_sum(values: torch.Tensor, graph: MolGraph, on: str = "atoms") -> torch.Tensor:
+    """Sum over each molecule's rows (atoms (N,) or pairs (P,), per ``on``) of a value -> (B,)."""
+    zeros = torch.zeros(graph.num_graphs, dtype=values.dtype, device=values.device)
+    return zeros.index_add_(0, graph.index(on), values)
 
 
 def degrees_of_freedom(z: MolState, field: str | None = None) -> torch.Tensor:
     """(B,) dimensions of each molecule's state, or of one ``field`` of it (zero-CoM coordinates:
-    (N − 1)·3), in float64."""
+    (N − 1)·3; an atom field N·F; a pair field N(N − 1)/2·C), in float64."""
     specs = z.specs if field is None else tuple(f for f in z.specs if f.name == field)
     return state_dof(specs, z.graph).double()
 
@@ -62,67 +70,155 @@ def squares(z: MolState) -> torch.Tensor:
     return z.molecule_sum(lambda v, f: (v**2).sum(1))
 
 
+def field_squares(z: MolState) -> dict[str, torch.Tensor]:
+    """{field: (B,) each molecule's squared norm of that field}."""
+    return {f.name: molecule_sum((v**2).sum(1), z.graph, f.on) for f, v in zip(z.specs, z.values.values())}
+
+
+def check_fields(z: MolState) -> None:
+    """The bounds here are for Gaussian noise on every field (one-hots for the discrete ones)."""
+    categorical = [f.name for f in z.specs if f.kind != "gaussian"]
+    if categorical:
+        raise ValueError(f"the likelihood of fields under categorical noise is not implemented: {categorical}")
+
+
+def recon_key(name: str) -> str:
+    """The aggregate reconstruction term of a field: ``recon_x`` (coordinates), ``recon_h``
+    (types), ``recon_<name>`` for any other field."""
+    return {"coords": "recon_x", "types": "recon_h"}.get(name, f"recon_{name}")
+
+
+def field_totals(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """{field: its part of the bound}, the sum of the ``<field>/<term>`` entries of a bound's terms;
+    the bound's ``nll`` is their sum minus ``log_p_n``."""
+    totals: dict[str, torch.Tensor] = {}
+    for key, value in terms.items():
+        if "/" in key:
+            name = key.split("/", 1)[0]
+            totals[name] = totals[name] + value if name in totals else value
+    return totals
+
+
 def _at(schedule, t: float, like: torch.Tensor):
     return schedule(torch.tensor(t, dtype=torch.float64, device=like.device))
 
 
-def prior_term(z0: MolState, graph: MolGraph, schedule) -> torch.Tensor:
-    """KL(N(α_1 z_0, σ_1² I) ‖ N(0, p² I)) on the molecule's subspace, p² = α_1² + σ_1²: (B,)."""
+def prior_terms(z0: MolState, graph: MolGraph, schedule) -> dict[str, torch.Tensor]:
+    """KL(N(α_1 z_0, σ_1² I) ‖ N(0, p² I)) on each field's subspace, p² = α_1² + σ_1²:
+    {field: (B,)}."""
     values = _at(schedule, 1.0, z0)
     a, s, p = values.alpha, values.sigma, prior_std(values)
-    sq = squares(z0.to(torch.float64))
-    return degrees_of_freedom(z0) * (torch.log(p / s) + s**2 / (2 * p**2) - 0.5) + a**2 * sq / (2 * p**2)
+    per_dof = torch.log(p / s) + s**2 / (2 * p**2) - 0.5
+    sq = field_squares(z0.to(torch.float64))
+    return {f.name: degrees_of_freedom(z0, f.name) * per_dof + a**2 * sq[f.name] / (2 * p**2) for f in z0.specs}
 
 
-def diffusion_term(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, samples: int = 1,
-                   generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
-    """(λ_0 − λ_1) E_{λ ~ U[λ_1, λ_0]} ‖ε − ε̂(z_t(λ), t(λ))‖², stratified over ``samples``: (B,)."""
+def prior_term(z0: MolState, graph: MolGraph, schedule) -> torch.Tensor:
+    """The prior KL over the whole state: (B,)."""
+    return sum(prior_terms(z0, graph, schedule).values())
+
+
+def diffusion_terms(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, samples: int = 1,
+                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """(λ_0 − λ_1) E_{λ ~ U[λ_1, λ_0]} ‖ε_f − ε̂_f(z_t(λ), t(λ))‖² of each field f, stratified over
+    ``samples`` draws shared by the fields: {field: (B,)}. ``samples`` NFE."""
     schedule = denoiser.schedule
     lam_1, lam_0 = schedule.log_snr(torch.tensor([1.0, 0.0], dtype=torch.float64))
-    b, total = graph.num_graphs, torch.zeros(graph.num_graphs, dtype=torch.float64, device=z0.device)
+    b = graph.num_graphs
+    total = {f.name: torch.zeros(b, dtype=torch.float64, device=z0.device) for f in z0.specs}
     for k in range(samples):
         u = (k + rng.rand(b, generator=generator, device="cpu", dtype=torch.float64)) / samples  # λ on the CPU
         t = schedule.t_from_log_snr(lam_1 + u * (lam_0 - lam_1)).to(device=z0.device)
         eps = noise(z0, graph, generator)
         a, s, _, _ = schedule(t)
         z_t = (a * z0.to(torch.float64) + s * eps).to(z0.dtype)
-        total += squares(eps - denoiser.eps(z_t, t.to(z0.dtype), graph).to(torch.float64))
-    return (lam_0 - lam_1) * total / samples
+        errors = field_squares(eps - denoiser.eps(z_t, t.to(z0.dtype), graph).to(torch.float64))
+        for name in total:
+            total[name] += errors[name]
+    return {name: (lam_0 - lam_1) * value / samples for name, value in total.items()}
+
+
+def diffusion_term(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, samples: int = 1,
+                   generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """The diffusion term over the whole state: (B,)."""
+    return sum(diffusion_terms(denoiser, z0, graph, samples=samples, generator=generator).values())
+
+
+def one_hot_nll(z: torch.Tensor, true: torch.Tensor, scale: float, sigma: torch.Tensor) -> torch.Tensor:
+    """EDM's discretised Gaussian likelihood of one-hot classes read from a noisy z_0: (rows,)
+    −log p(true class) for z (rows, C) on a one-hot of ``scale`` with noise ``sigma`` (0-d) at t = 0."""
+    u = z / scale - 1
+    sigma = sigma / scale
+    phi = torch.special.ndtr
+    log_prop = torch.log(phi((u + 0.5) / sigma) - phi((u - 0.5) / sigma) + 1e-10)
+    log_probs = log_prop - torch.logsumexp(log_prop, dim=1, keepdim=True)
+    return -log_probs.gather(1, true[:, None])[:, 0]
 
 
 def decoder_nll(denoiser: Denoiser, z0: MolState, eps: MolState, graph: MolGraph,
-                type_scale: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-    """(−log p(x | z_0), −log p(h | z_0)) per molecule (B,) for z_0 = α_0 z0 + σ_0 ε. One NFE."""
+                type_scale: float | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+    """−log p(field | z_0) of every field, {field: (B,)}, for z_0 = α_0 z0 + σ_0 ε. One NFE.
+
+    Centred fields (coordinates) have a Gaussian decoder around the network's x̂_0; every other
+    field is a one-hot of its spec's scale (``type_scale`` overrides it for ``types``), decoded by
+    EDM's discretised Gaussian from z_0 itself."""
     values = _at(denoiser.schedule, 0.0, z0)
     a0, s0 = values.alpha, values.sigma
     lam_0 = torch.log(a0 / s0)
     z_t0 = a0 * z0.to(torch.float64) + s0 * eps
-    t = torch.zeros(graph.num_graphs, dtype=z0.dtype, device=z0.device)
-    eps_hat = denoiser.eps(z_t0.to(z0.dtype), t, graph).to(torch.float64)
-    sq_x = molecule_sum(((eps["coords"] - eps_hat["coords"]) ** 2).sum(1), graph)
-    nll_x = degrees_of_freedom(z0, "coords") * (-lam_0 + 0.5 * LOG_2PI) + 0.5 * sq_x
+    out = {}
+    eps_hat = None
+    for f in z0.specs:
+        if f.centred:
+            if eps_hat is None:
+                t = torch.zeros(graph.num_graphs, dtype=z0.dtype, device=z0.device)
+                eps_hat = denoiser.eps(z_t0.to(z0.dtype), t, graph).to(torch.float64)
+            sq = molecule_sum(((eps[f.name] - eps_hat[f.name]) ** 2).sum(1), graph, f.on)
+            out[f.name] = degrees_of_freedom(z0, f.name) * (-lam_0 + 0.5 * LOG_2PI) + 0.5 * sq
+        else:
+            scale = type_scale if f.name == "types" and type_scale is not None else f.scale
+            rows = one_hot_nll(z_t0[f.name], z0[f.name].argmax(1), scale, s0)
+            out[f.name] = molecule_sum(rows, graph, f.on)
+    return out
 
-    # EDM's discretised likelihood of the one-hot types, read from z_0 itself
-    u = z_t0["types"] / type_scale - 1
-    sigma = s0 / type_scale
-    phi = torch.special.ndtr
-    log_prop = torch.log(phi((u + 0.5) / sigma) - phi((u - 0.5) / sigma) + 1e-10)
-    log_probs = log_prop - torch.logsumexp(log_prop, dim=1, keepdim=True)
-    true = z0["types"].argmax(1)
-    nll_h = -molecule_sum(log_probs.gather(1, true[:, None])[:, 0], graph)
-    return nll_x, nll_h
+
+def atom_count_term(log_p_n: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """log p(N) per molecule (B,) as ``like``'s dtype and device, 0 if not given."""
+    return torch.zeros_like(like) if log_p_n is None else log_p_n.to(like)
 
 
 @torch.no_grad()
-def variational_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_scale: float,
+def variational_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_scale: float | None = None,
                       log_p_n: torch.Tensor | None = None, samples: int = 1,
                       generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """The bound's terms and their sum ``nll`` per molecule, each (B,) in nats, for clean states
-    ``z0`` (zero-CoM coordinates and scaled one-hot types). Costs ``samples`` + 1 NFE per molecule.
-    ``log_p_n`` (B,): log-probability of each molecule's atom count (0 if omitted)."""
-    terms = {"prior": prior_term(z0, graph, denoiser.schedule),
-             "diffusion": diffusion_term(denoiser, z0, graph, samples=samples, generator=generator)}  # fmt: skip
-    terms["recon_x"], terms["recon_h"] = decoder_nll(denoiser, z0, noise(z0, graph, generator), graph, type_scale)
-    terms["log_p_n"] = torch.zeros_like(terms["prior"]) if log_p_n is None else log_p_n.to(terms["prior"])
-    terms["nll"] = terms["prior"] + terms["diffusion"] + terms["recon_x"] + terms["recon_h"] - terms["log_p_n"]
+    """The bound's terms and their sum per molecule, each (B,) in nats, for clean states ``z0``
+    (zero-CoM coordinates and scaled one-hots). Costs ``samples`` + 1 NFE per molecule.
+
+    Args:
+        denoiser: the model.
+        z0: clean states of every field the model diffuses, on ``graph`` (with its pairs for a
+            state with pair fields).
+        graph: the molecules.
+        type_scale: the one-hot scale of the types (default: their spec's scale).
+        log_p_n: (B,) log-probability of each molecule's atom count (0 if omitted).
+        samples: stratified log-SNR draws of the diffusion term.
+        generator: the Monte Carlo noise.
+
+    Returns:
+        ``prior``, ``diffusion``, one reconstruction term per field (``recon_x``: coordinates,
+        ``recon_h``: types, ``recon_<field>`` for the others), ``log_p_n`` and ``nll`` = their sum
+        − log p(N); and each field's parts ``<field>/prior``, ``<field>/diffusion``,
+        ``<field>/recon`` (:func:`field_totals` adds them up by field).
+    """
+    check_fields(z0)
+    prior = prior_terms(z0, graph, denoiser.schedule)
+    diffusion = diffusion_terms(denoiser, z0, graph, samples=samples, generator=generator)
+    recon = decoder_nll(denoiser, z0, noise(z0, graph, generator), graph, type_scale)
+    terms = {"prior": sum(prior.values()), "diffusion": sum(diffusion.values())}
+    terms.update({recon_key(name): value for name, value in recon.items()})
+    for f in z0.specs:
+        terms.update({f"{f.name}/prior": prior[f.name], f"{f.name}/diffusion": diffusion[f.name],
+                      f"{f.name}/recon": recon[f.name]})  # fmt: skip
+    terms["log_p_n"] = atom_count_term(log_p_n, terms["prior"])
+    terms["nll"] = terms["prior"] + terms["diffusion"] + sum(recon.values()) - terms["log_p_n"]
     return terms

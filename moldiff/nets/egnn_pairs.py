@@ -80,6 +80,9 @@ def pair_rows(ptr: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tens
     return first_row[mol] + a * (2 * n - a - 1) // 2 + (b - a - 1)
 
 
+MAX_FED_DISTANCE = 10.0  # Å: a self-conditioned network reads previous pair distances up to this
+
+
 class PairOutput(NamedTuple):
     """What :class:`PairEGNN` returns: x (N, 3) zero-CoM update, atoms (N, out), pairs (P, pair_out)."""
 
@@ -156,12 +159,16 @@ class PairEGNN(nn.Module):
 
     def __init__(self, in_features: int, pair_features: int, out_features: int, pair_out: int,
                  hidden: int = 128, layers: int = 6, pair_hidden: int = 64, cond_features: int = 0,
-                 attention: bool = True, norm_factor: float = 1.0) -> None:  # fmt: skip
+                 attention: bool = True, norm_factor: float = 1.0, self_conditioning: bool = False) -> None:  # fmt: skip
         super().__init__()
         self.in_features, self.pair_features, self.cond_features = in_features, pair_features, cond_features
+        self.self_conditioning = self_conditioning
         self.precision = "fp32"  # or "bf16": a run-time choice, not part of the weights
-        self.embed = nn.Linear(in_features + 1 + cond_features, hidden)
-        self.pair_embed = nn.Linear(pair_features, pair_hidden)
+        # self-conditioning reads a previous clean estimate: its atom and pair features and its
+        # pair distances (invariant), zeros when there is none
+        fed_back_atoms, fed_back_pairs = (out_features, pair_out + 1) if self_conditioning else (0, 0)
+        self.embed = nn.Linear(in_features + 1 + cond_features + fed_back_atoms, hidden)
+        self.pair_embed = nn.Linear(pair_features + fed_back_pairs, pair_hidden)
         self.layers = nn.ModuleList(
             [PairEGNNLayer(hidden, pair_hidden, attention=attention, norm_factor=norm_factor) for _ in range(layers)]
         )
@@ -174,7 +181,7 @@ class PairEGNN(nn.Module):
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
 
-    def forward(self, x, h, e, t, batch, ptr, cond=None, pairs=None) -> PairOutput:
+    def forward(self, x, h, e, t, batch, ptr, cond=None, pairs=None, previous: PairOutput | None = None) -> PairOutput:
         pi, pj = molecule_pairs(ptr) if pairs is None else pairs.unbind(1)
         self._check(x, h, e, t, batch, ptr, cond, pi.shape[0])
         feats = [h, t[batch, None].to(h.dtype)]
@@ -182,6 +189,10 @@ class PairEGNN(nn.Module):
             feats.append(cond[batch].to(h.dtype))
         half = x.index_select(0, pi) - x.index_select(0, pj)
         d0 = (half * half).sum(-1, keepdim=True)
+        if self.self_conditioning:
+            fed_atoms, fed_pairs = self._fed_back(previous, x, h, e, pi, pj)
+            feats.append(fed_atoms)
+            e = torch.cat([e, fed_pairs], -1)
         hid, pair = self.embed(torch.cat(feats, -1)), self.pair_embed(e)
         y = x
         with matmuls_in(self.precision, x.device.type):  # the per-pair work: nearly all the cost
@@ -192,6 +203,17 @@ class PairEGNN(nn.Module):
         dist = self.dist_to_pair((half * half).sum(-1, keepdim=True))
         pair = pair + node.index_select(0, pi) + node.index_select(0, pj) + dist
         return PairOutput(remove_mean(y - x, batch, ptr.shape[0] - 1), self.out(hid), self.pair_head(pair))
+
+    def _fed_back(self, previous: PairOutput | None, x, h, e, pi, pj) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, out_features) and (P, pair_out + 1) inputs from a previous clean estimate
+        (coordinates, atom and pair features); zeros without one."""
+        if previous is None:
+            atoms = h.new_zeros(h.shape[0], self.embed.in_features - h.shape[1] - 1 - self.cond_features)
+            return atoms, e.new_zeros(e.shape[0], self.pair_embed.in_features - e.shape[1])
+        half = previous.x.index_select(0, pi) - previous.x.index_select(0, pj)
+        # the distance, capped: beyond bonding range its value says nothing, and early estimates are far off
+        d = half.norm(dim=-1, keepdim=True).clamp(max=MAX_FED_DISTANCE)
+        return previous.atoms.to(h.dtype), torch.cat([previous.pairs.to(e.dtype), d.to(e.dtype)], -1)
 
     def _check(self, x, h, e, t, batch, ptr, cond, p: int) -> None:
         n, b = x.shape[0], ptr.shape[0] - 1

@@ -204,6 +204,19 @@ class Trainer:
         save_checkpoint(self.state_path, self._payload())
         save_checkpoint(self.model_path, self._model_file())
 
+    def snapshot_due(self) -> bool:
+        """Whether training has crossed a multiple of ``train.snapshot_every_cpu_minutes`` CPU minutes
+        since the last snapshot (or since this run started)."""
+        every = self.config.train.snapshot_every_cpu_minutes
+        return every is not None and self._cpu_now() // (60 * every) > self._last_snapshot // (60 * every)
+
+    def snapshot(self) -> None:
+        """The model file as it is now (it records its step and CPU seconds), kept as
+        ``snapshots/model_step<step>.pt`` for learning curves."""
+        self._last_snapshot = self._cpu_now()
+        if self.rank == 0:
+            save_checkpoint(self.out_dir / "snapshots" / f"model_step{self.step:07d}.pt", self._model_file())
+
     # ------------------------------------------------------------------ loop
     def train_step(self) -> dict[str, float]:
         tc = self.config.train
@@ -243,6 +256,7 @@ class Trainer:
         previous = signal.signal(signal.SIGTERM, lambda *_: stop_flag.update(stop=True))
         window: list[dict] = []
         last_log = time.time()
+        self._last_snapshot = self._cpu_now()
         if self.precision != "fp32":
             self.log(f"matrix products in {self.precision} (train.precision: {tc.precision})")
         try:
@@ -255,6 +269,8 @@ class Trainer:
                     self.evaluate()
                 if self.step % tc.checkpoint_every == 0:
                     self.save()
+                if self.snapshot_due():
+                    self.snapshot()
                 if tc.max_minutes is not None and (time.time() - start) / 60 >= tc.max_minutes:
                     self.log(f"time budget of {tc.max_minutes} min reached at step {self.step}")
                     break

@@ -160,3 +160,16 @@ def test_targets_steer_a_conditional_graph_model(conditional_graph_model):
     assert not np.array_equal(low.positions, high.positions)
     with pytest.raises(MoldiffError, match="not on gap"):
         plan_guidance(generator, config, payload, GuidanceSpec(targets={"gap": 5000.0}))
+
+
+def test_steering_around_a_scaffold_reads_the_graph_models_own_bonds(tiny_graph_model):
+    from moldiff.guidance.steering import SCAFFOLD_REWARD
+
+    generator, config, payload = load_generator(str(tiny_graph_model))
+    plan = plan_guidance(generator, config, payload, GuidanceSpec(scaffold_smiles="C1CC1", steer=(), particles=2))
+    assert plan.record["steer"]["reader"] == "model" and plan.record["steer"]["scaffold_bonus"] == SCAFFOLD_REWARD
+    times = solver_times("ddpm", 6, generator.denoiser.schedule)
+    molecules = plan.generate(2, seed=1, solver=get_solver("ddpm"), times=times, n_atoms=12)[0]
+    assert molecules.has_bonds
+    for m in range(2):  # the scaffold's ring, as the model writes it, in each molecule
+        assert {(0, 1, 1), (0, 2, 1), (1, 2, 1)} <= {tuple(b) for b in molecules.molecule_bonds(m).tolist()}

@@ -73,7 +73,8 @@ def test_ode_bound_is_tight_for_the_exact_denoiser(schedule_name):
     denoiser, x0, graph, true_nll, _ = _setup(schedule_name, molecules=64)
     terms = ode_bound(denoiser, x0, graph, type_scale=TYPE, trace="exact", generator=torch.Generator().manual_seed(0))
     assert abs(float((terms["nll"] - true_nll).mean())) < 0.02
-    assert set(terms) == {"ode", "log_q", "recon_x", "recon_h", "log_p_n", "nll"}
+    parts = {f"{field}/{part}" for field in ("coords", "types") for part in ("ode", "log_q", "recon")}
+    assert set(terms) == {"ode", "log_q", "recon_x", "recon_h", "log_p_n", "nll"} | parts
 
 
 def test_atom_count_term_enters_with_its_sign():
@@ -97,12 +98,12 @@ def test_type_decoder_follows_edm():
     z0[:, 3] = 0.25
     z0[:, :3] = torch.tensor([[1.0, 0, 0], [-1.0, 0, 0], [0, 0, 0]])
     state = data.state(z0, graph)
-    _, nll_h = decoder_nll(denoiser, state, state.zeros_like(), graph, 0.25)
+    nll_h = decoder_nll(denoiser, state, state.zeros_like(), graph, 0.25)["types"]
     assert 0 <= float(nll_h) < 1e-6
     # noise that puts both type features of z_0 half-way (0.125): the two classes are equally likely
     values = schedule(torch.tensor(0.0, dtype=torch.float64))
     eps = torch.zeros_like(z0)
     eps[:, 3] = (0.125 - values.alpha * 0.25) / values.sigma
     eps[:, 4] = 0.125 / values.sigma
-    _, nll_h = decoder_nll(denoiser, state, data.state(eps, graph), graph, 0.25)
+    nll_h = decoder_nll(denoiser, state, data.state(eps, graph), graph, 0.25)["types"]
     assert abs(float(nll_h) - 3 * math.log(2)) < 0.05

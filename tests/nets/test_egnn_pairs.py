@@ -188,3 +188,44 @@ def test_shape_errors_name_the_shapes(net):
         net(x, h, e[:, :3], t, batch, ptr, cond)
     with pytest.raises(ValueError, match="cond"):
         net(x, h, e, t, batch, ptr, None)
+
+
+@pytest.fixture(scope="module")
+def self_conditioned():
+    torch.manual_seed(1)
+    model = PairEGNN(ATOM_IN, PAIR_IN, ATOM_OUT, PAIR_OUT, hidden=16, layers=2, pair_hidden=8, cond_features=COND,
+                     self_conditioning=True).double()  # fmt: skip
+    for p in model.parameters():
+        p.data.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def _previous(seed, x, ptr):
+    from moldiff.nets.egnn_pairs import PairOutput
+
+    g = torch.Generator().manual_seed(seed)
+    p = len(molecule_pairs(ptr)[0])
+    return PairOutput(x + 0.3 * torch.randn(x.shape, generator=g, dtype=x.dtype),
+                      torch.randn(x.shape[0], ATOM_OUT, generator=g, dtype=x.dtype),
+                      torch.randn(p, PAIR_OUT, generator=g, dtype=x.dtype))  # fmt: skip
+
+
+def test_self_conditioning_reads_the_previous_estimate_and_stays_equivariant(self_conditioned):
+    from moldiff.nets.egnn_pairs import PairOutput
+
+    net = self_conditioned
+    x, h, e, t, batch, ptr, cond = _molecules(4)
+    prev = _previous(5, x, ptr)
+    none = net(x, h, e, t, batch, ptr, cond)
+    zeros = net(x, h, e, t, batch, ptr, cond, previous=PairOutput(torch.zeros_like(x), *(torch.zeros_like(v)
+                                                                   for v in prev[1:])))  # fmt: skip
+    assert all(torch.allclose(a, b) for a, b in zip(none, zeros))  # no estimate reads as zeros
+    fed = net(x, h, e, t, batch, ptr, cond, previous=prev)
+    assert not torch.allclose(fed.atoms, none.atoms) and not torch.allclose(fed.pairs, none.pairs)
+    for det in (1, -1):  # the estimate's coordinates move with the input's
+        R = o3.rand_matrix(dtype=torch.float64) * det
+        shift = torch.randn(1, 3, dtype=torch.float64)
+        moved = PairOutput(prev.x @ R.T + shift, prev.atoms, prev.pairs)
+        out = net(x @ R.T + shift, h, e, t, batch, ptr, cond, previous=moved)
+        assert torch.allclose(out.x, fed.x @ R.T, atol=1e-10)
+        assert torch.allclose(out.atoms, fed.atoms, atol=1e-10) and torch.allclose(out.pairs, fed.pairs, atol=1e-10)

@@ -117,14 +117,6 @@ def test_a_charge_outside_the_models_charges_is_an_error(model_file):
         generator.encode(collate(data, [charged], generator.vocab))
 
 
-def test_scaffolds_refuse_a_graph_model_in_one_line(model_file, tmp_path, capsys):
-    from moldiff.cli.main import main
-
-    argv = ["sample", "--model", str(model_file), "-n", "2", "--steps", "5", "-o", str(tmp_path / "o.sdf")]
-    assert main([*argv, "--scaffold-smiles", "c1ccccc1"]) == 2
-    assert "do not take graph models" in capsys.readouterr().err
-
-
 def test_sample_steers_a_graph_model_by_its_own_bonds(model_file, tmp_path):
     import json
 
@@ -152,3 +144,55 @@ def test_sample_scores_and_writes_the_graph_models_own_bonds(model_file, tmp_pat
     assert {"geometry_consistency", "valid_connected_consistent", "edm"} <= set(summary)  # the graph evaluator's
     frame = pd.read_csv(tmp_path / "g.csv")
     assert list(frame["bond_source"]) == ["model"] * 3 and "geometry_consistent" in frame
+
+
+def _self_conditioned_generator():
+    from moldiff.generator import MoleculeGenerator, build_network
+
+    config = load_config("tiny_graph", [*TINY, "model.self_conditioning=true"])
+    torch.manual_seed(3)
+    net = build_network(config)
+    for p in net.parameters():  # untrained heads start at zero: make the fed-back estimate matter
+        p.data.add_(0.05 * torch.randn_like(p))
+    return MoleculeGenerator.from_config(config, net.eval(), {5: 1, 7: 1}), config
+
+
+def test_a_self_conditioned_model_reads_its_last_estimate_only_along_a_trajectory():
+    from moldiff.diffusion.state import MolGraph, MoleculeNoise
+
+    generator, _ = _self_conditioned_generator()
+    denoiser = generator.denoiser
+    graph = MolGraph.from_counts(torch.tensor([5, 7])).with_pairs()
+    z = MoleculeNoise([1, 2], graph, generator.fields, "cpu").randn()
+    t = torch.full((2,), 0.6)
+    with torch.no_grad():
+        alone = [denoiser.raw(z, t, graph)["bonds"] for _ in range(2)]
+        assert torch.equal(alone[0], alone[1])  # outside a trajectory nothing is fed back
+        with denoiser.feeding_back():
+            first, second = (denoiser.raw(z, t, graph)["bonds"] for _ in range(2))
+        assert torch.equal(first, alone[0]) and not torch.allclose(second, first)
+        assert torch.equal(denoiser.raw(z, t, graph)["bonds"], alone[0])  # and it forgets on leaving
+
+
+def test_a_self_conditioned_model_samples_the_same_molecules_for_the_same_seeds():
+    generator, _ = _self_conditioned_generator()
+    a, b = (_sample(generator, "ddpm", [4, 5], [5, 6]) for _ in range(2))
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.bonds, b.bonds)
+
+
+def test_self_conditioned_training_feeds_back_about_half_the_batches():
+    from moldiff.diffusion.losses import training_loss
+
+    generator, config = _self_conditioned_generator()
+    data, _ = load_qm9_graphs("valid")
+    z0, graph = generator.encode(collate(data, list(range(4)), generator.vocab))
+    calls = []
+    net = generator.denoiser.net.train()
+    original = net.forward
+    net.forward = lambda *a, **k: calls.append(k.get("previous") is not None) or original(*a, **k)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        training_loss(generator.denoiser, z0, graph, config.diffusion, generator=g)
+    fed = sum(calls)
+    assert len(calls) == 40 + fed and 10 <= fed <= 30  # a first pass and a fed pass, or one plain pass
+    assert not generator.denoiser.feed_back_next
