@@ -30,7 +30,7 @@ class DataConfig(Strict):
     graph: bool = Field(False, description="Also train on the bond graph: each atom's formal charge and the Kekulé "
                         "bond order (none, single, double, triple) of every atom pair are diffused with the "
                         "coordinates and types, and the model writes its own bonds (needs model.backbone "
-                        "egnn_pairs; QM9 only for now).")  # fmt: skip
+                        "egnn_pairs; QM9 and MOSES bonds come from their SMILES, an SDF's as written).")  # fmt: skip
     charges: list[int] = Field([-1, 0, 1], min_length=1, description="graph only: the formal charges the model writes.")
 
 

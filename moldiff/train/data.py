@@ -18,9 +18,7 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
     if cfg.subset is not None and cfg.dataset != "moses":
         raise MoldiffError("data.subset applies to the moses dataset only; use data.max_train for other sets")
     graph = getattr(cfg, "graph", False)
-    if graph and cfg.dataset != "qm9":
-        raise MoldiffError(f"data.graph needs a data set with bonds: only qm9 has them for now, not {cfg.dataset!r}")
-    if graph:
+    if graph and cfg.dataset == "qm9":
         from moldiff.chem.graphs import load_qm9_graphs
 
         # QM9 whose SMILES graph could be placed on its coordinates (all but two molecules)
@@ -34,6 +32,8 @@ def load_training_data(cfg: DataConfig) -> tuple[MolSet, MolSet]:
         valid = load_qm9("valid", hydrogens=cfg.hydrogens)
     else:
         data = _user_or_moses_set(cfg)
+        if graph:
+            data = _with_bonds(data, cfg.dataset)
         if not cfg.hydrogens:
             data = data.without_hydrogens()
         # a fixed 90/10 split of the user's set
@@ -75,6 +75,25 @@ def _user_or_moses_set(cfg: DataConfig) -> MolSet:
         return result.molset
     raise MoldiffError(f"data.dataset must be 'qm9', 'moses', a .npz from `moldiff data ingest`, or an "
                        f"SDF/SMILES/CSV file; got {path}")  # fmt: skip
+
+
+def _with_bonds(data: MolSet, name: str) -> MolSet:
+    """A set with its bonds: as read (an SDF's bond block), or its SMILES graph placed on its
+    coordinates (MOSES, SMILES files: RDKit conformers of the same molecules)."""
+    if data.has_bonds:
+        return data
+    if data.smiles is None:
+        raise MoldiffError(f"data.graph needs molecules with bonds, and {name} has neither bonds nor SMILES")
+    from moldiff.chem.graphs import with_graphs
+
+    placed, failed = with_graphs(data)
+    if failed:
+        index, reason = next(iter(failed.items()))
+        print(f"{name}: bonds placed on {len(placed)} of {len(data)} molecules; first left out: {index}: {reason}",
+              flush=True)  # fmt: skip
+    if not len(placed):
+        raise MoldiffError(f"data.graph: no molecule of {name} has a SMILES graph that fits its coordinates")
+    return placed
 
 
 def _chunk_progress(done: int, total: int) -> None:

@@ -8,6 +8,7 @@ import torch
 from moldiff.chem.graphs import load_qm9_graphs
 from moldiff.config import DataConfig, load_config
 from moldiff.data.batch import collate
+from moldiff.data.molset import MolSet
 from moldiff.errors import MoldiffError
 from moldiff.models import load_generator
 from moldiff.solvers import get_solver, solver_times
@@ -104,8 +105,27 @@ def test_graph_settings_that_cannot_work_are_one_line_errors():
         load_config(None, ["data.graph=true"])
     with pytest.raises(MoldiffError, match="known_atoms"):
         load_config("tiny_graph", ["model.known_atoms=true"])
-    with pytest.raises(MoldiffError, match="only qm9"):
-        load_training_data(DataConfig(dataset="mols.sdf", graph=True))
+
+
+def test_a_users_set_trains_a_graph_model_with_bonds_from_its_smiles_or_its_file(tmp_path):
+    from moldiff.chem.io import write_sdf
+    from moldiff.data.qm9 import load_qm9
+
+    plain = load_qm9("valid").subset(slice(0, 30))  # coordinates and SMILES, no bonds
+    plain.save(tmp_path / "plain.npz")
+    train, valid = load_training_data(DataConfig(dataset=str(tmp_path / "plain.npz"), graph=True))
+    placed, _ = load_qm9_graphs("valid")
+    assert len(train) + len(valid) == 30 and train.has_bonds
+    by_id = {int(i): k for k, i in enumerate(placed.ids)}
+    for m in range(len(train)):  # the same bonds as QM9's own graphs
+        assert np.array_equal(train.molecule_bonds(m), placed.molecule_bonds(by_id[int(train.ids[m])]))
+    write_sdf(tmp_path / "mols.sdf", placed.subset(slice(0, 12)), bond_source="file")
+    train, valid = load_training_data(DataConfig(dataset=str(tmp_path / "mols.sdf"), graph=True))
+    assert train.has_bonds and len(train) + len(valid) == 12
+    bare = MolSet(plain.atomic_numbers, plain.positions, plain.ptr)  # neither bonds nor SMILES
+    bare.save(tmp_path / "bare.npz")
+    with pytest.raises(MoldiffError, match="neither bonds nor SMILES"):
+        load_training_data(DataConfig(dataset=str(tmp_path / "bare.npz"), graph=True))
 
 
 def test_a_charge_outside_the_models_charges_is_an_error(model_file):
