@@ -1,4 +1,4 @@
-"""Reading each atom's element out of the type features of a final state.
+"""Reading each atom's element, and a graph model's bonds, out of the features of a final state.
 
 ``argmax`` takes every atom's largest type feature. ``closed-shell`` does the same and then looks
 at each molecule's electron count: a neutral molecule with an odd count is a radical, which no
@@ -12,6 +12,7 @@ geometry is otherwise sound (see ``moldiff/models/drugs.md``).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 DECODINGS = ("argmax", "closed-shell")
@@ -52,3 +53,51 @@ def decode_types(features: torch.Tensor, atomic_numbers: torch.Tensor, batch: to
     first = first.scatter_reduce(0, batch[flip], index[flip], reduce="amin")
     chosen = flip & (index == first[batch])
     return torch.where(chosen, alternative, types)
+
+
+# ------------------------------------------------------------------------------------ bonds
+BOND_DECODINGS = ("argmax", "valence")
+
+
+def max_valence(atomic_number: int, charge: int) -> int:
+    """The largest total bond order RDKit allows an atom of this element and formal charge: that of
+    its isoelectronic neutral element (N+ as C: 4; O- as F: 1; S: 6)."""
+    from rdkit import Chem
+
+    effective = atomic_number - charge
+    if effective < 1:
+        return 0
+    return max(Chem.GetPeriodicTable().GetValenceList(int(effective)))
+
+
+def decode_bonds(scores: torch.Tensor, pairs: torch.Tensor, atomic_numbers: np.ndarray, charges: np.ndarray,
+                 how: str = "argmax") -> np.ndarray:  # fmt: skip
+    """The bond class (0 none, c order c) of every pair from the final state's bond features.
+
+    ``argmax`` takes each pair's largest feature. ``valence`` gives no atom more bond orders than its
+    element and charge allow (:func:`max_valence`): pairs are taken strongest first (best bonded
+    feature minus the no-bond one), each getting the best-scoring class whose order still fits both
+    atoms' room, so an excess double bond becomes single where the model prefers single to none,
+    else the bond is dropped. Pairs the argmax leaves unbonded stay so.
+
+    Args:
+        scores: (P, C) bond-class features of the pairs ``pairs`` (P, 2) (global atom indices).
+        atomic_numbers, charges: (N,) of every atom.
+    """
+    if how not in BOND_DECODINGS:
+        raise ValueError(f"unknown bond decoding {how!r}; choose from {', '.join(BOND_DECODINGS)}")
+    s = scores.detach().cpu().double().numpy()
+    classes = s.argmax(1)
+    if how == "argmax" or not (classes > 0).any():
+        return classes
+    room = np.array([max_valence(int(z), int(q)) for z, q in zip(atomic_numbers, charges)], dtype=np.int64)
+    ends = pairs.cpu().numpy()
+    bonded = np.flatnonzero(classes > 0)
+    strength = s[bonded, 1:].max(1) - s[bonded, 0]
+    for row in bonded[np.argsort(-strength, kind="stable")]:
+        i, j = ends[row]
+        fits = min(int(room[i]), int(room[j]), s.shape[1] - 1)
+        classes[row] = int(s[row, : fits + 1].argmax())
+        room[i] -= classes[row]
+        room[j] -= classes[row]
+    return classes

@@ -20,7 +20,7 @@ from moldiff.config import DiffusionConfig, RunConfig
 from moldiff.data.batch import MolBatch, bonds_from_classes
 from moldiff.data.elements import AtomVocabulary
 from moldiff.data.molset import MolSet
-from moldiff.decoding import decode_types
+from moldiff.decoding import decode_bonds, decode_types
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import make_schedule
 from moldiff.diffusion.state import FieldSpec, MolGraph, MolState, coordinate_fields
@@ -70,6 +70,7 @@ class MoleculeGenerator:
     type_scale: float
     atom_count_hist: dict[int, int]
     type_decoding: str = "argmax"  # or "closed-shell" (moldiff.decoding)
+    bond_decoding: str = "argmax"  # a graph model's bonds: or "valence" (moldiff.decoding.decode_bonds)
     charges: tuple[int, ...] | None = None  # a graph model: the formal charges it writes (None: coordinates only)
     implicit_hydrogens: bool = False  # a heavy-atom graph model: RDKit adds each molecule's hydrogens
 
@@ -130,13 +131,15 @@ class MoleculeGenerator:
         (:func:`moldiff.chem.hydrogens.add_hydrogens`)."""
         z_of_type = torch.as_tensor(self.vocab.atomic_numbers)
         types = decode_types(z["types"], z_of_type, graph.batch, graph.num_graphs, self.type_decoding, fixed)
+        atomic_numbers = self.vocab.decode(types.cpu().numpy())
         graph_part = {}
-        if self.graph_model:  # the model's own graph: the likeliest charge and bond class
-            charges = torch.as_tensor(self.charges)[z["charges"].argmax(1).cpu()]
-            bonds, bond_ptr = bonds_from_classes(z["bonds"].argmax(1).cpu().numpy(), graph.num_atoms.cpu().numpy())
-            graph_part = {"charges": charges.numpy(), "bonds": bonds, "bond_ptr": bond_ptr}
+        if self.graph_model:  # the model's own graph: the likeliest charge and bond class (``bond_decoding``)
+            charges = np.asarray(self.charges)[z["charges"].argmax(1).cpu().numpy()]
+            classes = decode_bonds(z["bonds"], graph.pairs, atomic_numbers, charges, self.bond_decoding)
+            bonds, bond_ptr = bonds_from_classes(classes, graph.num_atoms.cpu().numpy())
+            graph_part = {"charges": charges, "bonds": bonds, "bond_ptr": bond_ptr}
         molecules = MolSet(
-            atomic_numbers=self.vocab.decode(types.cpu().numpy()),
+            atomic_numbers=atomic_numbers,
             positions=z["coords"].detach().cpu().numpy(),
             ptr=graph.ptr.cpu().numpy(),
             **graph_part,

@@ -1,12 +1,14 @@
 """Reading elements from type features: argmax, and closed-shell decoding that gives each molecule
-an even electron count by the cheapest single change."""
+an even electron count by the cheapest single change; reading a graph model's bonds: argmax, and
+valence decoding that gives no atom more bond orders than it may carry."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from moldiff.decoding import decode_types
+from moldiff.decoding import decode_bonds, decode_types, max_valence
 
 Z = torch.tensor([1, 6, 7, 8])  # H C N O: H and N have odd atomic numbers
 
@@ -59,3 +61,38 @@ def test_closed_shell_is_equivariant_to_atom_order():
 def test_unknown_decoding_is_an_error():
     with pytest.raises(ValueError, match="closed-shell"):
         decode_types(_features([[1.0, 0, 0, 0]]), Z, torch.tensor([0]), 1, "parity")
+
+
+# ------------------------------------------------------------------------------------ bonds
+
+def test_max_valence_follows_element_and_charge():
+    assert [max_valence(z, 0) for z in (1, 6, 7, 8, 9)] == [1, 4, 3, 2, 1]
+    assert max_valence(7, 1) == 4 and max_valence(8, -1) == 1 and max_valence(8, 1) == 3 and max_valence(16, 0) == 6
+
+
+def _scores(rows):
+    """Bond-class features (none, single, double, triple) per pair."""
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def test_valence_decoding_drops_the_weakest_bond_of_an_overfull_atom():
+    # a carbon (0) with five neighbours (1..5); the pair (0, 3) is the weakest bond
+    pairs = torch.tensor([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5], [1, 2]])
+    scores = _scores([[0, 1.0, 0, 0], [0, 0.9, 0, 0], [0, 0.2, 0, 0], [0, 0.8, 0, 0], [0, 0.7, 0, 0],
+                      [0.5, 0.1, 0, 0]])  # fmt: skip
+    z, q = np.array([6, 6, 6, 6, 6, 6]), np.zeros(6, int)
+    assert decode_bonds(scores, pairs, z, q, "argmax").tolist() == [1, 1, 1, 1, 1, 0]
+    assert decode_bonds(scores, pairs, z, q, "valence").tolist() == [1, 1, 0, 1, 1, 0]
+    ammonium = np.array([7, 6, 6, 6, 6, 6]), np.array([1, 0, 0, 0, 0, 0])  # N+ takes four bonds too
+    assert decode_bonds(scores, pairs, *ammonium, "valence").tolist() == [1, 1, 0, 1, 1, 0]
+
+
+def test_valence_decoding_demotes_a_bond_that_does_not_fit_when_the_model_prefers_it_to_none():
+    # an oxygen (0) bonded to two carbons: the weaker bond is double, which does not fit after the first
+    pairs = torch.tensor([[0, 1], [0, 2]])
+    demoted = _scores([[0, 1.0, 0, 0], [0, 0.3, 0.6, 0]])
+    dropped = _scores([[0, 1.0, 0, 0], [0.4, 0.3, 0.6, 0]])
+    z, q = np.array([8, 6, 6]), np.zeros(3, int)
+    assert decode_bonds(demoted, pairs, z, q, "valence").tolist() == [1, 1]
+    assert decode_bonds(dropped, pairs, z, q, "valence").tolist() == [1, 0]
+    assert decode_bonds(dropped, pairs, z, q, "argmax").tolist() == [1, 2]

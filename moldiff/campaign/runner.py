@@ -238,7 +238,7 @@ def _sampler(config: CampaignConfig) -> _Sampler:
     model_path = resolve_model(config.model)
     generator, model_config, payload = load_generator(str(model_path), device=str(device))
     s = config.sampling.resolved(flow_map=hasattr(generator.denoiser, "jump"))
-    generator.type_decoding = s.types
+    generator.type_decoding, generator.bond_decoding = s.types, s.bonds
     plan = plan_guidance(generator, model_config, payload, config.guidance_spec(), device=str(device))
     precision = resolve_precision(s.precision, device)
     plan.set_precision(precision)

@@ -34,6 +34,8 @@ def sample(
                              "(default: the solver's own)."),
     types: str = typer.Option(None, "--types", help="Element of each atom: argmax of its type features, or "
                               "closed-shell (the most likely assignment with an even electron count) (default: argmax)."),
+    bonds: str = typer.Option(None, "--bonds", help="Graph models: bond of each atom pair: argmax of its bond "
+                              "features, or valence (strongest first, within each atom's allowed valence) (default: argmax)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Molecules denoised together (steered: particles) (default: 100)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto (default: auto)."),
@@ -86,7 +88,7 @@ def sample(
         "novelty": ("--novelty", novelty), "tracking.enabled": ("--track", track_run),
         "sampling.steps": ("--steps", steps), "sampling.solver": ("--solver", solver),
         "sampling.options": ("--solver-opt", parse_options(solver_opt) if solver_opt else None),
-        "sampling.grid": ("--grid", grid), "sampling.types": ("--types", types), "sampling.n_atoms": ("--n-atoms", n_atoms),
+        "sampling.grid": ("--grid", grid), "sampling.types": ("--types", types), "sampling.bonds": ("--bonds", bonds), "sampling.n_atoms": ("--n-atoms", n_atoms),
         "sampling.batch_size": ("--batch-size", batch_size), "sampling.device": ("--device", device),
         "sampling.precision": ("--precision", precision),
         "guidance.targets": ("--target", _assignments("--target", target)),
@@ -200,7 +202,9 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
         uri = track.resolve_uri(tracking_uri, cfg.tracking.uri)
         tracker = track.start(uri, cfg.tracking.experiment, f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
-    generator.type_decoding = s.types
+    generator.type_decoding, generator.bond_decoding = s.types, s.bonds
+    if s.bonds != "argmax" and not generator.graph_model:
+        raise MoldiffError(f"--bonds {s.bonds} reads a graph model's bonds; {cfg.model or 'this model'} writes none")
     s = s.resolved(flow_map=hasattr(generator.denoiser, "jump")).model_copy(update={"precision": precision})
     cfg = cfg.model_copy(update={"sampling": s})  # what runs: the run record and MLflow keep it
     solver_fn = get_solver(s.solver, **s.options)
