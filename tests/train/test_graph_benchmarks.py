@@ -9,19 +9,16 @@ import pytest
 from moldiff.config import load_config
 from moldiff.train.loop import train
 
-TINY = ["data.max_train=16", "model.hidden=16", "model.pair_hidden=8", "train.batch_size=4", "train.warmup_steps=2",
-        "train.log_every=1000", "train.eval_every=1000", "train.checkpoint_every=1000", "train.val_molecules=8",
-        "tracking.enabled=false", "train.threads=1"]  # fmt: skip
-
 
 @pytest.fixture(scope="module")
-def out_dir(tmp_path_factory):
+def out_dir(tmp_path_factory, tiny_graph_settings):
     """A training out_dir with a snapshot at step 2 and its model at step 4."""
     out = tmp_path_factory.mktemp("graph_run")
-    train(load_config("tiny_graph", TINY + [f"out_dir={out}", "train.max_steps=2"]), log=lambda m: None)
+    train(load_config("tiny_graph", tiny_graph_settings + [f"out_dir={out}", "train.max_steps=2"]), log=lambda m: None)
     (out / "snapshots").mkdir()
     shutil.copy(out / "model.pt", out / "snapshots" / "model_0001.pt")
-    train(load_config("tiny_graph", TINY + [f"out_dir={out}", "train.max_steps=4"]), resume=True, log=lambda m: None)
+    again = load_config("tiny_graph", tiny_graph_settings + [f"out_dir={out}", "train.max_steps=4"])
+    train(again, resume=True, log=lambda m: None)
     shutil.copy(out / "model.pt", out / "snapshots" / "model_0002.pt")  # the same step as model.pt: kept once
     return out
 

@@ -4,13 +4,8 @@ from moldiff.config import load_config
 from moldiff.models import load_generator
 from moldiff.train.loop import train
 
-TINY = ["data.max_train=16", "model.hidden=16", "model.pair_hidden=8", "train.batch_size=4", "train.warmup_steps=2",
-        "train.log_every=1000", "train.eval_every=1000", "train.checkpoint_every=1000", "train.val_molecules=8",
-        "tracking.enabled=false", "train.threads=1"]  # fmt: skip
-
-
-def test_snapshots_are_loadable_model_files_in_cpu_time_order(tmp_path):
-    config = load_config("tiny_graph", [*TINY, f"out_dir={tmp_path}", "train.max_steps=12",
+def test_snapshots_are_loadable_model_files_in_cpu_time_order(tmp_path, tiny_graph_settings):
+    config = load_config("tiny_graph", [*tiny_graph_settings, f"out_dir={tmp_path}", "train.max_steps=12",
                                         "train.snapshot_every_cpu_minutes=0.0001"])  # fmt: skip
     train(config, log=lambda m: None)
     snaps = sorted((tmp_path / "snapshots").glob("model_step*.pt"))
@@ -21,6 +16,6 @@ def test_snapshots_are_loadable_model_files_in_cpu_time_order(tmp_path):
     assert [int(p.name[len("model_step") : -3]) for p in snaps] == steps
 
 
-def test_no_snapshots_unless_asked(tmp_path):
-    train(load_config("tiny_graph", [*TINY, f"out_dir={tmp_path}", "train.max_steps=3"]), log=lambda m: None)
+def test_no_snapshots_unless_asked(tmp_path, tiny_graph_settings):
+    train(load_config("tiny_graph", [*tiny_graph_settings, f"out_dir={tmp_path}", "train.max_steps=3"]), log=lambda m: None)
     assert not (tmp_path / "snapshots").exists()
