@@ -49,23 +49,26 @@ EDM_KEYS = ("atom_stability", "mol_stability", "validity", "uniqueness")
 
 # ------------------------------------------------------------------------------ models and seeds
 def load(model: str, device: str = "cpu"):
-    """(generator with the default type decoding, record of what the model is) of a built-in name
-    or a model file; ``LABEL=FILE`` names a file (the label is the table's)."""
+    """(generator with the default type and bond decodings, record of what the model is) of a
+    built-in name or a model file; ``LABEL=FILE`` names a file (the label is the table's), and a
+    graph model's ``FILE@argmax`` or ``FILE@valence`` picks its bond decoding."""
     from moldiff.config.sample import Sampling
     from moldiff.models import BUILTIN, load_generator, resolve_model
 
     model = model.partition("=")[2] or model
+    model, _, bonds = model.partition("@")
     generator, config, payload = load_generator(model, device=device)
     if hasattr(generator.denoiser, "jump"):
         from moldiff.errors import MoldiffError
 
         raise MoldiffError(f"{model} is a flow map: this benchmark compares diffusion models at NFE budgets")
-    generator.type_decoding = Sampling().types
+    generator.type_decoding, generator.bond_decoding = Sampling().types, bonds or Sampling().bonds
     cpu = payload.get("cpu_seconds")
     info = {"file": model if model in BUILTIN else str(resolve_model(model)), "step": payload.get("step"),
             "cpu_hours": None if cpu is None else round(float(cpu) / 3600, 3),
             "graph": generator.graph_model, "hydrogens": config.data.hydrogens, "elements": list(config.data.elements),
-            "bonds": "the model's own" if generator.graph_model else "EDM distance table, as moldiff sample writes"}  # fmt: skip
+            "bonds": f"the model's own ({generator.bond_decoding} decoding)" if generator.graph_model
+            else "EDM distance table, as moldiff sample writes"}  # fmt: skip
     return generator, info
 
 

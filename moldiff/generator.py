@@ -70,7 +70,7 @@ class MoleculeGenerator:
     type_scale: float
     atom_count_hist: dict[int, int]
     type_decoding: str = "argmax"  # or "closed-shell" (moldiff.decoding)
-    bond_decoding: str = "argmax"  # a graph model's bonds: or "valence" (moldiff.decoding.decode_bonds)
+    bond_decoding: str = "valence"  # a graph model's bonds: or "argmax" (moldiff.decoding.decode_bonds)
     charges: tuple[int, ...] | None = None  # a graph model: the formal charges it writes (None: coordinates only)
     implicit_hydrogens: bool = False  # a heavy-atom graph model: RDKit adds each molecule's hydrogens
 

@@ -35,7 +35,7 @@ def sample(
     types: str = typer.Option(None, "--types", help="Element of each atom: argmax of its type features, or "
                               "closed-shell (the most likely assignment with an even electron count) (default: argmax)."),
     bonds: str = typer.Option(None, "--bonds", help="Graph models: bond of each atom pair: argmax of its bond "
-                              "features, or valence (strongest first, within each atom's allowed valence) (default: argmax)."),
+                              "features, or valence (strongest first, within each atom's allowed valence) (default: valence)."),
     n_atoms: int = typer.Option(None, "--n-atoms", help="Atoms per molecule (default: drawn from training sizes)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Molecules denoised together (steered: particles) (default: 100)."),
     device: str = typer.Option(None, "--device", help="cpu, cuda or auto (default: auto)."),
@@ -203,8 +203,6 @@ def _sample(cfg, tracking_uri: str | None, json_out: bool) -> None:
         tracker = track.start(uri, cfg.tracking.experiment, f"sample-{output.stem}")
     generator, config, payload = load_generator(str(model_path), device=str(dev))
     generator.type_decoding, generator.bond_decoding = s.types, s.bonds
-    if s.bonds != "argmax" and not generator.graph_model:
-        raise MoldiffError(f"--bonds {s.bonds} reads a graph model's bonds; {cfg.model or 'this model'} writes none")
     s = s.resolved(flow_map=hasattr(generator.denoiser, "jump")).model_copy(update={"precision": precision})
     cfg = cfg.model_copy(update={"sampling": s})  # what runs: the run record and MLflow keep it
     solver_fn = get_solver(s.solver, **s.options)

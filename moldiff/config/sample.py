@@ -145,9 +145,9 @@ class Sampling(Strict):
         "argmax", description="How each atom's element is read (moldiff.decoding): the argmax of its type "
         "features, or closed-shell (the most likely assignment with an even electron count).")  # fmt: skip
     bonds: Literal["argmax", "valence"] = Field(
-        "argmax", description="Graph models: how each pair's bond is read (moldiff.decoding.decode_bonds): the "
-        "argmax of its bond features, or valence (strongest bonds first, none beyond what its atoms' element and "
-        "charge allow).")  # fmt: skip
+        "valence", description="Graph models: how each pair's bond is read (moldiff.decoding.decode_bonds): "
+        "valence (strongest bonds first, none beyond what its atoms' element and charge allow), or the argmax of "
+        "its bond features.")  # fmt: skip
     batch_size: int = Field(100, ge=1, description="Molecules denoised together; with steering, particles.")
     device: str = Field("auto", description="cpu, cuda or auto.")
     precision: Literal["fp32", "bf16", "auto"] = Field(
