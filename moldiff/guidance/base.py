@@ -43,6 +43,10 @@ class GuidedDenoiser(PredictionViews, ABC):
         """α, σ, α', σ' per molecule, each (B,)."""
         return self.inner.coefficients(t, graph)
 
+    def feeding_back(self):
+        """The innermost denoiser's self-conditioning along a trajectory (``Denoiser.feeding_back``)."""
+        return self.inner.feeding_back()
+
     @abstractmethod
     def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         """The guided (x̂₀, ε̂) for the state ``z`` at times ``t`` (B,)."""

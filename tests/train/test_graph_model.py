@@ -216,3 +216,17 @@ def test_self_conditioned_training_feeds_back_about_half_the_batches():
     fed = sum(calls)
     assert len(calls) == 40 + fed and 10 <= fed <= 30  # a first pass and a fed pass, or one plain pass
     assert not generator.denoiser.feed_back_next
+
+
+def test_guidance_wrappers_pass_self_conditioning_through_to_the_network():
+    from moldiff.guidance.base import GuidedDenoiser
+
+    class Plain(GuidedDenoiser):
+        def x0_eps(self, z, t, graph):
+            return self.inner.x0_eps(z, t, graph)
+
+    generator, _ = _self_conditioned_generator()
+    wrapped = Plain(Plain(generator.denoiser))
+    with wrapped.feeding_back():
+        assert generator.denoiser._feeding_back
+    assert not generator.denoiser._feeding_back
