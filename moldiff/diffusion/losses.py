@@ -126,7 +126,7 @@ def training_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, diffusion,
         raise ValueError(f"unknown view {view!r}; choose from {VIEWS}")
     weights = {"charges": getattr(diffusion, "charge_loss_weight", 1.0),
                "bonds": getattr(diffusion, "bond_loss_weight", 1.0)}  # fmt: skip
-    if denoiser.self_conditioned:  # half the batches learn to read a first estimate (Chen et al. 2023)
+    if getattr(denoiser, "self_conditioned", False):  # half the batches learn to read a first estimate (Chen et al. 2023)
         denoiser.feed_back_next = bool(rng.rand(1, generator=generator, device=z0.device).item() < 0.5)
     return LOSSES[view](denoiser, z0, graph, type_weight=diffusion.type_loss_weight, generator=generator,
                         field_weights=weights)  # fmt: skip
