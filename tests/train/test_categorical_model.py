@@ -43,7 +43,7 @@ def test_training_gives_finite_cross_entropies(tmp_path, tiny_graph_settings, pr
 
 
 def test_the_marginal_prior_is_kept_in_the_model_file(model_file):
-    generator, config, payload = load_generator(str(model_file))
+    generator, config, _ = load_generator(str(model_file))
     marginals = config.diffusion.discrete_marginals
     assert set(marginals) == {"types", "charges", "bonds"} and len(marginals["bonds"]) == 4
     assert abs(sum(marginals["types"]) - 1) < 1e-9 and marginals["bonds"][0] > 0.5  # most pairs are not bonded
