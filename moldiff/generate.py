@@ -15,8 +15,9 @@ import torch
 
 from moldiff.data.molset import MolSet
 from moldiff.diffusion.schedules import prior_std
-from moldiff.diffusion.state import MolGraph, MoleculeNoise
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
+from moldiff.solvers.categorical import CategoricalSteps, start_classes
 
 
 def molecule_seeds(run_seed: int, n: int) -> list[int]:
@@ -62,6 +63,9 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     if n and min(sizes) < 1:
         raise MoldiffError("every molecule needs at least one atom")
     fixed = fixed_atoms
+    if getattr(generator, "categorical", False) and (fixed_atoms or _steers(plan)):
+        raise MoldiffError("guidance, scaffolds and steering do not take models with categorical discrete fields "
+                           "(diffusion.discrete categorical) yet")  # fmt: skip
     if plan is not None:
         generator, solver, fixed = plan.generator, plan.solver(solver), plan.fixed_atoms
         conditions = plan.conditions(n) if conditions is None else conditions
@@ -86,17 +90,37 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     return mols if plan is None else plan.place(mols)
 
 
+def _steers(plan) -> bool:
+    """Whether a plan changes the model's predictions or the solver (guidance, scaffold, steering)."""
+    from moldiff.diffusion.denoiser import Denoiser
+
+    if plan is None:
+        return False
+    return plan.scaffold is not None or plan.steering is not None or type(plan.generator.denoiser) is not Denoiser
+
+
 def _batch(generator, seeds, sizes, solver, times, cond, device, fixed: int) -> MolSet:
     """One batch: prior noise from each molecule's seed, the solver, the decoded molecules (the first
     ``fixed`` atoms of each, a scaffold, keep their types)."""
     graph = MolGraph.from_counts(torch.tensor(sizes, dtype=torch.long, device=device), cond)
     if any(f.on == "pairs" for f in generator.fields):  # a model with fields on atom pairs
         graph = graph.with_pairs()
-    noise = MoleculeNoise(seeds, graph, generator.fields, device)
+    fields = generator.fields
+    categorical = any(f.kind == "categorical" for f in fields)
+    # the solver's noise covers the Gaussian fields; categorical classes draw their own uniforms
+    noise = MoleculeNoise(seeds, graph, tuple(f for f in fields if f.kind == "gaussian") if categorical else fields,
+                          device)  # fmt: skip
     times = times.to(device)
     # the prior N(0, (α_1² + σ_1²) I): unit variance for VP schedules, ≈ σ_max² for VE
     z = noise.randn() * float(prior_std(generator.denoiser.schedule(times[0])))
+    denoiser = generator.denoiser
+    if categorical:  # the solver moves the coordinates, CategoricalSteps the classes (moldiff.solvers.categorical)
+        full = MolState({f.name: z[f.name] if f.kind == "gaussian" else torch.zeros(
+            graph.index(f.on).shape[0], f.columns, device=device) for f in fields}, fields, graph)  # fmt: skip
+        denoiser = CategoricalSteps(denoiser, start_classes(full, noise, denoiser.class_priors), noise)
     feeding_back = getattr(generator.denoiser, "feeding_back", None)  # self-conditioning along the trajectory
     with feeding_back() if feeding_back is not None else nullcontext():
-        z = solver(generator.denoiser, z, times, graph, noise)
+        z = solver(denoiser, z, times, graph, noise)
+    if categorical:
+        z = denoiser.finish(z)
     return generator.decode(z, graph, graph.leading(fixed) if fixed else None)

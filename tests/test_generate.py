@@ -64,7 +64,7 @@ def test_a_model_with_a_pair_field_samples_on_a_graph_with_its_pairs():
     class WithBonds(MoleculeGenerator):
         @property
         def fields(self):
-            return super().fields + (FieldSpec("bonds", on="pairs", kind="categorical", columns=4),)
+            return super().fields + (FieldSpec("bonds", on="pairs", columns=4),)
 
         def decode(self, z, graph, fixed=None):
             seen.append((z["bonds"].shape[0], graph.pairs.shape[0]))

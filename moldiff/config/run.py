@@ -73,6 +73,18 @@ class DiffusionConfig(Strict):
         "epsilon-MSE, score the sigma^2-weighted denoising score matching, flow the velocity regression of flow "
         "matching. Left unset, flow picks schedule linear and prediction velocity, score picks prediction score.")  # fmt: skip
     schedule_options: dict[str, float] = Field({}, description="Other schedules' parameters, e.g. {sigma_max: 10.0} for ve.")
+    discrete: Literal["gaussian", "categorical"] = Field(
+        "gaussian", description="data.graph only: the noise of the discrete fields (atom types, formal charges, "
+        "bond classes): gaussian on scaled one-hots (every solver's own arithmetic), or categorical (each entry a "
+        "class on a mixture path to discrete_prior, moldiff.diffusion.categorical; the network predicts the clean "
+        "class's logits, trained by cross-entropy). Coordinates stay Gaussian.")  # fmt: skip
+    discrete_prior: Literal["uniform", "marginal", "masking"] = Field(
+        "uniform", description="discrete categorical only: where each class path ends: uniform, marginal (the "
+        "training set's class frequencies, stored with the model as discrete_marginals) or masking (an extra mask "
+        "class).")  # fmt: skip
+    discrete_marginals: dict[str, list[float]] = Field(
+        {}, description="discrete_prior marginal only: each field's class frequencies (types, charges, bonds); "
+        "filled from the training set when training starts, and kept in the model file.")  # fmt: skip
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +162,14 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _graph_model(self):
         check_graph_model(self.data, self.model)
+        d = self.diffusion
+        if d.discrete == "categorical" and not self.data.graph:
+            raise ValueError("diffusion.discrete categorical is for graph models (data.graph); a coordinate model's "
+                             "types are Gaussian")  # fmt: skip
+        if d.discrete != "categorical" and (d.discrete_prior != "uniform" or d.discrete_marginals):
+            raise ValueError("diffusion.discrete_prior and discrete_marginals need diffusion.discrete categorical")
+        if d.discrete_marginals and d.discrete_prior != "marginal":
+            raise ValueError("diffusion.discrete_marginals needs diffusion.discrete_prior marginal")
         return self
 
 

@@ -62,29 +62,33 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, prior: torch.Tensor, generator:
     return sample(noised_probabilities(one_hot, t.double(), prior), generator)
 
 
-def reverse_probabilities(x_t: torch.Tensor, x0_probs: torch.Tensor, t: float, s: float, prior: torch.Tensor
-                          ) -> torch.Tensor:  # fmt: skip
+def reverse_probabilities(x_t: torch.Tensor, x0_probs: torch.Tensor, t, s, prior: torch.Tensor) -> torch.Tensor:
     """p(x_s | x_t) = Σ_c p(x_0 = c | x_t) q(x_s | x_t, x_0 = c) for s < t: (n, K).
 
     Args:
         x_t: (n,) current classes.
         x0_probs: (n, K) the denoiser's p(x_0 | x_t) (softmax of its logits).
-        t, s: the current and the next (earlier) time, 0 <= s < t <= 1.
+        t, s: the current and the next (earlier) time, 0 <= s < t <= 1: numbers, or (n,) tensors
+            (one pair per row: molecules that an adaptive solver moves on their own clocks).
         prior: (K,) the path's prior.
     """
-    if not 0.0 <= s < t <= 1.0:
-        raise ValueError(f"a reverse step goes from t to an earlier s in [0, 1], got t={t}, s={s}")
+    dtype = x0_probs.dtype
+    t = torch.as_tensor(t, dtype=dtype, device=x0_probs.device).expand(x_t.shape[0])[:, None]
+    s = torch.as_tensor(s, dtype=dtype, device=x0_probs.device).expand(x_t.shape[0])[:, None]
+    if bool(((s < 0) | (s >= t) | (t > 1)).any()):
+        bad = int(((s < 0) | (s >= t) | (t > 1)).nonzero()[0, 0])
+        raise ValueError(f"a reverse step goes from t to an earlier s in [0, 1], got t={float(t[bad])}, s={float(s[bad])}")
     prior = prior.to(x0_probs)
     k = prior.shape[0]
-    kappa_s = float(keep_probability(torch.tensor(s)))
-    kappa_t = float(keep_probability(torch.tensor(t)))
-    keep = kappa_t / kappa_s if kappa_s > 0 else 0.0
+    kappa_s, kappa_t = keep_probability(s), keep_probability(t)  # (n, 1)
+    keep = torch.where(kappa_s > 0, kappa_t / kappa_s.clamp_min(1e-30), torch.zeros_like(kappa_s))
     # q(x_t | x_s = j) for the observed x_t, as a row over j: (n, K)
     current = torch.nn.functional.one_hot(x_t, k).to(x0_probs)
     forward = keep * current + (1.0 - keep) * prior[x_t][:, None]
-    # q(x_s = j | x_0 = c): (K, K), rows c
-    clean = kappa_s * torch.eye(k, dtype=x0_probs.dtype) + (1.0 - kappa_s) * prior[None, :]
-    joint = forward[:, None, :] * clean[None, :, :]  # (n, c, j)
+    # q(x_s = j | x_0 = c): (n, K, K), rows c
+    eye = torch.eye(k, dtype=dtype, device=x0_probs.device)
+    clean = kappa_s[:, :, None] * eye + (1.0 - kappa_s[:, :, None]) * prior[None, None, :]
+    joint = forward[:, None, :] * clean  # (n, c, j)
     posterior = joint / joint.sum(-1, keepdim=True).clamp_min(1e-30)
     probs = torch.einsum("nc,ncj->nj", x0_probs, posterior)
     # a network may give weight to a clean class that cannot have led to x_t (a masked path that
@@ -92,14 +96,20 @@ def reverse_probabilities(x_t: torch.Tensor, x0_probs: torch.Tensor, t: float, s
     return probs / probs.sum(-1, keepdim=True).clamp_min(1e-30)
 
 
-def reverse_step(x_t: torch.Tensor, x0_probs: torch.Tensor, t: float, s: float, prior: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
-    """Sample x_s given x_t and the denoiser's p(x_0 | x_t); at s = 0 this is a draw of x_0."""
-    return sample(reverse_probabilities(x_t, x0_probs, t, s, prior), generator)
+def reverse_step(x_t: torch.Tensor, x0_probs: torch.Tensor, t, s, prior: torch.Tensor,
+                 generator: torch.Generator | None = None, u: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Sample x_s given x_t and the denoiser's p(x_0 | x_t); at s = 0 this is a draw of x_0
+    (``u``: the rows' uniforms, as :func:`sample`)."""
+    return sample(reverse_probabilities(x_t, x0_probs, t, s, prior), generator, u)
 
 
-def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """One class per row of ``probs`` (n, K), by inverse-CDF sampling with one uniform each."""
-    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=probs.dtype, device=probs.device)
+def sample(probs: torch.Tensor, generator: torch.Generator | None = None, u: torch.Tensor | None = None
+           ) -> torch.Tensor:  # fmt: skip
+    """One class per row of ``probs`` (n, K), by inverse-CDF sampling with one uniform each: ``u``
+    (n,) in [0, 1) when given (per-molecule seeded draws), else from ``generator``."""
+    if u is None:
+        u = torch.rand(probs.shape[0], 1, generator=generator, dtype=probs.dtype, device=probs.device)
+    else:
+        u = u.to(device=probs.device, dtype=probs.dtype).reshape(-1, 1)
     cdf = probs.cumsum(-1)
     return torch.searchsorted(cdf / cdf[:, -1:], u).squeeze(-1).clamp_max(probs.shape[-1] - 1)

@@ -40,15 +40,20 @@ class Denoiser(PredictionViews):
     ``net(x, h, t, batch, ptr, cond) -> (out_x, out_h)`` predicts ``prediction`` ∈
     {eps, x0, score, velocity} (a network on atoms and pairs, for a state with pair fields: see
     ``_raw_pairs``); every other kind is converted exactly (see ``parameterization``).
+    Categorical fields (``FieldSpec.kind``) are not converted: in every kind the network's output
+    for them is the logits of their clean class, and ``class_priors`` {name: (K,)} gives each one's
+    path prior (``moldiff.diffusion.categorical``), as the schedule does for the Gaussian fields.
     A velocity output determines (x̂₀, ε̂) only where α σ' − α' σ ≠ 0, which fails at the flat ends
     of EDM's polynomial schedule (the config refuses that pairing). ``nfe`` counts network
     evaluations; solvers report it.
     """
 
-    def __init__(self, net: nn.Module, schedule: Schedule, prediction: str = "eps") -> None:
+    def __init__(self, net: nn.Module, schedule: Schedule, prediction: str = "eps",
+                 class_priors: dict[str, torch.Tensor] | None = None) -> None:  # fmt: skip
         if prediction not in PREDICTIONS:
             raise ValueError(f"unknown prediction {prediction!r}; choose from {PREDICTIONS}")
         self.net, self.schedule, self.prediction = net, schedule, prediction
+        self.class_priors = dict(class_priors or {})
         self.nfe = 0  # network evaluations, counted for the solvers' reports
         # self-conditioning (a network with ``self_conditioning``): while sampling inside
         # ``feeding_back()``, each call reads the clean estimate of the call before; in training,
@@ -120,8 +125,13 @@ class Denoiser(PredictionViews):
         from ε̂ grows without bound, and the estimate there carries no information anyway."""
         from moldiff.nets.egnn_pairs import PairOutput
 
-        x0, _ = P.to_x0_eps(self.prediction, z, out, self.coefficients(t, graph))
+        x0, _ = self._to_x0_eps(z, out, self.coefficients(t, graph))
         x0 = x0.detach()
+        if any(f.kind == "categorical" for f in x0.specs):  # the expected scaled one-hot of each class
+            from moldiff.diffusion.discrete import class_probabilities
+
+            x0 = x0.with_values(**{f.name: class_probabilities(x0[f.name], f).to(x0[f.name].dtype) * f.scale
+                                   for f in x0.specs if f.kind == "categorical"})  # fmt: skip
         return PairOutput(x0["coords"].clamp(-20.0, 20.0), torch.cat([x0[f.name] for f in atoms], 1).clamp(-2.0, 2.0),
                           torch.cat([x0[f.name] for f in pairs], 1).clamp(-2.0, 2.0))  # fmt: skip
 
@@ -131,10 +141,20 @@ class Denoiser(PredictionViews):
         if kind == self.prediction:
             return out
         coeffs = self.coefficients(t, graph)
-        x0, eps = P.to_x0_eps(self.prediction, z, out, coeffs)
-        return P.from_x0_eps(kind, x0, eps, coeffs)
+        if not any(f.kind == "categorical" for f in z.specs):
+            x0, eps = P.to_x0_eps(self.prediction, z, out, coeffs)
+            return P.from_x0_eps(kind, x0, eps, coeffs)
+        x0, eps = P.to_x0_eps(self.prediction, z.of_kind("gaussian"), out.of_kind("gaussian"), coeffs)
+        return out.with_values(**P.from_x0_eps(kind, x0, eps, coeffs).values)
 
     def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
-        """(x̂_0, ε̂) from one network evaluation."""
+        """(x̂_0, ε̂) from one network evaluation (categorical fields: their logits in both)."""
         out = self.raw(z, t, graph)
-        return P.to_x0_eps(self.prediction, z, out, self.coefficients(t, graph))
+        return self._to_x0_eps(z, out, self.coefficients(t, graph))
+
+    def _to_x0_eps(self, z: MolState, out: MolState, coeffs) -> tuple[MolState, MolState]:
+        """(x̂_0, ε̂) of a raw output, the Gaussian fields converted and the categorical logits kept."""
+        if not any(f.kind == "categorical" for f in z.specs):
+            return P.to_x0_eps(self.prediction, z, out, coeffs)
+        x0, eps = P.to_x0_eps(self.prediction, z.of_kind("gaussian"), out.of_kind("gaussian"), coeffs)
+        return out.with_values(**x0.values), out.with_values(**eps.values)

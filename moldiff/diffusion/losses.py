@@ -1,6 +1,7 @@
 """Training losses of the three views of diffusion. All draw t ~ U(0, 1) per molecule and a noisy
 state z_t = α_t z_0 + σ_t ε with CoM-free ε, and reduce a per-entry squared error the same way: a
-per-molecule mean over coordinates and (weighted) type features, then a batch mean.
+per-molecule mean over coordinates and (weighted) type features, then a batch mean. Categorical
+fields (``moldiff.diffusion.discrete``) add a cross-entropy on their clean class in every view.
 
 Written as weightings of the ε-error ‖ε̂ − ε‖² (Kingma et al. 2021/2023, "Understanding diffusion
 objectives"), the views differ only in w(t) and in what the network outputs:
@@ -27,6 +28,7 @@ import torch
 
 from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
+from moldiff.diffusion.discrete import cross_entropies, noise_classes
 from moldiff.diffusion.known import keep_known_shape
 from moldiff.diffusion.state import MolGraph, MolState
 
@@ -38,7 +40,8 @@ def noise_state(z0: MolState, t: torch.Tensor, graph: MolGraph, denoiser: Denois
     """z_t = α_t z_0 + σ_t ε with CoM-free ε. Returns (z_t, ε).
 
     Known atoms (``graph.known``) keep z_0's shape and types around their noised centroid, and their
-    ε is the one that state implies (``moldiff.diffusion.known``)."""
+    ε is the one that state implies (``moldiff.diffusion.known``). Categorical fields hold a class
+    drawn from their mixture path at t instead (``moldiff.diffusion.discrete``; their ε is unused)."""
     eps = z0.randn_like(generator)
     a, s, _, _ = denoiser.coefficients(t, graph)
     z_t = a * z0 + s * eps
@@ -47,6 +50,8 @@ def noise_state(z0: MolState, t: torch.Tensor, graph: MolGraph, denoiser: Denois
         implied = ((z_t - a * z0) / s).to(eps.dtype)
         eps = eps.with_values(**{f.name: torch.where(graph.known[:, None], implied[f.name], eps[f.name])
                                  for f in eps.specs if f.on == "atoms"})  # fmt: skip
+    if any(f.kind == "categorical" for f in z0.specs):
+        z_t = noise_classes(z0, z_t, t, graph, denoiser.class_priors, generator)
     return z_t, eps
 
 
@@ -61,25 +66,33 @@ def per_molecule_mean(values: torch.Tensor, graph: MolGraph, on: str = "atoms") 
 LOSS_NAMES = {"coords": "loss_pos", "types": "loss_type"}  # the names training logs have always used
 
 
-def _reduce(err: MolState, graph: MolGraph, type_weight: float,
-            field_weights: dict[str, float] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+def _reduce(err: MolState, graph: MolGraph, type_weight: float, field_weights: dict[str, float] | None = None,
+            pred: MolState | None = None, z0: MolState | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """Per-entry squared errors -> the loss and its part per field.
 
-    The atom fields form one weighted mean over their columns, per atom then per molecule (``types``
-    weighted by ``type_weight``, any other field by its ``field_weights`` entry, else 1); each pair
-    field adds its own weighted per-molecule mean over pairs and columns, since a molecule has far
-    more pairs than atoms and a shared mean would let the pairs swamp the coordinates."""
+    The Gaussian atom fields form one weighted mean over their columns, per atom then per molecule
+    (``types`` weighted by ``type_weight``, any other field by its ``field_weights`` entry, else 1);
+    each Gaussian pair field adds its own weighted per-molecule mean over pairs and columns, since a
+    molecule has far more pairs than atoms and a shared mean would let the pairs swamp the
+    coordinates. A categorical field (its logits in ``pred``, its clean class in ``z0``) adds its
+    weighted per-molecule mean cross-entropy instead of a squared error."""
     weights = {f.name: type_weight if f.name == "types" else (field_weights or {}).get(f.name, 1.0) for f in err.specs}
-    atom_fields = [f for f in err.specs if f.on == "atoms"]
-    per_row = {f.name: err[f.name].sum(1) for f in err.specs}
+    gaussian = [f for f in err.specs if f.kind == "gaussian"]
+    atom_fields = [f for f in gaussian if f.on == "atoms"]
+    per_row = {f.name: err[f.name].sum(1) for f in gaussian}
     total = sum(weights[f.name] * per_row[f.name] for f in atom_fields)
     dims = sum(weights[f.name] * f.columns for f in atom_fields)
     loss = per_molecule_mean(total, graph) / dims
+    ce = cross_entropies(pred, z0) if len(gaussian) < len(err.specs) else {}
     out = {}
     for f in err.specs:
-        part = per_molecule_mean(per_row[f.name], graph, f.on) / f.columns
-        if f.on == "pairs":
+        if f.kind == "categorical":
+            part = per_molecule_mean(ce[f.name], graph, f.on)
             loss = loss + weights[f.name] * part
+        else:
+            part = per_molecule_mean(per_row[f.name], graph, f.on) / f.columns
+            if f.on == "pairs":
+                loss = loss + weights[f.name] * part
         out[LOSS_NAMES.get(f.name, f"loss_{f.name}")] = part.mean().detach()
     return {"loss": loss.mean()} | out
 
@@ -90,7 +103,8 @@ def simple_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weigh
     """L_simple: ‖ε̂ − ε‖² averaged per molecule over its coordinates and (weighted) features."""
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
-    return _reduce((denoiser.eps(z_t, t, graph) - eps) ** 2, graph, type_weight, field_weights)
+    pred = denoiser.eps(z_t, t, graph)
+    return _reduce((pred - eps) ** 2, graph, type_weight, field_weights, pred, z0)
 
 
 def score_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
@@ -100,7 +114,8 @@ def score_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, ty
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, s, _, _ = denoiser.coefficients(t, graph)
-    return _reduce((s * denoiser.score(z_t, t, graph) + eps) ** 2, graph, type_weight, field_weights)
+    pred = denoiser.score(z_t, t, graph)
+    return _reduce((s * pred + eps) ** 2, graph, type_weight, field_weights, pred, z0)
 
 
 def flow_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_weight: float = 1.0,
@@ -110,7 +125,8 @@ def flow_matching_loss(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, typ
     t = rng.rand(graph.num_graphs, generator=generator, device=z0.device)
     z_t, eps = noise_state(z0, t, graph, denoiser, generator)
     _, _, da, ds = denoiser.coefficients(t, graph)
-    return _reduce((denoiser.velocity(z_t, t, graph) - (da * z0 + ds * eps)) ** 2, graph, type_weight, field_weights)
+    pred = denoiser.velocity(z_t, t, graph)
+    return _reduce((pred - (da * z0 + ds * eps)) ** 2, graph, type_weight, field_weights, pred, z0)
 
 
 LOSSES = {"variational": simple_loss, "score": score_matching_loss, "flow": flow_matching_loss}

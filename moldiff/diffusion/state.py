@@ -27,8 +27,9 @@ KINDS = ("gaussian", "categorical")
 class FieldSpec:
     """One diffused field: its ``name``, whether it lives ``on`` atoms or on pairs, its noise
     ``kind``, its ``columns`` (classes of a categorical field; the width of a Gaussian one),
-    the ``scale`` of its one-hot (categorical data under Gaussian noise) and whether each
-    molecule's mean is removed (``centred``: coordinates)."""
+    the ``scale`` of its one-hot (the network's input for categorical data, under either noise),
+    whether each molecule's mean is removed (``centred``: coordinates) and whether a categorical
+    field's last class is the mask of a masking prior (``masked``: the data never holds it)."""
 
     name: str
     on: str = "atoms"
@@ -36,6 +37,7 @@ class FieldSpec:
     columns: int = 1
     scale: float = 1.0
     centred: bool = False
+    masked: bool = False
 
     def __post_init__(self) -> None:
         if self.on not in ON or self.kind not in KINDS or self.columns < 1:
@@ -188,6 +190,11 @@ class MolState:
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.values[name]
+
+    def of_kind(self, kind: str) -> MolState:
+        """The fields of one noise ``kind`` (gaussian or categorical), as a state of their own."""
+        specs = tuple(f for f in self.specs if f.kind == kind)
+        return MolState({f.name: self.values[f.name] for f in specs}, specs, self.graph)
 
     def with_values(self, **values: torch.Tensor) -> MolState:
         """This state with some fields replaced."""
@@ -406,6 +413,21 @@ class MoleculeNoise:
         self.own = {f.name: [torch.Generator().manual_seed(_field_seed(s, f.name)) for s in self.seeds]
                     for f in self.specs if f.name not in JOINT_FIELDS}  # fmt: skip
         self.device, self.dtype = device, dtype
+        self._uniform_generators: dict[str, list[torch.Generator]] = {}
+
+    def uniforms(self, name: str, rows: torch.Tensor, molecules: torch.Tensor | None = None) -> torch.Tensor:
+        """Uniforms in [0, 1) for a categorical field ``name``: ``rows`` (B,) per molecule, drawn only
+        for the ``molecules`` (B,) bool that move (all when None), each from the molecule's own
+        generator for that field, so a molecule's draws never depend on the rest of its batch.
+        Returns (Σ rows of the moving molecules,) float64, molecule by molecule."""
+        if name not in self._uniform_generators:
+            self._uniform_generators[name] = [torch.Generator().manual_seed(_field_seed(s, name + ":classes"))
+                                              for s in self.seeds]  # fmt: skip
+        gens = self._uniform_generators[name]
+        moving = range(len(gens)) if molecules is None else molecules.nonzero().flatten().tolist()
+        counts = rows.tolist()
+        parts = [torch.rand(counts[i], generator=gens[i], dtype=torch.float64) for i in moving]
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
     def randn(self) -> MolState:
         """Noise of every field, in ``dtype`` (drawn in float32, so a seed gives the same numbers

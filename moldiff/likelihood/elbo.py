@@ -43,6 +43,7 @@ from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.diffusion.state import degrees_of_freedom as state_dof
+from moldiff.errors import MoldiffError
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -79,7 +80,8 @@ def check_fields(z: MolState) -> None:
     """The bounds here are for Gaussian noise on every field (one-hots for the discrete ones)."""
     categorical = [f.name for f in z.specs if f.kind != "gaussian"]
     if categorical:
-        raise ValueError(f"the likelihood of fields under categorical noise is not implemented: {categorical}")
+        raise MoldiffError(f"likelihoods (ELBO, ODE) do not take models with categorical fields ({', '.join(categorical)}: "
+                           "diffusion.discrete categorical) yet")  # fmt: skip
 
 
 def recon_key(name: str) -> str:

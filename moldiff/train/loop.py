@@ -21,9 +21,10 @@ import torch
 
 from moldiff.config import RunConfig
 from moldiff.data.batch import collate
+from moldiff.diffusion.discrete import class_marginals
 from moldiff.diffusion.known import covalent_radii, open_valences, random_fragments
 from moldiff.diffusion.losses import training_loss
-from moldiff.generator import MoleculeGenerator, build_network
+from moldiff.generator import MoleculeGenerator, build_network, graph_class_counts
 from moldiff.guidance.condition import PropertyNorm, drop_conditions, null_condition
 from moldiff.nets.precision import resolve_precision, set_precision
 from moldiff.train import distributed as dist_utils
@@ -60,6 +61,11 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.train_set, self.valid_set = load_training_data(config.data)
         self.hist = self.train_set.atom_count_histogram()
+        d = config.diffusion
+        if d.discrete == "categorical" and d.discrete_prior == "marginal" and not d.discrete_marginals:
+            # the prior of every class path, kept in the config and so in every model file
+            counts = graph_class_counts(self.train_set, config.data.elements, config.data.charges)
+            d.discrete_marginals = class_marginals(counts)
         # conditional models see normalised properties plus a "present" flag (classifier-free guidance)
         props = config.data.properties
         self.cond_norm = PropertyNorm.fit(self.train_set.properties, props) if props else None

@@ -1,0 +1,121 @@
+"""The one categorical step every solver goes through, for a state with categorical fields
+(``moldiff.diffusion.discrete``).
+
+:class:`CategoricalSteps` wraps the denoiser so that a solver only ever sees the Gaussian fields
+(coordinates): its arithmetic never touches a class. The categorical fields live in the wrapper as
+classes and move whenever the solver asks for a prediction at an earlier time than the last one:
+from that last time t to the new time s, each entry is drawn from q(x_s | x_t, x̂₀)
+(``moldiff.diffusion.categorical.reverse_step``) with the network's x̂₀ probabilities at t, from
+the molecule's own seeded uniforms (``MoleculeNoise.uniforms``). A stage or corrector call at the
+same time moves nothing; every molecule keeps its own clock, as the adaptive solver's do. After
+the solver, :meth:`CategoricalSteps.finish` takes the likeliest clean class at the last time.
+
+So every solver of ``moldiff.solvers.SOLVERS`` moves the classes on the times it evaluates at, the
+same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from moldiff.diffusion import categorical as C
+from moldiff.diffusion.denoiser import PredictionViews
+from moldiff.diffusion.discrete import class_probabilities, one_hot
+from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
+
+
+class CategoricalSteps(PredictionViews):
+    """A denoiser for the Gaussian fields of ``z`` whose categorical fields it moves itself.
+
+    Args:
+        denoiser: the model's denoiser (``class_priors`` set for every categorical field).
+        z: (the full state at the first time) its categorical fields' one-hots give the start classes.
+        noise: the molecules' seeded noise (its ``uniforms`` drive the class draws).
+    """
+
+    def __init__(self, denoiser, z: MolState, noise: MoleculeNoise) -> None:
+        self.inner, self.specs, self.graph, self.noise = denoiser, z.specs, z.graph, noise
+        self.categorical = [f for f in z.specs if f.kind == "categorical"]
+        self.classes = {f.name: z[f.name].argmax(1) for f in self.categorical}
+        self.priors = {f.name: denoiser.class_priors[f.name] for f in self.categorical}
+        self._t: torch.Tensor | None = None  # (B,) each molecule's time of the last prediction
+        self._probs: dict[str, torch.Tensor] = {}  # that prediction's p(x_0 | x_t), (rows, K) float64
+
+    def __getattr__(self, name):  # schedule, nfe, coefficients, feeding_back, ...: the model's own
+        return getattr(self.inner, name)
+
+    # ------------------------------------------------------------------ the solver's view
+    def predict(self, kind: str, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
+        return self._leave(self.inner.predict(kind, self._enter(z, t), t, graph), t)
+
+    def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
+        x0, eps = self.inner.x0_eps(self._enter(z, t), t, graph)
+        return self._leave(x0, t), eps.of_kind("gaussian")
+
+    def gaussian(self, z: MolState) -> MolState:
+        """The fields a solver moves (every Gaussian one) of a full state."""
+        return z.of_kind("gaussian")
+
+    def finish(self, z: MolState) -> MolState:
+        """The full final state: the solver's Gaussian fields ``z`` and each categorical entry's
+        likeliest clean class given its class at the last prediction (its one-hot, scaled)."""
+        if self._t is not None:
+            for f in self.categorical:
+                rows = self.graph.index(f.on)
+                t = self._t[rows].clamp_min(1e-9)  # a last prediction at t = 0 (adaptive): its x̂₀ given x_0
+                probs = C.reverse_probabilities(self.classes[f.name], self._probs[f.name], t, torch.zeros_like(t),
+                                                self.priors[f.name])  # fmt: skip
+                self.classes[f.name] = probs.argmax(1)
+        return self._full(z)
+
+    # ------------------------------------------------------------------ the classes
+    def _full(self, z: MolState) -> MolState:
+        values = {f.name: z[f.name] if f.kind == "gaussian" else one_hot(self.classes[f.name], f, z.dtype)
+                  for f in self.specs}  # fmt: skip
+        return MolState(values, self.specs, self.graph)
+
+    def _enter(self, z: MolState, t: torch.Tensor) -> MolState:
+        """The full state at ``t`` (B,): first each molecule whose ``t`` is earlier than its last
+        prediction's takes one reverse step there."""
+        t = t.detach().double().cpu().clamp(0.0, 1.0)
+        if self._t is not None:
+            moving = t < self._t
+            if bool(moving.any()):
+                self._step(moving, t)
+        return self._full(z)
+
+    def _leave(self, out: MolState, t: torch.Tensor) -> MolState:
+        self._t = t.detach().double().cpu().clamp(0.0, 1.0)
+        self._probs = {f.name: class_probabilities(out[f.name], f).cpu() for f in self.categorical}
+        return out.of_kind("gaussian")
+
+    def _step(self, moving: torch.Tensor, s: torch.Tensor) -> None:
+        """x_s ~ q(x_s | x_t, x̂₀) for the rows of the ``moving`` (B,) molecules, t their last time."""
+        g = self.graph
+        for f in self.categorical:
+            mol = g.index(f.on).cpu()
+            rows = moving[mol]
+            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            u = self.noise.uniforms(f.name, per_molecule, moving)
+            x = self.classes[f.name]
+            new = C.reverse_step(x.cpu()[rows], self._probs[f.name][rows], self._t[mol][rows], s[mol][rows],
+                                 self.priors[f.name], u=u)  # fmt: skip
+            x = x.clone()
+            x[rows.to(x.device)] = new.to(x.device)
+            self.classes[f.name] = x
+
+
+def start_classes(z: MolState, noise: MoleculeNoise, priors: dict[str, torch.Tensor]) -> MolState:
+    """``z`` with every categorical field drawn from its prior (the state at t = 1), from each
+    molecule's own seeded uniforms."""
+    g, values = z.graph, {}
+    for f in z.specs:
+        if f.kind == "categorical":
+            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            u = noise.uniforms(f.name, per_molecule)
+            probs = priors[f.name].expand(u.shape[0], -1)
+            values[f.name] = one_hot(C.sample(probs, u=u).to(z.device), f, z.dtype)
+    return z.with_values(**values)
+
+
+__all__ = ["CategoricalSteps", "start_classes"]
