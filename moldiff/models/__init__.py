@@ -14,9 +14,10 @@ MODELS_DIR = Path(__file__).parent
 # drugs: drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; moldiff/configs/drugs_builtin.yaml)
 # qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (moldiff/configs/qm9_valence.yaml)
 # drugs-scaffold: drugs fine-tuned the same way (moldiff/configs/drugs_scaffold.yaml)
+# qm9-graph: a graph model of QM9's heavy atoms, charges and bonds (moldiff/configs/qm9_graph_heavy.yaml)
 BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "qm9-cond": MODELS_DIR / "qm9_cond.pt",
            "drugs": MODELS_DIR / "drugs.pt", "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt",
-           "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt"}  # fmt: skip
+           "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt", "qm9-graph": MODELS_DIR / "qm9_graph.pt"}  # fmt: skip
 DEFAULT_MODEL = "qm9"
 # Property predictors of QM9's alpha gap homo lumo mu Cv (moldiff.property_model).
 # qm9-predictor: noisy, for energy guidance and steering (--guide, --steer; moldiff/configs/predictor_qm9.yaml)
@@ -41,7 +42,7 @@ def _resolve(name_or_path: str, builtin: dict[str, Path], what: str) -> Path:
 
 def resolve_model(name_or_path: str | None) -> Path:
     """A built-in model name (``qm9``, ``qm9-fast``, ``qm9-cond``, ``drugs``, ``qm9-scaffold``,
-    ``drugs-scaffold``) or a file path -> the checkpoint path."""
+    ``drugs-scaffold``, ``qm9-graph``) or a file path -> the checkpoint path."""
     return _resolve(name_or_path or DEFAULT_MODEL, BUILTIN, "model")
 
 
