@@ -4,7 +4,7 @@ its graph implies, placed in 3D by RDKit.
 A graph model trained on heavy atoms (``data.hydrogens: false``) writes each molecule's heavy atoms,
 charges and bonds; every heavy atom then carries as many hydrogens as its element, charge and bonds
 leave open (RDKit's default valences), placed at standard bond lengths and angles from the heavy
-atoms' coordinates. A molecule whose graph RDKit rejects (an atom over its valence) is kept as
+atoms' coordinates and then relaxed by a force field with the heavy atoms held fixed. A molecule whose graph RDKit rejects (an atom over its valence) is kept as
 written, without hydrogens, so the evaluator still sees and counts it.
 """
 
@@ -39,6 +39,7 @@ def with_hydrogens(
         except Exception:  # over-valent atoms, impossible charges: no hydrogens to add
             return None
         full = Chem.AddHs(mol, addCoords=True)
+        _relax_hydrogens(full, len(atomic_numbers))
     n = len(atomic_numbers)
     new = range(n, full.GetNumAtoms())  # AddHs appends the hydrogens after the existing atoms
     owners = [full.GetAtomWithIdx(k).GetNeighbors()[0].GetIdx() for k in new]
@@ -48,6 +49,26 @@ def with_hydrogens(
     pos[:n] = positions  # the heavy atoms exactly as written
     q = np.concatenate([charges, np.zeros(len(owners), dtype=charges.dtype)])
     return z, pos, q, np.concatenate([bonds, h_bonds])
+
+
+def _relax_hydrogens(mol: Chem.Mol, n_heavy: int, steps: int = 200) -> None:
+    """Move the added hydrogens (not the heavy atoms) to a force-field minimum, in place: RDKit's
+    placement alone leaves eclipsed and crowded hydrogens that cost about 19 kcal/mol (GFN2-xTB,
+    median over QM9 test molecules) against 1 kcal/mol for QM9's own. MMFF94, else UFF, else as placed."""
+    from rdkit.Chem import AllChem
+
+    try:
+        if AllChem.MMFFHasAllMoleculeParams(mol):
+            field = AllChem.MMFFGetMoleculeForceField(mol, AllChem.MMFFGetMoleculeProperties(mol))
+        elif AllChem.UFFHasAllMoleculeParams(mol):
+            field = AllChem.UFFGetMoleculeForceField(mol)
+        else:
+            return
+        for i in range(n_heavy):
+            field.AddFixedPoint(i)
+        field.Minimize(maxIts=steps)
+    except Exception:  # a force field that cannot be set up leaves RDKit's placement
+        return
 
 
 def add_hydrogens(molecules: MolSet) -> MolSet:

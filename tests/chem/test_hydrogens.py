@@ -62,3 +62,22 @@ def test_a_graph_rdkit_rejects_stays_as_written():
     assert list(full.n_atoms) == [5, 6] and (full.molecule(0)[0] != 1).all()
     assert np.array_equal(full.molecule_bonds(0), [[0, 1, 1], [1, 2, 2], [1, 3, 1], [1, 4, 1]])
     assert full.molecule_bonds(1).shape == (5, 3)
+
+
+def test_added_hydrogens_sit_at_a_force_field_minimum_around_the_fixed_heavy_atoms():
+    from rdkit.Chem import AllChem
+
+    from moldiff.chem.rdmol import mol_from_edges
+
+    heavy = _set([_heavy("CC(C)CO")])
+    full = add_hydrogens(heavy)
+    z, pos = full.molecule(0)
+    bonds = full.molecule_bonds(0)
+    mol = mol_from_edges(z.tolist(), bonds[:, :2].tolist(), bonds[:, 2].tolist(), pos)
+    Chem.SanitizeMol(mol)
+    field = AllChem.MMFFGetMoleculeForceField(mol, AllChem.MMFFGetMoleculeProperties(mol))
+    for i in range(heavy.n_atoms[0]):
+        field.AddFixedPoint(i)
+    before = field.CalcEnergy()
+    field.Minimize(maxIts=500)
+    assert before - field.CalcEnergy() < 0.5  # kcal/mol: nothing left to relax
