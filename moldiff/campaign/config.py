@@ -165,7 +165,7 @@ class CampaignConfig(Strict):
         # defaults left out or spelt as they always were, so that a campaign keeps its hash
         sampling["solver"] = sampling["solver"] or defaults.SOLVER
         sampling["steps"] = sampling["steps"] or defaults.STEPS
-        for key, default in (("precision", "fp32"), ("grid", None)):
+        for key, default in (("precision", "fp32"), ("grid", None), ("bonds", "valence")):
             if sampling[key] == default:
                 sampling.pop(key)
         for steering in ("guidance", "scaffold", "steer"):  # only when set
