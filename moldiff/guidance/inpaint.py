@@ -152,27 +152,42 @@ class Scaffold:
             raise MoldiffError(f"scaffolds do not fix a field {name!r}")
         return torch.nn.functional.one_hot(classes.to(like.device), spec.columns).to(like.dtype) * spec.scale
 
+    def known_classes(self, graph: MolGraph) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """{field: ((rows,) bool, (held,) classes)}: the scaffold's types, charges and bonds in every
+        molecule (a model with categorical fields holds them, ``CategoricalSteps.hold``)."""
+        atoms, b = self.mask(graph), graph.num_graphs
+        out = {"types": (atoms, self.types.repeat(b))}
+        if self.has_graph:
+            out["charges"] = (atoms, self.charges.repeat(b))
+            out["bonds"] = (self.pair_mask(graph), self.bonds.repeat(b))
+        return out
+
 
 def place_known(z: MolState, graph: MolGraph, scaffold: Scaffold, type_scale: float, alpha: torch.Tensor,
                 sigma: torch.Tensor, xi: MolState | None = None) -> MolState:  # fmt: skip
     """``z`` with each molecule's known block set to its own centroid + α·shape + σ·(ξ − mean ξ)
     and types α·h + σ·ξ_h; α, σ are (B,) and ξ noise (None: no noise). A graph model's charges of
-    the scaffold atoms and bond classes of the scaffold pairs are set the same way, α·one-hot + σ·ξ."""
+    the scaffold atoms and bond classes of the scaffold pairs are set the same way, α·one-hot + σ·ξ.
+    Only the fields ``z`` holds are set (a model with categorical fields: the coordinates alone)."""
     mask, k, b = scaffold.mask(graph), scaffold.size, graph.num_graphs
-    coords, types = z["coords"], z["types"]
+    coords = z["coords"]
     a = alpha.to(z.dtype).reshape(b, 1, 1)
     block = coords[mask].reshape(b, k, 3)
     known_x = block.mean(1, keepdim=True) + a * scaffold.shape(coords)[None]
-    known_h = a * scaffold.features(types.shape[1], type_scale, types)[None]
     if xi is not None:
         s = sigma.to(z.dtype).reshape(b, 1, 1)
         noise_x = xi["coords"][mask].reshape(b, k, 3)
         known_x = known_x + s * (noise_x - noise_x.mean(1, keepdim=True))
-        known_h = known_h + s * xi["types"][mask].reshape(b, k, -1)
-    coords, types = coords.clone(), types.clone()
+    coords = coords.clone()
     coords[mask] = known_x.reshape(b * k, 3)
-    types[mask] = known_h.reshape(b * k, -1)
     graph_fields = {}
+    if "types" in z.values:
+        types = z["types"]
+        known_h = a * scaffold.features(types.shape[1], type_scale, types)[None]
+        if xi is not None:
+            known_h = known_h + sigma.to(z.dtype).reshape(b, 1, 1) * xi["types"][mask].reshape(b, k, -1)
+        graph_fields["types"] = types.clone()
+        graph_fields["types"][mask] = known_h.reshape(b * k, -1)
     for f in z.specs:
         if f.name in ("coords", "types"):
             continue
@@ -184,7 +199,7 @@ def place_known(z: MolState, graph: MolGraph, scaffold: Scaffold, type_scale: fl
             block = block + sigma.to(z.dtype).reshape(b, 1, 1) * xi[f.name][rows].reshape(b, known.shape[0], -1)
         values[rows] = block.reshape(-1, f.columns)
         graph_fields[f.name] = values
-    return z.with_values(coords=coords, types=types, **graph_fields).project()
+    return z.with_values(coords=coords, **graph_fields).project()
 
 
 def replace_known(z: MolState, t: torch.Tensor, graph: MolGraph, scaffold: Scaffold, type_scale: float,
@@ -280,6 +295,9 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
                callback=None) -> MolState:  # fmt: skip
         guided = ScaffoldDenoiser(denoiser, scaffold, type_scale, reconstruction, guard)
         schedule, k_total = denoiser.schedule, len(times) - 1
+        hold = getattr(denoiser, "hold", None)
+        if hold is not None:  # categorical fields (moldiff.solvers.categorical): the wrapper holds their classes
+            hold(scaffold.known_classes(graph), then=lambda full: cap_scaffold_bonds(full, graph, scaffold))
         z = replace_known(z, times[0], graph, scaffold, type_scale, schedule, noise)
         for a in range(0, k_total, jump):
             b = min(a + jump, k_total)
@@ -288,6 +306,8 @@ def inpaint_solver(solver: Callable, scaffold: Scaffold, type_scale: float, *, j
                 z_end = solver(guided, z, segment, graph, noise)
                 if r < resamples - 1:  # RePaint: back to the segment's start, then run it again
                     z = renoise(z_end, segment[-1], segment[0], graph, schedule, noise)
+                    if hold is not None:
+                        denoiser.renoise(segment[-1], segment[0])
                     z = replace_known(z, segment[0], graph, scaffold, type_scale, schedule, noise)
             z = z_end
             if b < k_total:

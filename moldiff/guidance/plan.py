@@ -281,7 +281,9 @@ def plan_guidance(generator, config, payload: dict, spec: GuidanceSpec, *, devic
     # ---- scaffold
     if spec.scaffold_sdf is not None or spec.scaffold_smiles is not None:
         plan.fragment, plan.scaffold = _scaffold(spec, generator.vocab, generator.charges if graph_model else None)
-        if spec.valence_guard and plan.fragment.open_valence is not None:
+        # the guard reads x̂₀'s types, which a model with categorical fields keeps as classes; its bond
+        # cap alone keeps the scaffold's valences (moldiff.guidance.inpaint.cap_scaffold_bonds)
+        if spec.valence_guard and plan.fragment.open_valence is not None and not getattr(generator, "categorical", False):
             from moldiff.guidance.valence import ValenceGuard
 
             plan.guard = ValenceGuard.build(plan.scaffold.types, plan.fragment.open_valence, generator.vocab)

@@ -10,6 +10,10 @@ the molecule's own seeded uniforms (``MoleculeNoise.uniforms``). A stage or corr
 same time moves nothing; every molecule keeps its own clock, as the adaptive solver's do. After
 the solver, :meth:`CategoricalSteps.finish` takes the likeliest clean class at the last time.
 
+Entries :meth:`CategoricalSteps.hold` keeps (a scaffold's atoms and bonds) are drawn from the
+forward process q(x_s | x_0) of their given class at every step instead, RePaint's replacement for
+classes, and take that class exactly at the end.
+
 So every solver of ``moldiff.solvers.SOLVERS`` moves the classes on the times it evaluates at, the
 same way.
 """
@@ -40,6 +44,8 @@ class CategoricalSteps(PredictionViews):
         self.priors = {f.name: denoiser.class_priors[f.name] for f in self.categorical}
         self._t: torch.Tensor | None = None  # (B,) each molecule's time of the last prediction
         self._probs: dict[str, torch.Tensor] = {}  # that prediction's p(x_0 | x_t), (rows, K) float64
+        self._held: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name: ((rows,) bool, (held,) classes)
+        self._then = None
 
     def __getattr__(self, name):  # schedule, nfe, coefficients, feeding_back, ...: the model's own
         return getattr(self.inner, name)
@@ -51,6 +57,34 @@ class CategoricalSteps(PredictionViews):
     def x0_eps(self, z: MolState, t: torch.Tensor, graph: MolGraph) -> tuple[MolState, MolState]:
         x0, eps = self.inner.x0_eps(self._enter(z, t), t, graph)
         return self._leave(x0, t), eps.of_kind("gaussian")
+
+    def hold(self, known: dict[str, tuple[torch.Tensor, torch.Tensor]], then=None) -> None:
+        """Keep some entries on given clean classes: ``known`` {name: ((rows,) bool, (held,) classes)}.
+
+        From now on each held entry is a draw of q(x_s | x_0 = its class) at every new time s (from
+        the uniforms its reverse step would have used), and :meth:`finish` gives it the class itself.
+        ``then`` (full state → full state) runs last in :meth:`finish` (a scaffold's valence cap)."""
+        for name, (rows, classes) in known.items():
+            self._held[name] = (rows.cpu(), classes.cpu())
+        self._then = then
+
+    def renoise(self, s: torch.Tensor, t: torch.Tensor) -> None:
+        """Every class drawn from the forward process q(x_t | x_s), t > s scalars (RePaint's jump back;
+        held entries: from q(x_t | x_0) of their class)."""
+        g, t = self.graph, t.detach().double().cpu().reshape(1)
+        ratio = C.keep_probability(t) / C.keep_probability(s.detach().double().cpu().reshape(1)).clamp_min(1e-12)
+        for f in self.categorical:
+            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            u = self.noise.uniforms(f.name, per_molecule)
+            x = self.classes[f.name].cpu()
+            stay = torch.nn.functional.one_hot(x, f.columns).double()
+            probs = ratio * stay + (1.0 - ratio) * self.priors[f.name].to(stay)
+            if f.name in self._held:
+                held, known = self._held[f.name]
+                clean = torch.nn.functional.one_hot(known, f.columns).double()
+                probs[held] = C.noised_probabilities(clean, t.expand(known.shape[0]), self.priors[f.name])
+            self.classes[f.name] = C.sample(probs, u=u).to(self.classes[f.name].device)
+        self._t = t.expand(g.num_graphs).clone()
 
     def gaussian(self, z: MolState) -> MolState:
         """The fields a solver moves (every Gaussian one) of a full state."""
@@ -66,7 +100,12 @@ class CategoricalSteps(PredictionViews):
                 probs = C.reverse_probabilities(self.classes[f.name], self._probs[f.name], t, torch.zeros_like(t),
                                                 self.priors[f.name])  # fmt: skip
                 self.classes[f.name] = probs.argmax(1)
-        return self._full(z)
+        for name, (rows, known) in self._held.items():
+            x = self.classes[name].clone()
+            x[rows.to(x.device)] = known.to(x.device)
+            self.classes[name] = x
+        full = self._full(z)
+        return full if self._then is None else self._then(full)
 
     # ------------------------------------------------------------------ the classes
     def _full(self, z: MolState) -> MolState:
@@ -100,6 +139,12 @@ class CategoricalSteps(PredictionViews):
             x = self.classes[f.name]
             new = C.reverse_step(x.cpu()[rows], self._probs[f.name][rows], self._t[mol][rows], s[mol][rows],
                                  self.priors[f.name], u=u)  # fmt: skip
+            if f.name in self._held:  # held entries: a forward draw from their own class instead
+                held, known = self._held[f.name]
+                where = held[rows]  # among the moving rows
+                clean = torch.nn.functional.one_hot(known[rows[held]], f.columns).double()
+                forward = C.noised_probabilities(clean, s[mol][rows][where], self.priors[f.name])
+                new[where] = C.sample(forward, u=u[where])
             x = x.clone()
             x[rows.to(x.device)] = new.to(x.device)
             self.classes[f.name] = x

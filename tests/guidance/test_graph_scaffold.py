@@ -1,6 +1,7 @@
 """Scaffolds on a model that generates the bond graph: the scaffold's atoms, formal charges and
 bonds (and non-bonds) among its atoms come out exactly; no scaffold atom gets more new bond orders
-than its open valence; a heavy-atom scaffold file works as the same scaffold given as SMILES."""
+than its open valence; a heavy-atom scaffold file works as the same scaffold given as SMILES. Each
+holds with Gaussian one-hot and with categorical discrete fields."""
 
 import csv
 
@@ -26,14 +27,17 @@ BETAINE = "C[N+](C)(C)CC(=O)[O-]"  # charged atoms, and scaffold pairs that are 
 HIST = {12: 3, 16: 2, 20: 1}
 
 
-def _config(heavy: bool = False):
+DISCRETE = ["gaussian", "categorical"]
+
+
+def _config(heavy: bool = False, discrete: str = "gaussian"):
     extra = ["data.hydrogens=false", "data.elements=[C,N,O,F]"] if heavy else []
-    return load_config("tiny_graph", ["model.hidden=16", "model.pair_hidden=8", *extra])
+    return load_config("tiny_graph", ["model.hidden=16", "model.pair_hidden=8", f"diffusion.discrete={discrete}", *extra])
 
 
-def _generator(heavy: bool = False):
+def _generator(heavy: bool = False, discrete: str = "gaussian"):
     torch.manual_seed(0)
-    config = _config(heavy)
+    config = _config(heavy, discrete)
     net = build_network(config)
     for p in net.parameters():
         p.data.add_(0.05 * torch.randn_like(p))
@@ -54,9 +58,10 @@ def _orders(mols: MolSet, m: int) -> np.ndarray:
     return table
 
 
+@pytest.mark.parametrize("discrete", DISCRETE)
 @pytest.mark.parametrize("solver, jump, resamples", [("ddpm", 1, 1), ("heun", 100, 1), ("ddpm", 2, 2)])
-def test_scaffold_atoms_charges_and_bonds_come_out_exactly(solver, jump, resamples):
-    gen, _ = _generator()
+def test_scaffold_atoms_charges_and_bonds_come_out_exactly(solver, jump, resamples, discrete):
+    gen, _ = _generator(discrete=discrete)
     fragment = fragment_from_smiles(BETAINE)
     k = len(fragment.atomic_numbers)
     assert (fragment.bond_orders[np.triu_indices(k, 1)] == 0).any() and (fragment.charges != 0).any()
@@ -122,8 +127,10 @@ def _new_orders(mols: MolSet, k: int) -> np.ndarray:
     return np.stack([_orders(mols, m)[:k, k:].sum(1) for m in range(len(mols))])
 
 
-def test_no_scaffold_atom_gets_more_new_bonds_than_its_open_valence():
-    gen, _ = _generator()
+@pytest.mark.parametrize("discrete", DISCRETE)
+def test_no_scaffold_atom_gets_more_new_bonds_than_its_open_valence(discrete):
+    gen, _ = _generator(discrete=discrete)
+    gen.bond_decoding = "argmax"  # (valence decoding alone often leaves no room to overfill)
     fragment = fragment_from_smiles("O=C(N)c1ccccc1")
     k = len(fragment.atomic_numbers)
     times = solver_times("ddpm", 6, gen.denoiser.schedule)
@@ -146,9 +153,10 @@ def _heavy_sdf(fragment, path):
     return path
 
 
-@pytest.mark.parametrize("smiles", ["c1ccccc1", BETAINE, "O=C(N)c1ccncc1"])
-def test_a_heavy_atom_scaffold_file_fixes_what_its_smiles_fixes(smiles, tmp_path):
-    gen, config = _generator()
+@pytest.mark.parametrize("smiles, discrete", [("c1ccccc1", "gaussian"), (BETAINE, "gaussian"),
+                                              ("O=C(N)c1ccncc1", "gaussian"), ("O=C(N)c1ccncc1", "categorical")])
+def test_a_heavy_atom_scaffold_file_fixes_what_its_smiles_fixes(smiles, discrete, tmp_path):
+    gen, config = _generator(discrete=discrete)
     from_smiles = plan_guidance(gen, config, {}, GuidanceSpec(scaffold_smiles=smiles))
     path = _heavy_sdf(from_smiles.fragment, tmp_path / "scaffold.sdf")
     assert all(a.GetAtomicNum() != 1 for a in Chem.SDMolSupplier(str(path), removeHs=False)[0].GetAtoms())
@@ -169,8 +177,9 @@ def test_a_heavy_atom_scaffold_file_fixes_what_its_smiles_fixes(smiles, tmp_path
             assert (_orders(mols, m)[:k, k:].sum(1) <= from_file.fragment.open_valence).all()
 
 
-def test_a_heavy_atom_graph_model_needs_no_room_for_hydrogens(tmp_path):
-    gen, config = _generator(heavy=True)
+@pytest.mark.parametrize("discrete", DISCRETE)
+def test_a_heavy_atom_graph_model_needs_no_room_for_hydrogens(tmp_path, discrete):
+    gen, config = _generator(heavy=True, discrete=discrete)
     gen.atom_count_hist = {7: 1, 8: 1}  # a benzene and one or two heavy atoms: no room for 6 hydrogens
     plan = plan_guidance(gen, config, {}, GuidanceSpec(scaffold_smiles="c1ccccc1"))
     assert plan.open_hydrogens == 0 and plan.fragment.open_hydrogens == 6

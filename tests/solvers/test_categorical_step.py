@@ -126,3 +126,51 @@ def test_per_row_reverse_probabilities_match_the_scalar_ones():
     for i, (t, s) in enumerate([(0.9, 0.5), (0.5, 0.2), (0.5, 0.0), (0.3, 0.1)]):
         assert torch.allclose(rows[i], C.reverse_probabilities(x_t[i : i + 1], probs[i : i + 1], t, s, prior)[0])
     assert np.isclose(float(rows.sum()), 4.0)
+
+
+def _held_run(hold: bool, record: list | None = None, n: int = 200):
+    """ddpm on the exact toy with the first 2 atoms of every molecule held at classes 2 and 3."""
+    specs = _specs("uniform")
+    toy = ExactDenoiser(specs, _priors(specs, "uniform"))
+    graph = MolGraph.from_counts(torch.full((n,), 5)).with_pairs()
+    held = graph.leading(2)
+    if record is not None:  # the held entries' classes at every prediction, with its time
+        posterior = toy._posterior
+        toy._posterior = lambda z, t, f: (f.on == "atoms" and record.append((float(t[0]), z[f.name][held].argmax(1))),
+                                          posterior(z, t, f))[1]  # fmt: skip
+    noise = MoleculeNoise(list(range(n)), graph, specs[:1])
+    z = noise.randn()
+    full = MolState({"coords": z["coords"], "types": torch.zeros(5 * n, 4), "bonds": torch.zeros(10 * n, 3)}, specs, graph)
+    steps = CategoricalSteps(toy, start_classes(full, noise, toy.class_priors), noise)
+    if hold:
+        steps.hold({"types": (held, torch.tensor([2, 3]).repeat(n))})
+    return steps.finish(get_solver("ddpm")(steps, z, torch.linspace(1.0, 0.0, 5), graph, noise))["types"].argmax(1), held
+
+
+def test_held_entries_follow_the_forward_process_and_end_on_their_class():
+    record = []
+    types, held = _held_run(True, record)
+    assert types[held].tolist() == [2, 3] * 200
+    free, _ = _held_run(False)
+    assert torch.equal(types[~held], free[~held])  # the toy's entries are independent: the free ones move as before
+    assert len(record) == 4
+    for t, classes in record[1:]:  # q(x_t | x_0 = c) keeps c with probability κ + (1 − κ)/K
+        kappa = float(C.keep_probability(torch.tensor(t)))
+        expected = kappa + (1 - kappa) / 4
+        kept = (classes == torch.tensor([2, 3]).repeat(200)).double().mean()
+        assert abs(float(kept) - expected) < 4 * (expected * (1 - expected) / 400) ** 0.5 + 1e-9, (t, float(kept))
+
+
+def test_renoising_back_to_the_start_draws_from_the_prior():
+    specs = _specs("marginal")
+    toy = ExactDenoiser(specs, _priors(specs, "marginal"))
+    n = 400
+    graph = MolGraph.from_counts(torch.full((n,), 3)).with_pairs()
+    noise = MoleculeNoise(list(range(n)), graph, specs[:1])
+    full = MolState({"coords": noise.randn()["coords"], "types": torch.zeros(3 * n, 4),
+                     "bonds": torch.zeros(3 * n, 3)}, specs, graph)  # fmt: skip
+    steps = CategoricalSteps(toy, full, noise)  # every class 0
+    steps.renoise(torch.tensor(0.0), torch.tensor(1.0))
+    freq = torch.bincount(steps.classes["bonds"], minlength=3).double() / (3 * n)
+    prior = toy.class_priors["bonds"]
+    assert ((freq - prior).abs() <= 4 * (prior * (1 - prior) / (3 * n)).sqrt()).all(), freq
