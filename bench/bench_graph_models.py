@@ -25,7 +25,9 @@ has the evaluator's other numbers (validity and connectivity apart, neutral mole
 stability by the charge-aware table, uniqueness of the written SMILES), the NFE spent and the
 seconds of evaluation; table ``xtb`` the relaxations. Writes
 bench/results/graph_models.json (``--drugs``: graph_models_drugs.json; ``--out`` changes it),
-after every row, so an interrupted run keeps what it measured.
+after every row, so an interrupted run keeps what it measured; ``--reuse`` takes the rows of that
+file measured with the same model file, seed, molecules and batch size instead of measuring them again
+(add a model to a finished comparison without sampling the others again).
 """
 
 from __future__ import annotations
@@ -180,9 +182,10 @@ def measure(generator, seeds: list[int], sizes: list[int], nfe: int, *, batch_si
 # ------------------------------------------------------------------------------ the benchmark
 def benchmark(models: list[str], nfes: list[int], *, n: int, seed: int = 0, batch_size: int = 100,
               posebusters: int = 0, xtb: int = 0, workers: int = 1, out: Path | None = None,
-              head: dict | None = None, log=print) -> dict:  # fmt: skip
+              head: dict | None = None, log=print, earlier: dict | None = None) -> dict:  # fmt: skip
     """Every model at every NFE budget on the same seeds; the result record (see the module), after
-    ``head``; written to ``out`` after every row when given."""
+    ``head``; written to ``out`` after every row when given. Rows of an ``earlier`` record with the
+    same model file, NFE, seed, molecules, batch size and checks are taken from it."""
     generators, infos = {}, {}
     for model in models:
         label = model.partition("=")[0] if "=" in model else model
@@ -199,6 +202,11 @@ def benchmark(models: list[str], nfes: list[int], *, n: int, seed: int = 0, batc
     for model in models:
         seeds, sizes, _ = inputs[model]
         for nfe in nfes:
+            if _copy_row(earlier, record, model, nfe):
+                log(f"{model} @ {nfe} NFE: taken from the earlier record")
+                if out is not None:
+                    _dump(out, record)
+                continue
             row = measure(generators[model], seeds, sizes, nfe, batch_size=batch_size, posebusters=posebusters,
                           xtb=xtb, workers=workers)  # fmt: skip
             _add(record, model, row)
@@ -206,6 +214,27 @@ def benchmark(models: list[str], nfes: list[int], *, n: int, seed: int = 0, batc
             if out is not None:
                 _dump(out, record)
     return record
+
+
+SAME_RUN = ("n", "seed", "batch_size", "posebusters_first", "xtb_first_valid", "solver", "types")
+TABLES = ("rows", "standard_errors", "other_measures", "xtb")
+
+
+def _copy_row(earlier: dict | None, record: dict, model: str, nfe: int) -> bool:
+    """Copy (model, nfe)'s entries of every table from ``earlier`` into ``record`` if it measured
+    the same model file on the same run; whether it did."""
+    if not earlier or any(earlier.get(k) != record.get(k) for k in SAME_RUN):
+        return False
+    before, now = earlier.get("models", {}).get(model, {}), record["models"][model]
+    if before.get("file") != now.get("file") or before.get("step") != now.get("step"):
+        return False
+    found = False
+    for table in TABLES:
+        for entry in earlier.get(table, []):
+            if entry.get("model") == model and entry.get("nfe") == nfe:
+                record[table].append(entry)
+                found |= table == "rows"
+    return found
 
 
 def _add(record: dict, model: str, row: dict) -> None:
@@ -264,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="GFN2-xTB ΔE_relax of the first this many valid molecules (default: 30; --drugs: 16)")
     parser.add_argument("--threads", "-j", type=int, default=2, help="torch threads and evaluation processes")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--reuse", action="store_true",
+                        help="take the rows the output file already has for the same model file and run")
     args = parser.parse_args(argv)
     models = (args.models if args.models is not None else ["drugs" if args.drugs else "qm9"]) + args.graph
     if not models:
@@ -277,9 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     record = {"command": "python bench/bench_graph_models.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "threads": args.threads}  # fmt: skip
+    earlier = json.loads(out.read_text()) if args.reuse and out.exists() else None
     record = benchmark(models, args.nfe, n=args.n, seed=args.seed, batch_size=args.batch_size,
                        posebusters=posebusters, xtb=xtb, workers=args.threads, out=out, head=record,
-                       log=lambda m: print(m, file=sys.stderr))  # fmt: skip
+                       log=lambda m: print(m, file=sys.stderr), earlier=earlier)  # fmt: skip
     record["seconds"] = time.perf_counter() - start
     _dump(out, record)
     print(f"wrote {out} ({record['seconds']:.0f} s)")
