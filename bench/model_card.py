@@ -252,10 +252,10 @@ def main() -> None:
         print("\n".join(any_curve(load_model(args.curve), args.every)))
         return
     if args.export:
-        export_model(args.export, MODELS / "qm9.pt")
+        export_model(args.export, MODELS / "qm9_edm.pt")
     eval_path = RESULTS / "builtin_eval.json"
     evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else None
-    (MODELS / "qm9.md").write_text(qm9_card(load_model("qm9"), evaluation))
+    (MODELS / "qm9_edm.md").write_text(qm9_card(load_model("qm9"), evaluation))
     print(f"wrote {MODELS / 'qm9.md'}" + (f" and {MODELS / 'qm9.pt'}" if args.export else ""))
 
 

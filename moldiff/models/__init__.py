@@ -15,7 +15,7 @@ MODELS_DIR = Path(__file__).parent
 # qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (moldiff/configs/qm9_valence.yaml)
 # drugs-scaffold: drugs fine-tuned the same way (moldiff/configs/drugs_scaffold.yaml)
 # qm9-graph: a graph model of QM9's heavy atoms, charges and bonds (moldiff/configs/qm9_graph_heavy.yaml)
-BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "qm9-cond": MODELS_DIR / "qm9_cond.pt",
+BUILTIN = {"qm9": MODELS_DIR / "qm9_edm.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "qm9-cond": MODELS_DIR / "qm9_cond.pt",
            "drugs": MODELS_DIR / "drugs.pt", "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt",
            "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt", "qm9-graph": MODELS_DIR / "qm9_graph.pt"}  # fmt: skip
 DEFAULT_MODEL = "qm9"
