@@ -1,4 +1,5 @@
-"""Quality of the built-in model on the default command: `moldiff sample -n 1000` (EDM protocol).
+"""Quality of the coordinate-only built-in model with the default sampler: `moldiff sample -n 1000
+--model qm9-edm`, scored by the EDM protocol.
 
     python bench/eval_builtin.py [-n 1000] [--model qm9-edm]
 
