@@ -105,7 +105,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--judge-minutes", type=float, default=120.0, help="--work-dir: training time of the judge")
     p.add_argument("--gen-minutes", type=float, default=600.0, help="training time of each conditional model")
     p.add_argument("--init", default=None,
-                   help="start each conditional model from this model (e.g. qm9, the built-in unconditional "
+                   help="start each conditional model from this model (e.g. qm9-edm, the built-in unconditional "
                         "model) with its architecture and schedule; the condition inputs start at zero")
     p.add_argument("--joint", action="store_true",
                    help="one conditional model for all --properties (each dropped on its own in training) "

@@ -1,7 +1,7 @@
 """How sampled molecules fail: the EDM metrics beside the share of atoms with too many and too few
 bonds, molecules in one piece, and nearest-neighbour distances (Å), for any model and solver.
 
-    python bench/bench_fail_modes.py 200 qm9-fast:flow-map:4 qm9-fast:flow-map:8:1.0 qm9:dpmpp-2m-sde:50
+    python bench/bench_fail_modes.py 200 qm9-fast:flow-map:4 qm9-fast:flow-map:8:1.0 qm9-edm:dpmpp-2m-sde:50
 
 Each argument after the molecule count is MODEL:SOLVER:NFE[:GAMMA] (GAMMA: the flow-map re-noising);
 every row samples the same molecules (seed 0). Over-bonded atoms with atoms packed too close mean

@@ -4,7 +4,7 @@ ancestral steps, all on the same molecules (seeds and sizes), with wall time per
 and the speed-up against the teacher's best 50-call solver and its 1,000-step sampler, measured in
 one run on one machine.
 
-    python bench/bench_flowmap.py --flowmap qm9-fast                          # teacher: built-in qm9
+    python bench/bench_flowmap.py --flowmap qm9-fast                          # teacher: built-in qm9-edm
     python bench/bench_flowmap.py --flowmap FM.pt --n 20 --k 1 4 --teacher-rows dpmpp-2m:4   # a quick look
 
 Teacher rows are SOLVER:NFE (default: ddpm, dpmpp-2m and dpmpp-2m-sde at each K and dpmpp-2m,
@@ -101,7 +101,7 @@ def teacher_rows(spec: list[str] | None, ks: list[int]) -> list[tuple[str, int]]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flowmap", required=True, help="flow-map model: a built-in name (qm9-fast) or a file")
-    parser.add_argument("--teacher", default="qm9", help="built-in model name or model file ('' for none)")
+    parser.add_argument("--teacher", default="qm9-edm", help="built-in model name or model file ('' for none)")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="flow-map jumps")
     parser.add_argument("--gamma", type=float, nargs="+", default=[0.0, 0.5], help="re-noising strengths")
     parser.add_argument("--teacher-rows", nargs="+", default=None, help="SOLVER:NFE rows of the teacher")

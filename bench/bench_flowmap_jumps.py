@@ -2,7 +2,7 @@
 validation molecules against the teacher's PF-ODE, beside the teacher's own one- and two-call
 DPM-Solver++ jumps (one call is a DDIM step) and the 8-substep targets distillation trains on.
 
-    python bench/bench_flowmap_jumps.py --flowmap qm9-fast --teacher qm9
+    python bench/bench_flowmap_jumps.py --flowmap qm9-fast --teacher qm9-edm
     python bench/bench_flowmap_jumps.py --flowmap A.pt B.pt --teacher T.pt --k 8 --n 32   # quicker
 
 Every column is the RMS displacement per atom (Å) between a jump's landing point and the
@@ -66,7 +66,7 @@ def markdown(rows: list[dict], columns: list[str], title: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--flowmap", nargs="+", required=True, help="flow-map models: built-in names or files")
-    parser.add_argument("--teacher", default="qm9", help="the teacher: a built-in name or a model file")
+    parser.add_argument("--teacher", default="qm9-edm", help="the teacher: a built-in name or a model file")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 2, 4, 8], help="uniform grids whose jumps to measure")
     parser.add_argument("--n", type=int, default=64, help="validation molecules")
     parser.add_argument("--reference-substeps", type=int, default=32)

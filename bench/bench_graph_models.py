@@ -1,9 +1,9 @@
 """Graph models beside coordinate models on the same seeds: quality at 10, 20, 50 and 100 NFE.
 
-    python bench/bench_graph_models.py --graph train_state/qm9_graph/model.pt          # qm9 vs a graph model
+    python bench/bench_graph_models.py --graph qm9                                     # qm9-edm vs the graph qm9
     python bench/bench_graph_models.py --drugs --graph runs/drugs_graph/model.pt       # the drug-like set
     python bench/bench_graph_models.py --drugs                                         # the drugs baseline alone
-    python bench/bench_graph_models.py --models qm9 M1.pt M2.pt --nfe 20 -n 100        # any models, any budgets
+    python bench/bench_graph_models.py --models qm9-edm M1.pt M2.pt --nfe 20 -n 100    # any models, any budgets
 
 Every model samples with the default sampler of ``moldiff sample`` (its solver, grid and type
 decoding) at each NFE budget, from the same run seed: molecule i gets the same per-molecule seed in
@@ -279,7 +279,7 @@ def _dump(path: Path, record: dict) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="*", default=None,
-                        help="built-in names, model files or LABEL=FILE (default: qm9; with --drugs: drugs)")
+                        help="built-in names, model files or LABEL=FILE (default: qm9-edm; with --drugs: drugs)")
     parser.add_argument("--graph", nargs="*", default=[], help="graph model files (or LABEL=FILE), after --models")
     parser.add_argument("--drugs", action="store_true",
                         help="the drug-like set: default model drugs, PoseBusters on every molecule, 16 xTB relaxations")
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="take the rows the output file already has for the same model file and run")
     args = parser.parse_args(argv)
-    models = (args.models if args.models is not None else ["drugs" if args.drugs else "qm9"]) + args.graph
+    models = (args.models if args.models is not None else ["drugs" if args.drugs else "qm9-edm"]) + args.graph
     if not models:
         parser.error("no models to compare")
     if len({m.partition("=")[0] if "=" in m else m for m in models}) != len(models):

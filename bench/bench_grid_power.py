@@ -31,7 +31,7 @@ METRICS = ("atom_stability", "mol_stability", "validity", "valid_x_unique")
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="qm9", help="built-in model name or model file")
+    p.add_argument("--model", default="qm9-edm", help="built-in model name or model file")
     p.add_argument("--solver", default=defaults.SOLVER)
     p.add_argument("--nfe", type=int, default=20)
     p.add_argument("--powers", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.45, 0.4, 0.3])

@@ -38,7 +38,7 @@ TINY = dict(n=8, steps=10, scales=[1.0, 4.0], steer_particles=[2], predictor_min
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=None, help="built-in name or model file (default: the built-in qm9)")
+    p.add_argument("--model", default="qm9-edm", help="built-in name or model file")
     p.add_argument("--predictor", type=Path, default=None, help="a noisy predictor with qed and logp outputs")
     p.add_argument("--predictor-minutes", type=float, default=60.0, help="training time when --predictor is absent")
     p.add_argument("--predictor-hidden", type=int, default=128)
@@ -182,7 +182,7 @@ def main() -> None:
         for particles in args.steer_particles:
             rows.append(run(gen, args, guide, 0.0, None, particles))
             print(json.dumps(rows[-1]), flush=True)
-    note = (f"{args.n} molecules per row from {args.model or 'the built-in qm9 model'} (step {payload.get('step')}), "
+    note = (f"{args.n} molecules per row from {args.model} (step {payload.get('step')}), "
             f"{args.solver} with {args.steps} NFE; {(time.time() - started) / 60:.1f} min in all.")  # fmt: skip
     text = markdown(rows, note)
     args.out.parent.mkdir(parents=True, exist_ok=True)

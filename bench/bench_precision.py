@@ -5,10 +5,10 @@ network speed and sample quality, both taken in this one run on this one machine
 
 1. Network speed, fp32 and bf16 timed in turn batch by batch (so the ratio holds on a noisy
    machine): a training step (loss, backward, AdamW) and one denoiser evaluation, on the
-   built-in models' own networks and batch shapes: ``qm9`` with 64 QM9 training molecules, and
+   built-in models' own networks and batch shapes: ``qm9-edm`` with 64 QM9 training molecules, and
    ``drugs`` with 32 molecules of its training sizes (random coordinates at the data's
    density: the cost depends only on the shapes). Median ratio of the pairs.
-2. Sample quality: ``n`` molecules from the built-in ``qm9`` model with the default sampler,
+2. Sample quality: ``n`` molecules from the built-in ``qm9-edm`` model with the default sampler,
    the same seeds and sizes in both precisions, scored with the EDM protocol, and the wall time
    of each (fp32 first, then bf16).
 """
@@ -96,14 +96,14 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     qm9 = load_qm9("train")
-    qm9_gen, _, _ = load_generator("qm9")
+    qm9_gen, _, _ = load_generator("qm9-edm")
     drugs_gen, _, _ = load_generator("drugs")
     speed = [
-        network_speed("qm9", qm9_gen, [collate(qm9, rng.choice(len(qm9), 64, replace=False), qm9_gen.vocab)
+        network_speed("qm9-edm", qm9_gen, [collate(qm9, rng.choice(len(qm9), 64, replace=False), qm9_gen.vocab)
                                        for _ in range(WARMUP + TIMED)]),  # fmt: skip
         network_speed("drugs", drugs_gen, [drug_batch(drugs_gen, 32, rng) for _ in range(WARMUP + TIMED)]),
     ]
-    qm9_gen, _, _ = load_generator("qm9")  # untouched weights for the quality check
+    qm9_gen, _, _ = load_generator("qm9-edm")  # untouched weights for the quality check
     for r in speed:
         print(f"{r['model']}: training step {r['train_seconds_fp32']:.3f} s -> {r['train_seconds_bf16']:.3f} s "
               f"({r['train_speedup']:.2f}x), evaluation {r['eval_seconds_fp32']:.3f} s -> "
@@ -115,7 +115,7 @@ def main() -> None:
         row = sample_and_score(qm9_gen, defaults.SOLVER, defaults.STEPS, n=args.n, seed=0, batch_size=100,
                                device="cpu")  # fmt: skip
         quality.append({"precision": precision, **row})
-        print(f"qm9 {precision}: atom stab {row['atom_stability']:.3f}, mol stab {row['mol_stability']:.3f}, "
+        print(f"qm9-edm {precision}: atom stab {row['atom_stability']:.3f}, mol stab {row['mol_stability']:.3f}, "
               f"valid {row['validity']:.3f}, valid & one piece {row['valid_connected']:.3f}, "
               f"{row['seconds_per_molecule']:.3f} s/molecule")  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)

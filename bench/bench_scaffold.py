@@ -1,7 +1,7 @@
 """Scaffold-constrained generation (inpainting) against unconstrained sampling of the same sizes:
 how often the outputs contain the scaffold, and what the constraint costs in quality.
 
-    python bench/bench_scaffold.py                                   # built-in qm9 model, 4 scaffolds x 200
+    python bench/bench_scaffold.py                                   # built-in qm9-edm model, 4 scaffolds x 200
     python bench/bench_scaffold.py --scaffolds c1ccccc1 --n 500 --jump 10 --resample 5
     python bench/bench_scaffold.py --tiny --threads 1                # smoke run (~1 min)
     python bench/bench_scaffold.py --steer-particles 4               # constrained runs: best of 4 by validity
@@ -59,7 +59,7 @@ VALIDITY_TOLERANCE = 10.0  # points
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="qm9", help="built-in model name or model file")
+    p.add_argument("--model", default="qm9-edm", help="built-in model name or model file")
     p.add_argument("--scaffolds", nargs="+", default=SCAFFOLDS, help="scaffold SMILES (hydrogens dropped)")
     p.add_argument("--n", type=int, default=200, help="molecules per scaffold, and as many unconstrained")
     p.add_argument("--n-atoms", type=int, default=None,

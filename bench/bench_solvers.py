@@ -1,7 +1,7 @@
 """Quality against cost for every solver: sample a trained model with each solver at several NFE
 budgets, score with the EDM protocol, write a table and a plot.
 
-    python bench/bench_solvers.py                         # built-in qm9 model: every solver at NFE 10 20 50 100,
+    python bench/bench_solvers.py                         # built-in qm9-edm model: every solver at NFE 10 20 50 100,
                                                           # and the 1000-step ancestral reference
     python bench/bench_solvers.py --solvers ddpm@edm "dpmpp-2m,eta=1.0"   # a grid or options per row
     python bench/bench_solvers.py --n 20 --nfe 10 20      # a quick look
@@ -123,7 +123,7 @@ def plot(rows: list[dict], reference: dict, path: Path, title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="qm9", help="built-in model name or model file")
+    parser.add_argument("--model", default="qm9-edm", help="built-in model name or model file")
     parser.add_argument("--n", type=int, default=200, help="molecules per (solver, NFE)")
     parser.add_argument("--nfe", type=int, nargs="+", default=[10, 20, 50, 100])
     parser.add_argument("--reference", default="ddpm:1000", help="SOLVER:NFE the targets compare against")

@@ -109,7 +109,7 @@ def card(payload: dict, evaluation: dict | None) -> str:
         "",
         f"A diffusion model of drug-like molecules in 3D with explicit hydrogens (elements {' '.join(d['elements'])}): "
         f"an EGNN {m['hidden']} × {m['layers']} ({n_params / 1e6:.2f} M parameters) predicting the noise under EDM's "
-        "polynomial schedule, started from `qm9` and trained on MOSES molecules with RDKit conformers.",
+        "polynomial schedule, started from `qm9-edm` and trained on MOSES molecules with RDKit conformers.",
         "",
         "## Intended use",
         "",
@@ -129,8 +129,8 @@ def card(payload: dict, evaluation: dict | None) -> str:
         "",
         "## Training",
         "",
-        "- recipe: `moldiff/configs/drugs_builtin.yaml`, started from `qm9` (`moldiff train --config drugs_builtin "
-        "--init qm9`: its H C N O F weights carry over, S, Cl and Br start at zero)",
+        "- recipe: `moldiff/configs/drugs_builtin.yaml`, started from `qm9-edm` (`moldiff train --config drugs_builtin "
+        "--init qm9-edm`: its H C N O F weights carry over, S, Cl and Br start at zero)",
         f"- {payload['step']:,} steps: batch 32 to step 10,199, then 64; {epochs:.1f} epochs",
         f"- AdamW (amsgrad), learning rate 3e-4 to step 8,048, 1e-4 to step 16,750, then {rate(t['lr'])}; warm-up "
         f"{t['warmup_steps']} steps, gradient clipping {t['grad_clip']}, EMA {t['ema_decay']}",

@@ -1,6 +1,7 @@
-"""Quality of the built-in model on the default command: `moldiff sample -n 1000` (EDM protocol).
+"""Quality of the coordinate-only built-in model with the default sampler: `moldiff sample -n 1000
+--model qm9-edm`, scored by the EDM protocol.
 
-    python bench/eval_builtin.py [-n 1000] [--model qm9]
+    python bench/eval_builtin.py [-n 1000] [--model qm9-edm]
 
 Writes bench/results/builtin_eval.json (summary, seconds, the command) for the model card.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=1000)
-    parser.add_argument("--model", default="qm9")
+    parser.add_argument("--model", default="qm9-edm")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cmd = ["moldiff", "sample", "-n", str(args.n), "--model", args.model, "-o", f"{tmp}/samples.sdf", "--json"]

@@ -47,10 +47,17 @@ def curve(fm: dict) -> list[tuple]:
             ("mol stab. %", "sample_mol_stability", pct), ("validity %", "sample_validity", pct)]  # fmt: skip
 
 
+def recipe_teacher() -> str | None:
+    """The teacher as the recipe names it (a model file records the name it had when it was trained)."""
+    from moldiff.config import FlowMapRunConfig, find_config, load_config
+
+    return load_config(find_config("flowmap_qm9"), schema=FlowMapRunConfig).flowmap.teacher
+
+
 def card(payload: dict) -> str:
     history, config = payload["history"], payload["config"]
     fm, tc, m = config["flowmap"], config["train"], config["model"]
-    teacher = fm.get("teacher")
+    teacher = recipe_teacher()
     teacher_steps = ", then ".join(f"step {t['step']:,}" + (f" from step {t['from_step']:,}" if t["from_step"] else "")
                                    for t in payload.get("teachers", []))  # fmt: skip
     n_params = sum(v.numel() for v in payload["ema"].values())
@@ -77,7 +84,7 @@ def card(payload: dict) -> str:
         "",
         "Screening-scale sampling where speed matters more than quality: each molecule costs 1 to 8 network calls "
         "instead of the teacher's 100. Guidance (targets, regressor guides, scaffolds) applies per jump. For "
-        "quality, sample `qm9`.",
+        "quality, sample its teacher `qm9-edm`, or the graph model `qm9`.",
         "",
         "## Data",
         "",

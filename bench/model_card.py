@@ -1,7 +1,7 @@
-"""Model cards of the built-in models: shared helpers, and the card of `qm9`.
+"""Model cards of the built-in models: shared helpers, and the card of `qm9-edm`.
 
-    python bench/model_card.py                      # write moldiff/models/qm9.md
-    python bench/model_card.py --export DIR         # first install DIR/last.pt's EMA weights as qm9.pt
+    python bench/model_card.py                      # write moldiff/models/qm9_edm.md
+    python bench/model_card.py --export DIR         # first install DIR/last.pt's EMA weights as qm9_edm.pt
     python bench/model_card.py --curve qm9-scaffold # print a built-in model's learning-curve table
 
 A card is written from the model file itself (its config, step and learning curve, which the file
@@ -155,20 +155,22 @@ def qm9_card(payload: dict, evaluation: dict | None) -> str:
     n_params = sum(v.numel() for v in payload["ema"].values())
     epochs = payload["epoch"] + payload["cursor"] * t["batch_size"] / 100_000
     lines = [
-        "# Built-in model `qm9`",
+        "# Built-in model `qm9-edm`",
         "",
-        "The default model of `moldiff sample`: an E(3)-equivariant diffusion model of small organic molecules "
+        "The coordinate-only QM9 model: an E(3)-equivariant diffusion model of small organic molecules "
         f"in 3D with explicit hydrogens (elements {' '.join(config['data']['elements'])}, up to 9 heavy atoms), "
         f"an EGNN {m['hidden']} × {m['layers']} ({n_params / 1e6:.2f} M parameters, attention) predicting the "
         "noise (ε) under EDM's polynomial schedule, with one-hot atom types scaled by "
-        f"{config['diffusion']['type_scale']}.",
+        f"{config['diffusion']['type_scale']}. It generates atoms and their types; `moldiff sample` reads "
+        "the bonds from the distances afterwards. The default model, `qm9`, is a graph model of the same data "
+        "that writes its own bonds and formal charges.",
         "",
         "## Intended use",
         "",
         "```bash",
-        "moldiff sample -n 100 -o samples.sdf                 # the default model and sampler",
-        "moldiff sample -n 100 --steps 50 -o samples.sdf      # half the network calls",
-        "moldiff train --init qm9 --data my_molecules.sdf     # a starting point for your own set",
+        "moldiff sample --model qm9-edm -n 100 -o samples.sdf              # the default sampler",
+        "moldiff sample --model qm9-edm -n 100 --steps 50 -o samples.sdf   # half the network calls",
+        "moldiff train --init qm9-edm --data my_molecules.sdf              # a starting point for your own set",
         "```",
         "",
         f"Sampled by default with `{defaults.SOLVER}` at {defaults.STEPS} network evaluations per molecule. It is "
@@ -195,7 +197,7 @@ def qm9_card(payload: dict, evaluation: dict | None) -> str:
     if evaluation is not None:
         s = evaluation["summary"]
         lines += [
-            f"`python bench/eval_builtin.py` runs the default command `moldiff sample -n {s['n']} --model qm9` "
+            f"`python bench/eval_builtin.py` runs `moldiff sample -n {s['n']} --model qm9-edm` "
             f"({evaluation['seconds']:.0f} s on the 2-core CPU) and scores the molecules by the EDM protocol "
             "(bonds from distances, valences checked per atom):",
             "",
@@ -212,7 +214,7 @@ def qm9_card(payload: dict, evaluation: dict | None) -> str:
         lines += [
             "",
             "The sampler at 100 network calls, probability-flow ODE against SDE (`python bench/bench_solvers.py "
-            "--model qm9 --solvers dpmpp-2m dpmpp-2m-sde --nfe 100 --n 200 --reference ddpm:10 --reference-n 20`; "
+            "--model qm9-edm --solvers dpmpp-2m dpmpp-2m-sde --nfe 100 --n 200 --reference ddpm:10 --reference-n 20`; "
             "the reference row is a 20-molecule sanity check):",
             "",
             *sampler,
@@ -233,18 +235,20 @@ def qm9_card(payload: dict, evaluation: dict | None) -> str:
         "## Limitations",
         "",
         "- QM9 chemistry only: at most 9 heavy atoms of C, N, O and F. For drug-like molecules use `drugs`.",
+        "- Its bonds are read from distances after sampling; `qm9` generates them with the coordinates and "
+        "writes more valid molecules in one piece on the same seeds (its card compares the two).",
         "- About a third of the molecules have an atom with a wrong valence (molecule stability above); "
         "`moldiff sample --steer valid` keeps valid molecules at a few times the cost.",
         "- Trained for tens of epochs on a CPU, where published models train for thousands on GPUs.",
         "",
-        *continue_section("qm9_builtin", "qm9"),
+        *continue_section("qm9_builtin", "qm9-edm"),
     ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--export", type=Path, metavar="DIR", help="install DIR/last.pt as moldiff/models/qm9.pt first")
+    parser.add_argument("--export", type=Path, metavar="DIR", help="install DIR/last.pt as moldiff/models/qm9_edm.pt first")
     parser.add_argument("--curve", metavar="NAME", help="print the learning-curve table of a built-in model and exit")
     parser.add_argument("--every", type=int, default=None, help="--curve: only steps that are multiples of this")
     args = parser.parse_args()
@@ -252,11 +256,11 @@ def main() -> None:
         print("\n".join(any_curve(load_model(args.curve), args.every)))
         return
     if args.export:
-        export_model(args.export, MODELS / "qm9.pt")
+        export_model(args.export, MODELS / "qm9_edm.pt")
     eval_path = RESULTS / "builtin_eval.json"
     evaluation = json.loads(eval_path.read_text()) if eval_path.exists() else None
-    (MODELS / "qm9.md").write_text(qm9_card(load_model("qm9"), evaluation))
-    print(f"wrote {MODELS / 'qm9.md'}" + (f" and {MODELS / 'qm9.pt'}" if args.export else ""))
+    (MODELS / "qm9_edm.md").write_text(qm9_card(load_model("qm9-edm"), evaluation))
+    print(f"wrote {MODELS / 'qm9_edm.md'}" + (f" and {MODELS / 'qm9_edm.pt'}" if args.export else ""))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The built-in models give the same molecules for the same seeds, whatever the code inside does.
 
 ``tests/fixtures/same_molecules.npz`` holds the coordinates and elements of a few molecules per
-case (every built-in model, every solver, a target, regressor guidance, scaffolds, steering), plus
+case (every built-in model, every solver, a target, regressor guidance, scaffolds, steering), and
+for a graph model the bonds and formal charges it wrote, plus
 ELBO, ODE-likelihood and training-loss values, as the code gave them when it was recorded.
 Re-record only on purpose (a change that is meant to change molecules):
 ``OMP_NUM_THREADS=1 python tests/test_same_molecules.py``.
@@ -22,31 +23,32 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "moldiff" / "examples"
 # case name -> the config keys `moldiff sample` would set from its options
 CASES = {
     "qm9-default": {"model": "qm9", "n": 3, "seed": 1, "sampling.steps": 10},
-    "qm9-ddpm": {"model": "qm9", "n": 2, "seed": 2, "sampling.steps": 10, "sampling.solver": "ddpm"},
-    "qm9-ddim": {"model": "qm9", "n": 2, "seed": 3, "sampling.steps": 10, "sampling.solver": "ddim",
-                 "sampling.options": {"eta": 0.5}},
-    "qm9-heun": {"model": "qm9", "n": 2, "seed": 4, "sampling.steps": 10, "sampling.solver": "heun"},
-    "qm9-euler": {"model": "qm9", "n": 2, "seed": 5, "sampling.steps": 10, "sampling.solver": "euler"},
-    "qm9-euler-maruyama": {"model": "qm9", "n": 2, "seed": 6, "sampling.steps": 10,
-                           "sampling.solver": "euler-maruyama"},
-    "qm9-pc": {"model": "qm9", "n": 2, "seed": 7, "sampling.steps": 10, "sampling.solver": "pc"},
-    "qm9-dpmpp-2m": {"model": "qm9", "n": 2, "seed": 8, "sampling.steps": 10, "sampling.solver": "dpmpp-2m"},
-    "qm9-adaptive": {"model": "qm9", "n": 2, "seed": 9, "sampling.steps": 20, "sampling.solver": "adaptive"},
-    "qm9-closed-shell": {"model": "qm9", "n": 2, "seed": 10, "sampling.steps": 10, "sampling.types": "closed-shell",
-                         "sampling.n_atoms": 12},
+    "qm9-edm-default": {"model": "qm9-edm", "n": 3, "seed": 1, "sampling.steps": 10},
+    "qm9-edm-ddpm": {"model": "qm9-edm", "n": 2, "seed": 2, "sampling.steps": 10, "sampling.solver": "ddpm"},
+    "qm9-edm-ddim": {"model": "qm9-edm", "n": 2, "seed": 3, "sampling.steps": 10, "sampling.solver": "ddim",
+                     "sampling.options": {"eta": 0.5}},
+    "qm9-edm-heun": {"model": "qm9-edm", "n": 2, "seed": 4, "sampling.steps": 10, "sampling.solver": "heun"},
+    "qm9-edm-euler": {"model": "qm9-edm", "n": 2, "seed": 5, "sampling.steps": 10, "sampling.solver": "euler"},
+    "qm9-edm-euler-maruyama": {"model": "qm9-edm", "n": 2, "seed": 6, "sampling.steps": 10,
+                               "sampling.solver": "euler-maruyama"},
+    "qm9-edm-pc": {"model": "qm9-edm", "n": 2, "seed": 7, "sampling.steps": 10, "sampling.solver": "pc"},
+    "qm9-edm-dpmpp-2m": {"model": "qm9-edm", "n": 2, "seed": 8, "sampling.steps": 10, "sampling.solver": "dpmpp-2m"},
+    "qm9-edm-adaptive": {"model": "qm9-edm", "n": 2, "seed": 9, "sampling.steps": 20, "sampling.solver": "adaptive"},
+    "qm9-edm-closed-shell": {"model": "qm9-edm", "n": 2, "seed": 10, "sampling.steps": 10,
+                             "sampling.types": "closed-shell", "sampling.n_atoms": 12},
     "drugs-default": {"model": "drugs", "n": 2, "seed": 11, "sampling.steps": 8},
     "qm9-fast": {"model": "qm9-fast", "n": 3, "seed": 12},
     "qm9-cond-target": {"model": "qm9-cond", "n": 2, "seed": 13, "sampling.steps": 10,
                         "guidance.targets": {"gap": "4.5eV"}, "guidance.guidance_scale": 2.0},
     "qm9-cond-unconditional": {"model": "qm9-cond", "n": 2, "seed": 14, "sampling.steps": 10},
-    "qm9-guide": {"model": "qm9", "n": 2, "seed": 15, "sampling.steps": 10, "guidance.guide": {"alpha": "max"},
-                  "guidance.predictor": "qm9-predictor"},
-    "qm9-steer": {"model": "qm9", "n": 2, "seed": 16, "sampling.steps": 10, "steer.rewards": "valid",
-                  "steer.particles": 2},
+    "qm9-edm-guide": {"model": "qm9-edm", "n": 2, "seed": 15, "sampling.steps": 10, "guidance.guide": {"alpha": "max"},
+                      "guidance.predictor": "qm9-predictor"},
+    "qm9-edm-steer": {"model": "qm9-edm", "n": 2, "seed": 16, "sampling.steps": 10, "steer.rewards": "valid",
+                      "steer.particles": 2},
     "qm9-scaffold": {"model": "qm9-scaffold", "n": 2, "seed": 17, "sampling.steps": 10,
                      "scaffold.smiles": "c1ccccc1", "sampling.n_atoms": 16, "scaffold.valence_guard": True},
-    "qm9-inpaint": {"model": "qm9", "n": 2, "seed": 18, "sampling.steps": 10, "scaffold.smiles": "c1ccccc1",
-                    "sampling.n_atoms": 15, "scaffold.resample": 2},
+    "qm9-edm-inpaint": {"model": "qm9-edm", "n": 2, "seed": 18, "sampling.steps": 10, "scaffold.smiles": "c1ccccc1",
+                        "sampling.n_atoms": 15, "scaffold.resample": 2},
     "drugs-scaffold": {"model": "drugs-scaffold", "n": 2, "seed": 19, "sampling.steps": 8,
                        "scaffold.sdf": str(EXAMPLES / "benzamide_series.sdf"), "sampling.n_atoms": 30},
     "qm9-fast-scaffold": {"model": "qm9-fast", "n": 2, "seed": 20, "scaffold.smiles": "C1CC1", "sampling.n_atoms": 12},
@@ -76,14 +78,14 @@ def generate_case(keys: dict):
 
 
 def likelihood_and_loss() -> dict[str, np.ndarray]:
-    """ELBO and ODE bounds and training losses of the built-in qm9 model on three example molecules."""
+    """ELBO and ODE bounds and training losses of the built-in qm9-edm model on three example molecules."""
     from moldiff.chem.io import read_sdf
     from moldiff.data.batch import collate
     from moldiff.diffusion.losses import training_loss
     from moldiff.likelihood import ode_bound, variational_bound
     from moldiff.models import load_generator
 
-    generator, config, _ = load_generator("qm9")
+    generator, config, _ = load_generator("qm9-edm")
     mols, _ = read_sdf(EXAMPLES / "qm9_sample.sdf")
     batch = collate(mols, np.arange(3), generator.vocab, ())
     z0, graph = generator.encode(batch)
@@ -104,6 +106,14 @@ def likelihood_and_loss() -> dict[str, np.ndarray]:
     return out
 
 
+def graph_arrays(name: str, mols) -> dict[str, np.ndarray]:
+    """The bonds and formal charges a graph model wrote (none for a coordinate-only model)."""
+    if mols.bonds is None:
+        return {}
+    return {f"{name}/charges": mols.charges.astype(np.int8), f"{name}/bonds": mols.bonds.astype(np.int32),
+            f"{name}/bond_ptr": mols.bond_ptr.astype(np.int32)}
+
+
 def record() -> None:
     torch.set_num_threads(1)
     arrays = {}
@@ -112,6 +122,7 @@ def record() -> None:
         arrays[f"{name}/positions"] = mols.positions.astype(np.float32)
         arrays[f"{name}/numbers"] = mols.atomic_numbers.astype(np.int8)
         arrays[f"{name}/ptr"] = mols.ptr.astype(np.int32)
+        arrays.update(graph_arrays(name, mols))
         print(name, mols.n_atoms.tolist(), file=sys.stderr)
     arrays.update({f"likelihood/{k}": v for k, v in likelihood_and_loss().items()})
     FIXTURE.parent.mkdir(exist_ok=True)
@@ -130,6 +141,11 @@ def test_same_molecules_for_the_same_seeds(name, recorded):
     np.testing.assert_array_equal(mols.ptr, recorded[f"{name}/ptr"])
     np.testing.assert_array_equal(mols.atomic_numbers, recorded[f"{name}/numbers"])
     np.testing.assert_allclose(mols.positions, recorded[f"{name}/positions"], atol=1e-5, rtol=0)
+    graph = graph_arrays(name, mols)
+    assert sorted(graph) == sorted(k for k in recorded if k.startswith(f"{name}/") and k.split("/")[1] in
+                                   ("charges", "bonds", "bond_ptr"))  # a graph model's bonds, and only its
+    for key, value in graph.items():
+        np.testing.assert_array_equal(value, recorded[key])
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
 """Draw molecules sampled by a built-in model as a grid of 2D depictions (the picture of the README
 and of the documentation's home page).
 
-Samples with the default sampler, keeps the valid molecules in one piece (EDM protocol), one per
-distinct SMILES, and draws the first ones with RDKit:
+Samples with the default sampler, keeps the valid molecules in one piece (a graph model's molecules
+as written; a coordinate-only model's by the EDM protocol), one per distinct SMILES, and draws the
+first ones with RDKit:
 
     python docs/scripts/molecule_grid.py                      # -> docs/assets/molecules.png
     python docs/scripts/molecule_grid.py --model drugs --columns 4 --rows 2 -o drugs.png
@@ -21,6 +22,7 @@ def valid_smiles(model: str, n: int, seed: int) -> list[str]:
     """Distinct SMILES of the valid, connected molecules among ``n`` sampled with ``seed``."""
     from moldiff import defaults
     from moldiff.chem.evaluate import evaluate
+    from moldiff.chem.graph_eval import evaluate_graphs
     from moldiff.models import load_generator
     from moldiff.sampling import generate
     from moldiff.solvers import get_solver, solver_times
@@ -28,8 +30,12 @@ def valid_smiles(model: str, n: int, seed: int) -> list[str]:
     generator, _, _ = load_generator(model)
     times = solver_times(defaults.SOLVER, defaults.STEPS, generator.denoiser.schedule)
     molecules, _ = generate(generator, n, seed=seed, solver=get_solver(defaults.SOLVER), times=times)
-    _, frame = evaluate(molecules)
-    kept = frame[frame["valid"].astype(bool) & (frame["n_fragments"] == 1)]["smiles"]
+    if molecules.bonds is not None:  # a graph model wrote its bonds
+        _, frame = evaluate_graphs(molecules, posebusters=False)
+        kept = frame[frame["valid_connected"].astype(bool)]["smiles"]
+    else:
+        _, frame = evaluate(molecules)
+        kept = frame[frame["valid"].astype(bool) & (frame["n_fragments"] == 1)]["smiles"]
     return list(dict.fromkeys(kept))
 
 

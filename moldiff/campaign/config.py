@@ -113,7 +113,7 @@ class CampaignConfig(Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$", description="Campaign name (letters, digits, "
                       "_ . -): names its directory, molecules and MLflow run.")  # fmt: skip
-    model: str = Field("qm9", description="A built-in model name (qm9, qm9-fast, qm9-scaffold, drugs, "
+    model: str = Field("qm9", description="A built-in model name (qm9, qm9-edm, qm9-fast, qm9-scaffold, drugs, "
                        "drugs-scaffold) or a model file.")  # fmt: skip
     n_molecules: int = Field(ge=1, description="Molecules to generate.")
     seed: int = Field(0, ge=0, description="Run seed; molecule i gets a seed derived from (seed, i), so any one "

@@ -102,7 +102,8 @@ def nll(
 
     result = {"model": str(model_path), "model_step": payload.get("step"), "data": data, "n": len(molecules),
               "skipped_unseen_atom_count": skipped, "seed": seed, "seconds": seconds,
-              "nfe_total_batched": generator.denoiser.nfe, "edm_reference_nll": EDM_QM9_NLL}  # fmt: skip
+              "nfe_total_batched": generator.denoiser.nfe,
+              "edm_reference_nll": EDM_QM9_NLL if _edm_comparable(data, config) else None}  # fmt: skip
     for m in methods:
         terms = {k: torch.cat([r[k] for r in rows[m]]) for k in rows[m][0]}
         nll_values = terms["nll"]
@@ -127,7 +128,8 @@ def nll(
         print(f"{m:5s} NLL {r['nll']:.2f}{se} nats per molecule  ({parts})")
         by_field = ", ".join(f"{name} {part['total']:.2f}" for name, part in r["fields"].items())
         print(f"      by field: {by_field}, −log p(N) {-r['terms']['log_p_n']:.2f}")
-    print(f"EDM reports {EDM_QM9_NLL} nats on QM9 (with a charge channel; see moldiff.likelihood.elbo)")
+    if result["edm_reference_nll"] is not None:
+        print(f"EDM reports {EDM_QM9_NLL} nats on QM9 (with a charge channel; see moldiff.likelihood.elbo)")
 
 
 def _fields(terms, totals) -> dict[str, dict[str, float]]:
@@ -140,6 +142,12 @@ def _fields(terms, totals) -> dict[str, dict[str, float]]:
     for name, total in totals.items():
         out[name]["total"] = float(total.mean())
     return out
+
+
+def _edm_comparable(data: str, config) -> bool:
+    """EDM's QM9 likelihood is of all atoms with hydrogens and no bonds: a reference only for a
+    coordinate-only model with explicit hydrogens scored on QM9."""
+    return data.lower().split(":")[0] == "qm9" and config.data.hydrogens and not config.data.graph
 
 
 def _load(source: str, config):

@@ -325,7 +325,7 @@ def guidance_spec(guidance: Guidance | None, scaffold: Scaffold | None, steer: S
 class SampleConfig(Strict):
     """A ``moldiff sample`` run: which model, how many molecules, how they are drawn and steered."""
 
-    model: str = Field("qm9", description="A built-in model name (qm9, qm9-fast, qm9-scaffold, drugs, "
+    model: str = Field("qm9", description="A built-in model name (qm9, qm9-edm, qm9-fast, qm9-scaffold, drugs, "
                        "drugs-scaffold) or a model file.")  # fmt: skip
     n: int = Field(100, ge=1, description="Number of molecules.")
     seed: int = Field(0, description="Run seed; molecule i gets a seed derived from (seed, i).")

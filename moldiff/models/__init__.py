@@ -7,17 +7,19 @@ from pathlib import Path
 from moldiff.errors import MoldiffError
 
 MODELS_DIR = Path(__file__).parent
-# Generative models; each FILE.pt has its card FILE.md beside it.
-# qm9: small molecules of QM9 (elements H C N O F; moldiff/configs/qm9_builtin.yaml)
-# qm9-fast: a flow map distilled from qm9 (few-step sampling; moldiff/configs/flowmap_qm9.yaml)
-# qm9-cond: qm9 fine-tuned on half of QM9's training split to take targets of six properties (--target)
-# drugs: drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; moldiff/configs/drugs_builtin.yaml)
-# qm9-scaffold: qm9 fine-tuned to take a scaffold and its open valences as input (moldiff/configs/qm9_valence.yaml)
+# Generative models; each FILE.pt has its card FILE.md beside it. A plain name (qm9, drugs) is the
+# best model of its data; NAME-edm is the coordinate-only model of the same data (atoms and types,
+# bonds read from distances afterwards), kept selectable when a graph model takes the plain name.
+# qm9: a graph model of QM9's heavy atoms, charges and bonds, hydrogens added by RDKit (moldiff/configs/qm9_graph_heavy.yaml)
+# qm9-edm: coordinate-only, QM9 with explicit hydrogens (elements H C N O F; moldiff/configs/qm9_builtin.yaml)
+# qm9-fast: a flow map distilled from qm9-edm (few-step sampling; moldiff/configs/flowmap_qm9.yaml)
+# qm9-cond: qm9-edm fine-tuned on half of QM9's training split to take targets of six properties (--target)
+# qm9-scaffold: qm9-edm fine-tuned to take a scaffold and its open valences as input (moldiff/configs/qm9_valence.yaml)
+# drugs: coordinate-only, drug-like molecules (MOSES conformers, elements H C N O F S Cl Br; moldiff/configs/drugs_builtin.yaml)
 # drugs-scaffold: drugs fine-tuned the same way (moldiff/configs/drugs_scaffold.yaml)
-# qm9-graph: a graph model of QM9's heavy atoms, charges and bonds (moldiff/configs/qm9_graph_heavy.yaml)
-BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt", "qm9-cond": MODELS_DIR / "qm9_cond.pt",
-           "drugs": MODELS_DIR / "drugs.pt", "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt",
-           "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt", "qm9-graph": MODELS_DIR / "qm9_graph.pt"}  # fmt: skip
+BUILTIN = {"qm9": MODELS_DIR / "qm9.pt", "qm9-edm": MODELS_DIR / "qm9_edm.pt", "qm9-fast": MODELS_DIR / "qm9_fast.pt",
+           "qm9-cond": MODELS_DIR / "qm9_cond.pt", "qm9-scaffold": MODELS_DIR / "qm9_scaffold.pt",
+           "drugs": MODELS_DIR / "drugs.pt", "drugs-scaffold": MODELS_DIR / "drugs_scaffold.pt"}  # fmt: skip
 DEFAULT_MODEL = "qm9"
 # Property predictors of QM9's alpha gap homo lumo mu Cv (moldiff.property_model).
 # qm9-predictor: noisy, for energy guidance and steering (--guide, --steer; moldiff/configs/predictor_qm9.yaml)
@@ -41,8 +43,8 @@ def _resolve(name_or_path: str, builtin: dict[str, Path], what: str) -> Path:
 
 
 def resolve_model(name_or_path: str | None) -> Path:
-    """A built-in model name (``qm9``, ``qm9-fast``, ``qm9-cond``, ``drugs``, ``qm9-scaffold``,
-    ``drugs-scaffold``, ``qm9-graph``) or a file path -> the checkpoint path."""
+    """A built-in model name (``qm9``, ``qm9-edm``, ``qm9-fast``, ``qm9-cond``, ``qm9-scaffold``,
+    ``drugs``, ``drugs-scaffold``) or a file path -> the checkpoint path."""
     return _resolve(name_or_path or DEFAULT_MODEL, BUILTIN, "model")
 
 

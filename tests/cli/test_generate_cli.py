@@ -178,3 +178,16 @@ def test_sample_config_file_with_options_overriding_it(model_file, tmp_path, mon
     saved = json.loads((tmp_path / "c.run.json").read_text())["sample"]  # the resolved config
     assert (saved["seed"], saved["n"], saved["output"], saved["sampling"]["solver"]) == (4, 2, "c.sdf", "ddim")
     assert SampleConfig.model_validate(saved).sampling.options == {"eta": 0.5}
+
+
+@pytest.mark.parametrize("name, graph, bond_source", [("qm9", True, "model"), ("qm9-edm", False, "edm-distance-table")])
+def test_qm9_is_the_graph_model_and_qm9_edm_the_coordinate_model(name, graph, bond_source, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = [] if name == "qm9" else ["--model", name]  # qm9 is the default
+    assert main(["sample", "-n", "2", "--steps", "10", "--no-novelty", "-o", "s.sdf", "--json", *model]) == 0
+    record = json.loads((tmp_path / "s.run.json").read_text())
+    assert record["sample"]["model"] == name and record["config"]["data"]["graph"] is graph
+    assert record["config"]["data"]["hydrogens"] is not graph  # the graph model generates heavy atoms
+    assert set(pd.read_csv(tmp_path / "s.csv")["bond_source"]) == {bond_source}
+    molecules, rejects = read_sdf(tmp_path / "s.sdf", require_bonds=True)
+    assert len(molecules) == 2 and not rejects and (molecules.atomic_numbers == 1).any()  # hydrogens written

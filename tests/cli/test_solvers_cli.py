@@ -93,6 +93,7 @@ def test_nll_both_methods(model_file, tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result == json.loads(out.read_text())
     assert result["n"] + result["skipped_unseen_atom_count"] == 3
+    assert result["edm_reference_nll"] == -110.7  # a coordinate-only model with hydrogens, on QM9
     for method in ("elbo", "ode"):
         terms = result[method]["terms"]
         assert set(terms) >= {"recon_x", "recon_h", "log_p_n"}
@@ -110,3 +111,10 @@ def test_nll_bad_arguments(model_file, capsys, args, needle):
     code = main(["nll", "--model", str(model_file)] + args)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error:") and needle in err, err
+
+
+def test_nll_of_the_default_graph_model_has_no_edm_reference(capsys):
+    assert main(["nll", "-n", "2", "--elbo-samples", "1", "--json"]) == 0  # the heavy-atom graph model qm9
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2 and set(result["elbo"]["fields"]) >= {"charges", "bonds"}
+    assert result["edm_reference_nll"] is None  # EDM's number counts hydrogens and no bonds

@@ -179,10 +179,10 @@ def test_a_dmd_run_will_not_resume_another_objective(tmp_path):
 @pytest.mark.parametrize("tau", ["[0.5,0.2]", "[0.0,0.9]", "[0.1,1.5]"])
 def test_bad_noise_range_is_refused(tau):
     with pytest.raises(MoldiffError, match="dmd_tau"):
-        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9", f"flowmap.dmd_tau={tau}"], FlowMapRunConfig)
+        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9-edm", f"flowmap.dmd_tau={tau}"], FlowMapRunConfig)
 
 
 @pytest.mark.parametrize("grids", ["[]", "[0,4]"])
 def test_bad_dmd_grids_are_refused(grids):
     with pytest.raises(MoldiffError, match="dmd_grids"):
-        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9", f"flowmap.dmd_grids={grids}"], FlowMapRunConfig)
+        load_config(None, ["flowmap.objective=dmd", "flowmap.teacher=qm9-edm", f"flowmap.dmd_grids={grids}"], FlowMapRunConfig)

@@ -68,9 +68,19 @@ def test_teacher_must_share_the_diffusion(tmp_path):
         train_flowmap(cfg, log=lambda m: None)
 
 
+@pytest.mark.parametrize("name", ["flowmap_qm9", "flowmap_dmd_qm9"])
+def test_the_shipped_distillation_configs_fit_their_built_in_teacher(name):
+    from moldiff.config import find_config
+    from moldiff.flowmap.train import load_teacher
+
+    cfg = load_config(find_config(name), [], FlowMapRunConfig)
+    _, teacher = load_teacher(cfg, torch.device("cpu"))  # raises where elements or diffusion differ
+    assert teacher["model"] == "qm9-edm"  # the coordinate-only model: a flow map takes no graph model
+
+
 def test_the_shipped_config_validates_and_distillation_needs_a_teacher():
     cfg = load_config("moldiff/configs/flowmap_qm9.yaml", [], FlowMapRunConfig)
-    assert cfg.flowmap.teacher == "qm9"  # distils the built-in model, so it must share its sections
+    assert cfg.flowmap.teacher == "qm9-edm"  # distils the built-in model, so it must share its sections
     builtin = load_config("moldiff/configs/qm9_builtin.yaml")
     assert cfg.diffusion == builtin.diffusion and cfg.data.elements == builtin.data.elements
     scratch = load_config("moldiff/configs/flowmap_meanflow_qm9.yaml", [], FlowMapRunConfig)  # no teacher needed

@@ -97,8 +97,8 @@ def test_fine_tuning_from_a_model_does_not_continue_its_training():
     assert finetune_config(base, "series.sdf").train.continues is None
 
 
-CONTINUED = {"qm9_builtin": "qm9", "flowmap_qm9": "qm9-fast", "drugs_builtin": "drugs", "qm9_valence": "qm9-scaffold",
-             "drugs_scaffold": "drugs-scaffold"}  # fmt: skip
+CONTINUED = {"qm9_graph_heavy": "qm9", "qm9_builtin": "qm9-edm", "flowmap_qm9": "qm9-fast", "drugs_builtin": "drugs",
+             "qm9_valence": "qm9-scaffold", "drugs_scaffold": "drugs-scaffold"}  # fmt: skip
 
 
 @pytest.mark.parametrize("config_name", sorted(CONTINUED))
@@ -115,16 +115,16 @@ def test_each_shipped_training_config_continues_its_built_in_model(config_name):
     assert payload["history"] and payload["history"][-1]["step"] <= payload["step"]
 
 
-def test_a_fresh_machine_continues_the_built_in_qm9(tmp_path, capsys):
+def test_a_fresh_machine_continues_the_built_in_qm9_edm(tmp_path, capsys):
     from moldiff.cli.main import main
     from moldiff.models import BUILTIN
 
-    shipped = load_checkpoint(BUILTIN["qm9"])
+    shipped = load_checkpoint(BUILTIN["qm9-edm"])
     step = shipped["step"] + 1
     code = main(["train", "--config", "qm9_builtin", "--resume", "--no-track", "--set", f"out_dir={tmp_path}",
                  "--set", f"train.max_steps={step}", "--set", "train.log_every=1", "--set", "train.threads=1"])
     out = capsys.readouterr().out
-    assert code == 0 and f"continuing qm9 from step {shipped['step']}" in out and "optimizer moments restart" in out
+    assert code == 0 and f"continuing qm9-edm from step {shipped['step']}" in out and "optimizer moments restart" in out
     state = load_checkpoint(tmp_path / "last.pt")
     assert state["step"] == step and state["history"][: len(shipped["history"])] == shipped["history"]
     assert state["history"][-1]["step"] == step and state["history"][-1]["epoch"] > shipped["history"][-1]["epoch"]
