@@ -84,9 +84,7 @@ def _with_bonds(data: MolSet, name: str) -> MolSet:
         return data
     if data.smiles is None:
         raise MoldiffError(f"data.graph needs molecules with bonds, and {name} has neither bonds nor SMILES")
-    from moldiff.chem.graphs import with_graphs
-
-    placed, failed = with_graphs(data)
+    placed, failed = _placed_graphs(data)
     if failed:
         index, reason = next(iter(failed.items()))
         print(f"{name}: bonds placed on {len(placed)} of {len(data)} molecules; first left out: {index}: {reason}",
@@ -94,6 +92,32 @@ def _with_bonds(data: MolSet, name: str) -> MolSet:
     if not len(placed):
         raise MoldiffError(f"data.graph: no molecule of {name} has a SMILES graph that fits its coordinates")
     return placed
+
+
+GRAPH_CACHE_VERSION = 1
+
+
+def _placed_graphs(data: MolSet) -> tuple[MolSet, dict[int, str]]:
+    """:func:`moldiff.chem.graphs.with_graphs` of ``data``, cached under the moldiff home by the
+    set's content (placing 20,000 MOSES graphs takes minutes; a resumed training reads them back)."""
+    import hashlib
+    import json
+
+    from moldiff.chem.graphs import with_graphs
+    from moldiff.paths import atomic_write_text, moldiff_home
+
+    h = hashlib.sha256(str(GRAPH_CACHE_VERSION).encode())
+    for array in (data.atomic_numbers, data.positions, data.ptr, data.charges):
+        h.update(np.ascontiguousarray(array).tobytes())
+    h.update("\n".join(map(str, data.smiles)).encode())
+    path = moldiff_home() / "graphs" / f"{h.hexdigest()[:20]}.npz"
+    reasons = path.with_suffix(".failed.json")
+    if path.exists() and reasons.exists():
+        return MolSet.load(path), {int(k): v for k, v in json.loads(reasons.read_text()).items()}
+    placed, failed = with_graphs(data)
+    atomic_write_text(reasons, json.dumps({str(k): v for k, v in failed.items()}))
+    placed.save(path)
+    return placed, failed
 
 
 def _chunk_progress(done: int, total: int) -> None:

@@ -230,3 +230,21 @@ def test_guidance_wrappers_pass_self_conditioning_through_to_the_network():
     with wrapped.feeding_back():
         assert generator.denoiser._feeding_back
     assert not generator.denoiser._feeding_back
+
+
+def test_placed_graphs_are_cached_by_the_sets_content(tmp_path, monkeypatch):
+    import moldiff.chem.graphs as graphs
+    from moldiff.data.qm9 import load_qm9
+
+    plain = load_qm9("valid").subset(slice(0, 8))
+    plain.save(tmp_path / "plain.npz")
+    monkeypatch.setenv("MOLDIFF_HOME", str(tmp_path / "home"))
+    calls = []
+    place = graphs.with_graphs
+    monkeypatch.setattr(graphs, "with_graphs", lambda data: calls.append(len(data)) or place(data))
+    first, _ = load_training_data(DataConfig(dataset=str(tmp_path / "plain.npz"), graph=True))
+    again, _ = load_training_data(DataConfig(dataset=str(tmp_path / "plain.npz"), graph=True))
+    assert calls == [8] and np.array_equal(first.bonds, again.bonds) and np.array_equal(first.positions, again.positions)
+    plain.subset(slice(0, 7)).save(tmp_path / "plain.npz")  # another set: placed anew
+    load_training_data(DataConfig(dataset=str(tmp_path / "plain.npz"), graph=True))
+    assert calls == [8, 7]
