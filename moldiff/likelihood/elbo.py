@@ -152,15 +152,20 @@ def diffusion_terms(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, sample
     return {name: (lam_0 - lam_1) * value / samples for name, value in total.items()}
 
 
-def joint_times(u: torch.Tensor, schedule) -> tuple[torch.Tensor, torch.Tensor]:
+def joint_times(u: torch.Tensor, schedule, first_step: float = FIRST_STEP) -> tuple[torch.Tensor, torch.Tensor]:
     """Times for the joint diffusion term from uniforms ``u`` (B,) in [0, 1), and their density:
     (t, r(t)), each (B,). r is the even mixture of the log-SNR-uniform density |dλ/dt|/(λ_0 − λ_1),
-    the Gaussian fields' sampler, and the uniform density on [0, 1], the categorical fields' time:
-    u < ½ picks the first, u ≥ ½ the second, so stratified u stay stratified within each."""
+    the Gaussian fields' sampler, and the log-uniform density 1/(t log(1/t_1)) on [t_1, 1], t_1 =
+    ``first_step``, for the categorical fields: their KL rate grows like log(1/t)/t on the rare
+    entries that have left their class near the data end, which uniform times would sample with a
+    heavy tail. u < ½ picks the first, u ≥ ½ the second, so stratified u stay stratified in each."""
     lam_1, lam_0 = schedule.log_snr(torch.tensor([1.0, 0.0], dtype=torch.float64))
     first = u < 0.5
-    t = torch.where(first, schedule.t_from_log_snr(lam_1 + 2 * u * (lam_0 - lam_1)), 2 * u - 1).clamp(0.0, 1.0)
-    density = 0.5 * d_log_snr(schedule(t)).abs() / (lam_0 - lam_1) + 0.5
+    log_t1 = math.log(first_step)
+    t = torch.where(first, schedule.t_from_log_snr(lam_1 + 2 * u * (lam_0 - lam_1)), torch.exp(log_t1 * (2 - 2 * u)))
+    t = t.clamp(0.0, 1.0)
+    log_uniform = torch.where(t >= first_step, 1 / (t.clamp_min(first_step) * -log_t1), torch.zeros_like(t))
+    density = 0.5 * d_log_snr(schedule(t)).abs() / (lam_0 - lam_1) + 0.5 * log_uniform
     return t, density
 
 
