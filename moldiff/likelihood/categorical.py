@@ -31,7 +31,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from moldiff.diffusion.categorical import leave_rate, noised_probabilities, reverse_probabilities
+from moldiff.diffusion.categorical import (
+    leave_rate,
+    noised_probabilities,
+    reverse_probabilities,
+)
 
 
 def _rows(value, like: torch.Tensor) -> torch.Tensor:

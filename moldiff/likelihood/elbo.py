@@ -57,7 +57,6 @@ from moldiff.diffusion.discrete import class_probabilities, classes_of, noise_cl
 from moldiff.diffusion.schedules import d_log_snr, prior_std
 from moldiff.diffusion.state import MolGraph, MolState
 from moldiff.diffusion.state import degrees_of_freedom as state_dof
-from moldiff.errors import MoldiffError
 from moldiff.likelihood import categorical as CL
 
 LOG_2PI = math.log(2 * math.pi)

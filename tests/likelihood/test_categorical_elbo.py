@@ -19,7 +19,7 @@ from moldiff.diffusion.categorical import noised_probabilities, prior_probabilit
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.discrete import one_hot
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import FieldSpec, MolGraph, MoleculeNoise, MolState
+from moldiff.diffusion.state import FieldSpec, MoleculeNoise, MolGraph, MolState
 from moldiff.errors import MoldiffError
 from moldiff.likelihood import field_totals, ode_bound, variational_bound
 from moldiff.likelihood.elbo import joint_times

@@ -10,8 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from moldiff.diffusion.categorical import noised_probabilities, prior_probabilities, reverse_probabilities
-from moldiff.likelihood.categorical import kl_rate, prior_kl, reconstruction_nll, step_kl
+from moldiff.diffusion.categorical import (
+    noised_probabilities,
+    prior_probabilities,
+    reverse_probabilities,
+)
+from moldiff.likelihood.categorical import (
+    kl_rate,
+    prior_kl,
+    reconstruction_nll,
+    step_kl,
+)
 
 K = 4  # classes 0-2 hold the data; 3 is the masking prior's mask
 PAIRS = torch.tensor([[0.30, 0.05, 0.05], [0.02, 0.25, 0.03], [0.05, 0.05, 0.20]], dtype=torch.float64)
@@ -63,9 +72,9 @@ def discrete_elbo(clean, steps: int, p: torch.Tensor) -> float:
     for i in range(1, steps + 1):
         t, s = float(times[i]), float(times[i - 1])
         if i == 1:
-            total += expectation(clean, t, p, lambda x_t, x0, probs: reconstruction_nll(x_t, x0, probs, t, p))
+            total += expectation(clean, t, p, lambda x_t, x0, probs, t=t: reconstruction_nll(x_t, x0, probs, t, p))
         else:
-            total += expectation(clean, t, p, lambda x_t, x0, probs: step_kl(x_t, x0, probs, t, s, p))
+            total += expectation(clean, t, p, lambda x_t, x0, probs, t=t, s=s: step_kl(x_t, x0, probs, t, s, p))
     return total
 
 
@@ -85,7 +94,7 @@ def model_nll(steps: int, p: torch.Tensor) -> torch.Tensor:
 def continuous_elbo(clean, p: torch.Tensor, nodes: int = 96) -> float:
     """∫_0^1 E Σ_entries KL rate dt by Gauss–Legendre quadrature (the prior KL is 0)."""
     u, w = np.polynomial.legendre.leggauss(nodes)
-    return sum(weight * expectation(clean, float(t), p, lambda x_t, x0, probs: kl_rate(x_t, x0, probs, float(t), p))
+    return sum(weight * expectation(clean, float(t), p, lambda x_t, x0, probs, t=t: kl_rate(x_t, x0, probs, float(t), p))
                for t, weight in zip((u + 1) / 2, w / 2))  # fmt: skip
 
 
@@ -164,7 +173,7 @@ def test_the_discrete_bound_holds_and_tightens_with_the_steps(kind):
     # on average over the data it bounds the data entropy, and closes on it as T grows
     assert all(value > entropy() for value in average.values())
     gaps = [average[steps] - entropy() for steps in (1, 4, 16, 64)]
-    assert all(a > b for a, b in zip(gaps, gaps[1:]))
+    assert all(a > b for a, b in itertools.pairwise(gaps))
     assert gaps[-1] < 0.02 < gaps[0]
 
 
