@@ -319,7 +319,7 @@ def variational_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type
         − log p(N); and each field's parts ``<field>/prior``, ``<field>/diffusion``,
         ``<field>/recon`` (:func:`field_totals` adds them up by field).
     """
-    prior = prior_terms(z0, graph, denoiser.schedule, denoiser.class_priors)
+    prior = prior_terms(z0, graph, denoiser.schedule, getattr(denoiser, "class_priors", None))
     diffusion = diffusion_terms(denoiser, z0, graph, samples=samples, generator=generator)
     recon = decoder_nll(denoiser, z0, noise(z0, graph, generator), graph, type_scale)
     if categorical_fields(z0):
