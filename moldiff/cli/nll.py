@@ -5,7 +5,9 @@
 (``moldiff.likelihood.ode``), turned into a bound on the discrete data with the same decoder.
 Both are upper bounds on −log p(x, h, N) estimated by Monte Carlo; the mean comes with its
 standard error over molecules, and is reported field by field (coordinates, types; a graph model
-also its formal charges and bonds, scored on the molecules' own graphs).
+also its formal charges and bonds, scored on the molecules' own graphs). A model with categorical
+fields (``diffusion.discrete: categorical``) has the ELBO only: its classes jump, so no
+probability-flow ODE carries them, and ``--method ode`` is refused.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ def nll(
     dev = pick_device(device)
     model_path = resolve_model(model)
     generator, config, payload = load_generator(str(model_path), device=str(dev))
+    classes = [f.name for f in generator.fields if f.kind == "categorical"]
+    if classes and method != "elbo":  # classes jump: there is no probability flow to integrate
+        raise MoldiffError(f"--method {method} needs a model without categorical fields ({', '.join(classes)} are "
+                           "categorical: no probability-flow ODE moves classes); use --method elbo")  # fmt: skip
     molecules = _load(data, config)
     if n is not None:
         molecules = molecules.subset(slice(0, min(n, len(molecules))))

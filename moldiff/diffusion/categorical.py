@@ -49,6 +49,12 @@ def keep_probability(t: torch.Tensor) -> torch.Tensor:
     return (1.0 - t).clamp(0.0, 1.0)
 
 
+def leave_rate(t: torch.Tensor) -> torch.Tensor:
+    """β(t) = −κ'(t)/κ(t) = 1/(1 − t): the rate at which an entry that still holds its clean class is
+    redrawn from the prior (the forward chain's jump rate to class j is β(t) p_j), for t < 1."""
+    return 1.0 / (1.0 - t)
+
+
 def noised_probabilities(x0_probs: torch.Tensor, t: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
     """q(x_t) for clean classes distributed as ``x0_probs`` (n, K) at times ``t`` (n,): (n, K)."""
     kappa = keep_probability(t).to(x0_probs)[:, None]

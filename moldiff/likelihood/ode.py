@@ -38,10 +38,11 @@ from moldiff import rng
 from moldiff.diffusion.denoiser import Denoiser
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import MolGraph, MolState, grad
+from moldiff.errors import MoldiffError
 from moldiff.likelihood.elbo import (
     LOG_2PI,
     atom_count_term,
-    check_fields,
+    categorical_fields,
     decoder_nll,
     degrees_of_freedom,
     field_squares,
@@ -52,6 +53,15 @@ from moldiff.likelihood.elbo import (
 from moldiff.solvers.rk import TABLEAUS
 
 TRACES = ("hutchinson", "exact")
+
+
+def refuse_categorical(z: MolState) -> None:
+    """The probability flow moves continuous states only: a model whose classes jump (categorical
+    fields) has no ODE whose change of variables gives a density, so its likelihood is the ELBO's."""
+    names = [f.name for f in categorical_fields(z)]
+    if names:
+        raise MoldiffError(f"the ODE likelihood is undefined for categorical fields ({', '.join(names)}: "
+                           "diffusion.discrete categorical); use the ELBO (moldiff nll --method elbo)")  # fmt: skip
 
 
 def _probes(z: MolState, graph: MolGraph, trace: str, count: int, generator):
@@ -136,7 +146,7 @@ def ode_log_density_parts(denoiser: Denoiser, z: MolState, graph: MolGraph, *, s
         raise ValueError(f"unknown trace estimator {trace!r}; choose from {TRACES}")
     if method not in TABLEAUS:
         raise ValueError(f"unknown method {method!r}; choose from {sorted(TABLEAUS)}")
-    check_fields(z)
+    refuse_categorical(z)
     tab, schedule, b = TABLEAUS[method], denoiser.schedule, graph.num_graphs
     ends = torch.tensor([0.0, 1.0], dtype=torch.float64, device=z.device)
     lam_0, lam_1 = schedule.log_snr(ends)
@@ -187,6 +197,7 @@ def ode_bound(denoiser: Denoiser, z0: MolState, graph: MolGraph, *, type_scale: 
         ``recon_h``, ``recon_<field>``), ``log_p_n`` and ``nll``; and each field's parts
         ``<field>/ode``, ``<field>/log_q``, ``<field>/recon``.
     """
+    refuse_categorical(z0)
     values = denoiser.schedule(torch.tensor(0.0, dtype=torch.float64))
     a0, s0 = values.alpha, values.sigma
     eps = noise(z0, graph, generator)

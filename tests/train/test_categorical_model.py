@@ -92,8 +92,8 @@ def test_config_errors_are_one_line(settings, message):
     assert "\n" not in str(info.value)
 
 
-def test_likelihoods_refuse_a_categorical_model_in_one_line(model_file):
-    from moldiff.likelihood.elbo import variational_bound
+def test_the_ode_likelihood_refuses_a_categorical_model_in_one_line(model_file):
+    from moldiff.likelihood import ode_bound
 
     generator, _, _ = load_generator(str(model_file))
     graph_fields = {f.name: torch.zeros(1, f.columns) for f in generator.fields}
@@ -101,6 +101,6 @@ def test_likelihoods_refuse_a_categorical_model_in_one_line(model_file):
 
     graph = MolGraph.from_counts(torch.tensor([1])).with_pairs()
     z0 = MolState({**graph_fields, "bonds": torch.zeros(0, 4)}, generator.fields, graph)
-    with pytest.raises(MoldiffError, match="categorical") as info:
-        variational_bound(generator.denoiser, z0, graph)
+    with pytest.raises(MoldiffError, match="categorical.*--method elbo") as info:
+        ode_bound(generator.denoiser, z0, graph)
     assert "\n" not in str(info.value)
