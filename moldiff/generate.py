@@ -63,8 +63,8 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     if n and min(sizes) < 1:
         raise MoldiffError("every molecule needs at least one atom")
     fixed = fixed_atoms
-    if getattr(generator, "categorical", False) and (fixed_atoms or _steers(plan)):
-        raise MoldiffError("guidance, scaffolds and steering do not take models with categorical discrete fields "
+    if getattr(generator, "categorical", False) and (fixed_atoms or (plan is not None and plan.scaffold is not None)):
+        raise MoldiffError("scaffolds do not take models with categorical discrete fields "
                            "(diffusion.discrete categorical) yet")  # fmt: skip
     if plan is not None:
         generator, solver, fixed = plan.generator, plan.solver(solver), plan.fixed_atoms
@@ -88,15 +88,6 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     mols = MolSet.concat(parts)
     mols.ids = np.arange(n)
     return mols if plan is None else plan.place(mols)
-
-
-def _steers(plan) -> bool:
-    """Whether a plan changes the model's predictions or the solver (guidance, scaffold, steering)."""
-    from moldiff.diffusion.denoiser import Denoiser
-
-    if plan is None:
-        return False
-    return plan.scaffold is not None or plan.steering is not None or type(plan.generator.denoiser) is not Denoiser
 
 
 def _batch(generator, seeds, sizes, solver, times, cond, device, fixed: int) -> MolSet:
