@@ -261,3 +261,94 @@ def test_one_particle_is_the_plain_categorical_run():
     plain = _run(ExactClasses(_specs(), _priors(_specs())), [1, 2], [4, 6])
     steered = _steered([1, 2], [4, 6], particles=1, strength=5.0)
     assert torch.equal(plain[0], steered[0]) and torch.equal(plain[1], steered[1])
+
+
+# ------------------------------------------------------------------ a tiny trained categorical model
+def _tiny(out, settings, prior: str = "marginal", extra=()):
+    from moldiff.config import load_config
+    from moldiff.models import load_generator
+    from moldiff.train.loop import train
+
+    train(load_config("tiny_graph", [*settings, f"out_dir={out}", "train.max_steps=2", "diffusion.discrete=categorical",
+                                     f"diffusion.discrete_prior={prior}", *extra]), log=lambda m: None)  # fmt: skip
+    return load_generator(str(out / "model.pt"))
+
+
+@pytest.fixture(scope="module")
+def categorical_model(tmp_path_factory, tiny_graph_settings):
+    return _tiny(tmp_path_factory.mktemp("categorical"), tiny_graph_settings)
+
+
+def _plan_molecules(model, spec, n=3, seed=1, steps=6):
+    from moldiff.guidance.plan import plan_guidance
+    from moldiff.solvers import solver_times
+
+    generator, config, payload = model
+    plan = plan_guidance(generator, config, payload, spec)
+    times = solver_times("ddpm", steps, generator.denoiser.schedule)
+    return plan.generate(n, seed=seed, solver=get_solver("ddpm"), times=times, n_atoms=7)[0]
+
+
+def _same(a, b) -> bool:
+    return (np.array_equal(a.atomic_numbers, b.atomic_numbers) and np.array_equal(a.positions, b.positions)
+            and np.array_equal(a.bonds, b.bonds) and np.array_equal(a.charges, b.charges))  # fmt: skip
+
+
+def test_a_categorical_model_steers_the_same_molecules_for_the_same_seeds(categorical_model):
+    from moldiff.guidance.plan import GuidanceSpec
+    from moldiff.guidance.regressor import parse_guide
+
+    spec = GuidanceSpec(steer=(parse_guide("qed=max"),), particles=3, resamplings=2, steer_strength=5.0)
+    first, again = _plan_molecules(categorical_model, spec), _plan_molecules(categorical_model, spec)
+    assert first.has_bonds and len(first) == 3 and _same(first, again)
+    assert not _same(first, _plan_molecules(categorical_model, GuidanceSpec()))  # the particles did something
+
+
+@pytest.mark.parametrize("prior", ["marginal", "masking"])
+def test_regressor_guidance_moves_a_categorical_models_coordinates_and_types(tmp_path, tiny_graph_settings, prior):
+    from moldiff.guidance.plan import GuidanceSpec
+    from moldiff.guidance.regressor import parse_guide
+    from moldiff.property_model import load_property_model
+
+    model = _tiny(tmp_path, tiny_graph_settings, prior)
+    generator = model[0]
+    predictor = load_property_model("qm9-predictor")
+    guided = RegressorGuidedDenoiser(generator.denoiser, predictor, [parse_guide("alpha=max")], scale=50.0)
+    graph = MolGraph.from_counts(torch.tensor([5, 7])).with_pairs()
+    noise = MoleculeNoise([3, 4], graph, tuple(f for f in generator.fields if f.kind == "gaussian"))
+    full = MolState({f.name: noise.randn()[f.name] if f.kind == "gaussian" else
+                     torch.zeros(graph.index(f.on).shape[0], f.columns) for f in generator.fields}, generator.fields, graph)  # fmt: skip
+    z = start_classes(full, noise, generator.denoiser.class_priors)
+    t = torch.tensor([0.3, 0.5])
+    x0, _ = guided.x0_eps(z, t, graph)
+    plain, _ = generator.denoiser.x0_eps(z, t, graph)
+    for name in ("coords", "types"):
+        assert not torch.allclose(x0[name], plain[name]), name
+    for name in ("charges", "bonds"):  # the predictor reads neither
+        assert torch.equal(x0[name], plain[name]), name
+    spec = GuidanceSpec(terms=(parse_guide("alpha=max"),), predictor="qm9-predictor", guide_scale=50.0)
+    first, again = _plan_molecules(model, spec), _plan_molecules(model, spec)
+    assert _same(first, again) and not _same(first, _plan_molecules(model, GuidanceSpec()))
+
+
+def test_classifier_free_guidance_of_a_conditional_categorical_model(tmp_path, tiny_graph_settings):
+    from moldiff.guidance.plan import GuidanceSpec, plan_guidance
+
+    model = _tiny(tmp_path, tiny_graph_settings, extra=("data.properties=[mu]",))
+    generator, config, payload = model
+    plan = plan_guidance(generator, config, payload, GuidanceSpec(targets={"mu": 3.0}, guidance_scale=2.5))
+    graph = replace(MolGraph.from_counts(torch.tensor([5, 7])).with_pairs(), cond=plan.conditions(2))
+    noise = MoleculeNoise([3, 4], graph, tuple(f for f in generator.fields if f.kind == "gaussian"))
+    full = MolState({f.name: noise.randn()[f.name] if f.kind == "gaussian" else
+                     torch.zeros(graph.index(f.on).shape[0], f.columns) for f in generator.fields}, generator.fields, graph)  # fmt: skip
+    z = start_classes(full, noise, generator.denoiser.class_priors)
+    t = torch.tensor([0.4, 0.7])
+    x0 = plan.generator.denoiser.x0(z, t, graph)
+    x0_c = generator.denoiser.x0(z, t, graph)
+    x0_u = generator.denoiser.x0(z, t, replace(graph, cond=torch.zeros_like(graph.cond)))
+    torch.testing.assert_close(x0["coords"], x0_u["coords"] + 2.5 * (x0_c["coords"] - x0_u["coords"]))
+    for f in generator.fields[1:]:
+        torch.testing.assert_close(x0[f.name], mix_class_logits(x0_c[f.name], x0_u[f.name], 2.5, f))
+        assert not torch.allclose(x0_c[f.name], x0_u[f.name]), f.name  # the condition reaches every field
+    low, high = (_plan_molecules(model, GuidanceSpec(targets={"mu": mu}, guidance_scale=2.0)) for mu in (0.5, 6.0))
+    assert low.has_bonds and not _same(low, high)
