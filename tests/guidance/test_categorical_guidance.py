@@ -207,7 +207,7 @@ def zero_count(z: MolState, graph: MolGraph) -> np.ndarray:
     return torch.zeros(graph.num_graphs, dtype=torch.float64).index_add(0, graph.batch.cpu(), is_zero.cpu()).numpy()
 
 
-def _steered(seeds, sizes, **steer):
+def _steered(seeds, sizes, solver="ddpm", **steer):
     specs = _specs()
     toy = ExactClasses(specs, _priors(specs))
     calls = []
@@ -216,7 +216,7 @@ def _steered(seeds, sizes, **steer):
         calls.append(zero_count(z, graph))
         return calls[-1]
 
-    types, bonds, out = _run(toy, seeds, sizes, wrap=lambda s: steering_solver(s, reward, **steer))
+    types, bonds, out = _run(toy, seeds, sizes, solver=solver, wrap=lambda s: steering_solver(s, reward, **steer))
     return types, bonds, out, calls
 
 
@@ -245,8 +245,9 @@ def test_resampled_particles_carry_their_classes():
     assert np.array_equal(zero_count(out, out.graph), last.max(1))
 
 
-def test_steered_categorical_molecules_are_their_seeds():
-    steer = dict(particles=4, strength=1.0, resamplings=2)
+@pytest.mark.parametrize("solver", ["ddpm", "heun", "dpmpp-2m", "adaptive"])
+def test_steered_categorical_molecules_are_their_seeds(solver):
+    steer = dict(particles=4, strength=1.0, resamplings=2, solver=solver)
     together = _steered([3, 5, 4], [3, 5, 4], **steer)
     again = _steered([3, 5, 4], [3, 5, 4], **steer)
     alone = _steered([5], [5], **steer)
