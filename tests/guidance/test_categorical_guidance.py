@@ -12,7 +12,7 @@ import torch
 from moldiff.diffusion import categorical as C
 from moldiff.diffusion.denoiser import PredictionViews
 from moldiff.diffusion.schedules import make_schedule
-from moldiff.diffusion.state import FieldSpec, MolGraph, MoleculeNoise, MolState
+from moldiff.diffusion.state import FieldSpec, MoleculeNoise, MolGraph, MolState
 from moldiff.guidance.cfg import ClassifierFreeDenoiser, mix_class_logits
 from moldiff.guidance.condition import PropertyNorm
 from moldiff.guidance.regressor import GuideTerm, RegressorGuidedDenoiser
@@ -226,7 +226,7 @@ def test_steering_selects_particles_by_their_classes():
     n, size, p = 40, 6, 6
     seeds, sizes = list(range(n)), [size] * n
     plain, _, _ = _run(ExactClasses(_specs(), _priors(_specs())), seeds, sizes)
-    types, _, out, calls = _steered(seeds, sizes, particles=p, strength=1.0, resamplings=2, select="best")
+    _, _, out, calls = _steered(seeds, sizes, particles=p, strength=1.0, resamplings=2, select="best")
     kept = zero_count(out, out.graph)
     assert np.array_equal(kept, calls[-1].reshape(n, p).max(1))  # the final call scores every particle
     assert kept.mean() > (plain.reshape(n, size) == 0).sum(1).double().mean().item() + 0.8
@@ -247,7 +247,7 @@ def test_resampled_particles_carry_their_classes():
 
 @pytest.mark.parametrize("solver", ["ddpm", "heun", "dpmpp-2m", "adaptive"])
 def test_steered_categorical_molecules_are_their_seeds(solver):
-    steer = dict(particles=4, strength=1.0, resamplings=2, solver=solver)
+    steer = {"particles": 4, "strength": 1.0, "resamplings": 2, "solver": solver}
     together = _steered([3, 5, 4], [3, 5, 4], **steer)
     again = _steered([3, 5, 4], [3, 5, 4], **steer)
     alone = _steered([5], [5], **steer)
