@@ -63,8 +63,8 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     if n and min(sizes) < 1:
         raise MoldiffError("every molecule needs at least one atom")
     fixed = fixed_atoms
-    if getattr(generator, "categorical", False) and _guides(plan):
-        raise MoldiffError("guidance and steering do not take models with categorical discrete fields "
+    if getattr(generator, "categorical", False) and plan is not None and plan.scaffold is not None and plan.steering:
+        raise MoldiffError("steering around a scaffold does not take models with categorical discrete fields "
                            "(diffusion.discrete categorical) yet")  # fmt: skip
     if plan is not None:
         generator, solver, fixed = plan.generator, plan.solver(solver), plan.fixed_atoms
@@ -88,15 +88,6 @@ def generate(generator, seeds: list[int], sizes: list[int], *, solver: Callable,
     mols = MolSet.concat(parts)
     mols.ids = np.arange(n)
     return mols if plan is None else plan.place(mols)
-
-
-def _guides(plan) -> bool:
-    """Whether a plan changes the model's predictions or steers with particles (guidance, steering)."""
-    from moldiff.diffusion.denoiser import Denoiser
-
-    if plan is None:
-        return False
-    return plan.steering is not None or type(plan.generator.denoiser) is not Denoiser
 
 
 def _batch(generator, seeds, sizes, solver, times, cond, device, fixed: int) -> MolSet:

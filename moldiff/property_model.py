@@ -54,15 +54,16 @@ class PropertyModel:
     def __call__(self, z: MolState, t: torch.Tensor, graph: MolGraph, schedule=None) -> torch.Tensor:
         """Normalised predictions (B, P) for states ``z`` at times ``t`` (B,) of
         ``schedule`` (default: the predictor's own); of ``z`` it reads only the fields in ``reads``
-        (a graph model's state has more)."""
+        (a graph model's state has more). Categorical types (``moldiff.diffusion.discrete``) are
+        read as the one-hots they are, without a masking prior's mask column."""
         if not self.noisy:
             t = torch.zeros_like(t)
         elif schedule is not None and schedule != self.schedule:
             lam = schedule.log_snr(t.double())
             own = self.schedule.t_from_log_snr(lam)
             ratio = (self.schedule(own).alpha / schedule(t.double()).alpha).to(z.dtype)
-            z, t = z * ratio, own.to(t.dtype)
-        return self.net(z["coords"], z["types"], t, graph.batch, graph.ptr)
+            z, t = z.with_values(**(z.of_kind("gaussian") * ratio).values), own.to(t.dtype)
+        return self.net(z["coords"], z["types"][:, : len(self.vocab)], t, graph.batch, graph.ptr)
 
     @torch.no_grad()
     def predict(self, molecules: MolSet, batch_size: int = 256,

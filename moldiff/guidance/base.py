@@ -3,7 +3,9 @@
 A wrapper changes the pair (x̂₀, ε̂) its inner denoiser predicts and derives every other view from
 it exactly (``moldiff.diffusion.parameterization``), so any solver, and any other wrapper, can use
 it in place of a :class:`~moldiff.diffusion.denoiser.Denoiser`. The schedule and the count of
-network evaluations (``nfe``) are the inner denoiser's.
+network evaluations (``nfe``) are the inner denoiser's. A state's categorical fields
+(``moldiff.diffusion.discrete``) are not converted: as the Denoiser's, a wrapper's prediction of
+them is the logits of their clean class in every view.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class GuidedDenoiser(PredictionViews, ABC):
         return self.inner.prediction
 
     @property
+    def class_priors(self) -> dict[str, torch.Tensor]:
+        """{name: (K,)} the path prior of each categorical field (none without them)."""
+        return getattr(self.inner, "class_priors", {})
+
+    @property
     def nfe(self) -> int:
         return self.inner.nfe
 
@@ -53,7 +60,10 @@ class GuidedDenoiser(PredictionViews, ABC):
 
     def predict(self, kind: str, z: MolState, t: torch.Tensor, graph: MolGraph) -> MolState:
         x0, eps = self.x0_eps(z, t, graph)
-        return P.from_x0_eps(kind, x0, eps, self.coefficients(t, graph))
+        coeffs = self.coefficients(t, graph)
+        if not any(f.kind == "categorical" for f in z.specs):
+            return P.from_x0_eps(kind, x0, eps, coeffs)
+        return x0.with_values(**P.from_x0_eps(kind, x0.of_kind("gaussian"), eps.of_kind("gaussian"), coeffs).values)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"

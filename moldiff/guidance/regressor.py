@@ -23,6 +23,20 @@ alone (RMS 1) still let coordinates reach 130 Å and gave α's MAE outliers. Nea
 all but switches guidance off, where the predictor knows little; at low noise it rarely binds.
 Scaling a molecule's tilt by one number keeps it zero-CoM and equivariant; a non-finite tilt is
 dropped.
+
+A model with categorical discrete fields (``moldiff.diffusion.discrete``) predicts, for each of
+them, the distribution of the clean class, p(x_0 | x_t). The tilted law p(x) e^{−E(x)} tilts it
+to p(x_0 | x_t) e^{−E(x_0)}: exactly so when E adds up over entries. The tilt uses E's first-order
+change when an entry's scaled one-hot h moves to class k, so each class's logit gains
+
+    −s_f ∂E/∂h_k          (s_f the field's one-hot scale),
+
+the Taylor-approximated guidance of discrete diffusion (DiGress, Vignac et al. 2023; Nisonoff et al.
+2024), on the x̂₀ that the categorical step reads. The predictor reads the state's one-hots as they
+are (a masking prior's mask column dropped: a masked atom is no element yet). This log-probability
+move is capped in the same way, per molecule at an RMS of ``max_shift`` nats over the guided
+entries (each row's moves centred, as a softmax ignores a constant), and dropped if not finite.
+With ``features=False`` the classes are left to the model and only the coordinates are tilted.
 """
 
 from __future__ import annotations
@@ -137,8 +151,34 @@ class RegressorGuidedDenoiser(GuidedDenoiser):
         if self.scale == 0:
             return x0, eps
         a, s, _, _ = self.coefficients(t, graph)
-        eps = eps + self.tilt(s * self.gradient(z, t, graph), graph, s / a)
-        return (z - s * eps) / a, eps
+        gradient = self.gradient(z, t, graph)
+        if not any(f.kind == "categorical" for f in z.specs):
+            eps = eps + self.tilt(s * gradient, graph, s / a)
+            return (z - s * eps) / a, eps
+        # the Gaussian fields as above; the categorical fields' logits by the class tilt
+        eps_g = eps.of_kind("gaussian") + self.tilt(s * gradient.of_kind("gaussian"), graph, s / a)
+        x0_g = (z.of_kind("gaussian") - s * eps_g) / a
+        logits = self.class_tilt(x0.of_kind("categorical"), gradient.of_kind("categorical"), graph).values
+        return x0.with_values(**x0_g.values, **logits), eps.with_values(**eps_g.values, **logits)
+
+    def class_tilt(self, logits: MolState, gradient: MolState, graph: MolGraph) -> MolState:
+        """The categorical fields' ``logits`` each moved by −s_f ∂E/∂h (``gradient``, ∂E/∂h of
+        their one-hots), the move capped per molecule at an RMS of ``max_shift`` nats over the
+        guided fields' entries (each row centred); a molecule whose move is not finite gets none."""
+        guided = [f for f in logits.specs if self._guided(f)]
+        if not guided:
+            return logits
+        moves = {}
+        for f in guided:
+            move = -f.scale * gradient[f.name].to(logits[f.name].dtype)
+            moves[f.name] = move - move.mean(1, keepdim=True)
+        move = MolState(moves, tuple(guided), graph)
+        broken = move.molecule_sum(lambda v, f: (~torch.isfinite(v)).any(1).to(v.dtype)) > 0
+        move = move.zeros_like().where(broken, move)
+        if self.max_shift is not None:
+            rms = (move.molecule_sum(lambda v, f: (v**2).sum(1)) / move.entries().to(move.dtype)).sqrt()
+            move = move * (self.max_shift / rms.clamp(min=self.max_shift))
+        return logits.with_values(**{f.name: logits[f.name] + move[f.name] for f in guided})
 
     def tilt(self, shift: MolState, graph: MolGraph, x0_gain: torch.Tensor | float = 1.0) -> MolState:
         """``shift`` scaled down, per molecule, so that ``x0_gain`` × it (σ_t/α_t per molecule: its

@@ -19,6 +19,14 @@ molecule's own prior draw and the others from noise seeded by it, and resampling
 generator seeded by it, so a molecule still depends only on its seed and size. The solver restarts
 at each resampling time (a multistep solver takes one first-order step there), as inpainting's
 segments do.
+
+A model with categorical discrete fields keeps their classes in its categorical step
+(:class:`~moldiff.solvers.categorical.CategoricalSteps`), beside the solver's Gaussian state. Its
+particles get a step of their own: particle 0 starts from the molecule's own prior classes and the
+others from classes drawn with their own seeds; resampling copies a particle's classes, its time
+and its last prediction with its coordinates. The reward reads each particle's x̂₀ with its
+likeliest clean classes, and at the end its final classes, which the kept particle hands back to
+the molecule's step.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from moldiff import defaults
 from moldiff.diffusion.schedules import prior_std
 from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
 from moldiff.errors import MoldiffError
+from moldiff.solvers.categorical import CategoricalSteps
 
 SELECTIONS = ("sample", "best")
 READERS = ("edm", "xyz2mol", "model")  # how a reward decides that a molecule counts
@@ -124,6 +133,11 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
         first = torch.zeros(b * p, dtype=torch.bool, device=z.device)
         first[torch.arange(b, device=z.device) * p] = True  # particle 0 of each molecule: the given start
         zp = z.molecules(torch.arange(b).repeat_interleave(p), pgraph).where(first, start)
+        steps = isinstance(denoiser, CategoricalSteps)  # classes beside the solver's state: they travel too
+        pden = denoiser
+        if steps:
+            pden = denoiser.molecules(torch.arange(b).repeat_interleave(p), pgraph, pnoise)
+            pden.redraw(~first)
         previous = np.zeros(b * p)
 
         def resample(values: np.ndarray, final: bool) -> torch.Tensor:
@@ -136,15 +150,21 @@ def steering_solver(solver: Callable, reward: Callable[[torch.Tensor, MolGraph],
 
         spans = _segments(len(times) - 1, resamplings, window)
         for k, (a, e) in enumerate(spans):
-            zp = solver(denoiser, zp, times[a : e + 1], pgraph, pnoise)
+            zp = solver(pden, zp, times[a : e + 1], pgraph, pnoise)
             if callback is not None:
                 callback(e - 1, zp)
             if k < len(spans) - 1:
                 t = times[e].expand(b * p).to(device=zp.device, dtype=zp.dtype)
-                values = np.asarray(reward(denoiser.x0(zp, t, pgraph), pgraph), dtype=np.float64)
+                x0 = pden.x0(zp, t, pgraph)
+                values = np.asarray(reward(pden.clean_estimate(x0) if steps else x0, pgraph), dtype=np.float64)
                 chosen = resample(values, final=False)
                 zp, previous = _take(zp, chosen, pgraph), values[chosen.numpy()]
-        chosen = resample(np.asarray(reward(zp, pgraph), dtype=np.float64), final=True)
+                if steps:
+                    pden = pden.molecules(chosen, pgraph, pnoise)
+        final = pden.molecules(torch.arange(b * p), pgraph, pnoise).finish(zp) if steps else zp  # a copy finishes
+        chosen = resample(np.asarray(reward(final, pgraph), dtype=np.float64), final=True)
+        if steps:  # the molecule's own step takes the kept particle's classes; its finish gives the ones scored
+            denoiser.adopt(pden.molecules(chosen, graph, noise))
         return _take(zp, chosen, graph)
 
     return sample

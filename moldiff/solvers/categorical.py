@@ -107,6 +107,45 @@ class CategoricalSteps(PredictionViews):
         full = self._full(z)
         return full if self._then is None else self._then(full)
 
+    # ------------------------------------------------------------------ particles (steering)
+    def molecules(self, chosen: torch.Tensor, graph: MolGraph, noise: MoleculeNoise) -> CategoricalSteps:
+        """The molecules ``chosen`` (M,) of this wrapper, in that order (one may repeat), as a new
+        wrapper on ``graph`` (theirs) drawing from ``noise``: each keeps its classes, its time and its
+        last prediction, so a resampled particle carries its classes with its coordinates."""
+        out = object.__new__(type(self))  # not copy.copy: __getattr__ would ask a bare object for .inner
+        out.__dict__.update(self.__dict__)
+        out.graph, out.noise = graph, noise
+        rows = {on: _molecule_rows(self.graph, on, chosen.cpu()) for on in ("atoms", "pairs")}
+        out.classes = {f.name: self.classes[f.name][rows[f.on].to(self.classes[f.name].device)] for f in self.categorical}
+        on = {f.name: f.on for f in self.categorical}
+        out._probs = {name: p[rows[on[name]]] for name, p in self._probs.items()}
+        out._t = None if self._t is None else self._t[chosen.cpu()]
+        return out
+
+    def adopt(self, other: CategoricalSteps) -> None:
+        """Take ``other``'s classes, times and last predictions (a wrapper on a graph of the same
+        molecules, e.g. :meth:`molecules` of the particles kept)."""
+        self.classes, self._t, self._probs = dict(other.classes), other._t, dict(other._probs)
+
+    def redraw(self, molecules: torch.Tensor) -> None:
+        """Draw the classes of the ``molecules`` (B,) bool afresh from the prior, from their own
+        seeded uniforms (particles that start from their own prior draw)."""
+        for f in self.categorical:
+            rows = molecules.cpu()[self.graph.index(f.on).cpu()]
+            per_molecule = (self.graph.num_atoms if f.on == "atoms" else self.graph.num_pairs).cpu()
+            u = self.noise.uniforms(f.name, per_molecule, molecules.cpu())
+            x = self.classes[f.name].clone()
+            x[rows.to(x.device)] = C.sample(self.priors[f.name].expand(u.shape[0], -1), u=u).to(x.device)
+            self.classes[f.name] = x
+
+    def clean_estimate(self, x0: MolState) -> MolState:
+        """The full state of ``x0``, this wrapper's last prediction of the Gaussian fields, with each
+        categorical entry's likeliest clean class under that prediction (its scaled one-hot): the
+        molecule that x̂₀ reads as."""
+        values = {f.name: x0[f.name] if f.kind == "gaussian" else
+                  one_hot(self._probs[f.name].argmax(1).to(x0.device), f, x0.dtype) for f in self.specs}  # fmt: skip
+        return MolState(values, self.specs, x0.graph)
+
     # ------------------------------------------------------------------ the classes
     def _full(self, z: MolState) -> MolState:
         values = {f.name: z[f.name] if f.kind == "gaussian" else one_hot(self.classes[f.name], f, z.dtype)
@@ -148,6 +187,16 @@ class CategoricalSteps(PredictionViews):
             x = x.clone()
             x[rows.to(x.device)] = new.to(x.device)
             self.classes[f.name] = x
+
+
+def _molecule_rows(graph: MolGraph, on: str, chosen: torch.Tensor) -> torch.Tensor:
+    """(rows,) the rows of a field ``on`` atoms or pairs that belong to the molecules ``chosen`` (M,),
+    molecule by molecule in that order."""
+    counts = (graph.num_atoms if on == "atoms" else graph.num_pairs).cpu()
+    starts = counts.cumsum(0) - counts
+    n = counts[chosen]
+    within = torch.arange(int(n.sum())) - torch.repeat_interleave(n.cumsum(0) - n, n)
+    return torch.repeat_interleave(starts[chosen], n) + within
 
 
 def start_classes(z: MolState, noise: MoleculeNoise, priors: dict[str, torch.Tensor]) -> MolState:
