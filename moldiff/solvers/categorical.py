@@ -74,7 +74,7 @@ class CategoricalSteps(PredictionViews):
         g, t = self.graph, t.detach().double().cpu().reshape(1)
         ratio = C.keep_probability(t) / C.keep_probability(s.detach().double().cpu().reshape(1)).clamp_min(1e-12)
         for f in self.categorical:
-            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            per_molecule = _per_molecule(g, f.on)
             u = self.noise.uniforms(f.name, per_molecule)
             x = self.classes[f.name].cpu()
             stay = torch.nn.functional.one_hot(x, f.columns).double()
@@ -132,7 +132,7 @@ class CategoricalSteps(PredictionViews):
         seeded uniforms (particles that start from their own prior draw)."""
         for f in self.categorical:
             rows = molecules.cpu()[self.graph.index(f.on).cpu()]
-            per_molecule = (self.graph.num_atoms if f.on == "atoms" else self.graph.num_pairs).cpu()
+            per_molecule = _per_molecule(self.graph, f.on)
             u = self.noise.uniforms(f.name, per_molecule, molecules.cpu())
             x = self.classes[f.name].clone()
             x[rows.to(x.device)] = C.sample(self.priors[f.name].expand(u.shape[0], -1), u=u).to(x.device)
@@ -173,7 +173,7 @@ class CategoricalSteps(PredictionViews):
         for f in self.categorical:
             mol = g.index(f.on).cpu()
             rows = moving[mol]
-            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            per_molecule = _per_molecule(g, f.on)
             u = self.noise.uniforms(f.name, per_molecule, moving)
             x = self.classes[f.name]
             new = C.reverse_step(x.cpu()[rows], self._probs[f.name][rows], self._t[mol][rows], s[mol][rows],
@@ -189,10 +189,15 @@ class CategoricalSteps(PredictionViews):
             self.classes[f.name] = x
 
 
+def _per_molecule(graph: MolGraph, on: str) -> torch.Tensor:
+    """(B,) rows of a field ``on`` atoms or pairs in each molecule, on the CPU (the uniforms' side)."""
+    return (graph.num_atoms if on == "atoms" else graph.num_pairs).cpu()
+
+
 def _molecule_rows(graph: MolGraph, on: str, chosen: torch.Tensor) -> torch.Tensor:
     """(rows,) the rows of a field ``on`` atoms or pairs that belong to the molecules ``chosen`` (M,),
     molecule by molecule in that order."""
-    counts = (graph.num_atoms if on == "atoms" else graph.num_pairs).cpu()
+    counts = _per_molecule(graph, on)
     starts = counts.cumsum(0) - counts
     n = counts[chosen]
     within = torch.arange(int(n.sum())) - torch.repeat_interleave(n.cumsum(0) - n, n)
@@ -205,7 +210,7 @@ def start_classes(z: MolState, noise: MoleculeNoise, priors: dict[str, torch.Ten
     g, values = z.graph, {}
     for f in z.specs:
         if f.kind == "categorical":
-            per_molecule = (g.num_atoms if f.on == "atoms" else g.num_pairs).cpu()
+            per_molecule = _per_molecule(g, f.on)
             u = noise.uniforms(f.name, per_molecule)
             probs = priors[f.name].expand(u.shape[0], -1)
             values[f.name] = one_hot(C.sample(probs, u=u).to(z.device), f, z.dtype)
