@@ -25,7 +25,7 @@ import torch
 from moldiff.diffusion import categorical as C
 from moldiff.diffusion.denoiser import PredictionViews
 from moldiff.diffusion.discrete import class_probabilities, one_hot
-from moldiff.diffusion.state import MolGraph, MoleculeNoise, MolState
+from moldiff.diffusion.state import MoleculeNoise, MolGraph, MolState
 
 
 class CategoricalSteps(PredictionViews):
